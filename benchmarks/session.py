@@ -1,0 +1,134 @@
+"""A full session at 1-second cadence (22,500 snapshots) through collect -> merge -> store.
+
+Reports legs per second of the pipeline (time in the simulated broker is measured apart and
+left out), wall time, and memory through the day; then runs the same session's split rows
+through OP's way of writing split CSVs (open, append one row, close, for every row) and
+through opchain's store, side by side.
+
+    .venv/bin/python benchmarks/session.py [--date 2026-11-20] [--cadence 1] [--minutes 375]
+"""
+
+import argparse
+import asyncio
+import csv
+import resource
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+from opchain.brokers.sim import SimBroker
+from opchain.market import calendar
+from opchain.market.clock import VirtualClock
+from opchain.merge.rows import split_rows
+from opchain.model import Quote, SplitRow
+from opchain.pipeline import record_session
+from opchain.settings import Settings
+from opchain.store.splits import COLUMNS, SplitStore
+
+
+class TimedBroker(SimBroker):
+    """The simulator, with the time spent inside it counted so it can be left out."""
+
+    seconds = 0.0
+
+    async def quote(self, keys: Sequence[str]) -> dict[str, Quote]:
+        start = time.perf_counter()
+        try:
+            return await super().quote(keys)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def run_pipeline(day: date, cadence: float, minutes: int, folder: Path) -> None:
+    settings = Settings(data_dir=folder, cadence_seconds=cadence, sim_glitch_rate=0.001)
+    session = calendar.session("NSE", day)
+    assert session is not None
+    clock = VirtualClock(session.open)
+    broker = TimedBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    broker.market(day)  # build the day's market before the clock starts
+    samples: list[tuple[str, float]] = []
+
+    def progress(ts: object, done: int, total: int) -> None:
+        if done % max(1, int(1800 / cadence)) == 1:
+            samples.append((f"{ts:%H:%M}", rss_mb()))
+
+    until = session.open + timedelta(minutes=minutes)
+    start = time.perf_counter()
+    report = asyncio.run(record_session(settings, broker, clock, day, progress, until))
+    wall = time.perf_counter() - start
+    pipeline = wall - broker.seconds
+    print(f"snapshots {report.cycles:,}  legs {report.legs:,}  split rows {report.rows_added:,}")
+    print(f"wall {wall:.1f} s = simulated broker {broker.seconds:.1f} s + pipeline {pipeline:.1f} s")
+    print(f"pipeline throughput {report.legs / pipeline:,.0f} legs/s")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    print("RSS through the day: " + ", ".join(f"{t} {mb:.0f} MB" for t, mb in samples))
+
+
+def store_race(day: date, cadence: float, minutes: int) -> None:
+    """The same split rows written OP's way and opchain's way."""
+    settings = Settings(cadence_seconds=cadence, sim_glitch_rate=0.0)
+    session = calendar.session("NSE", day)
+    assert session is not None
+    clock = VirtualClock(session.open)
+    broker = SimBroker(clock, settings.sim_seed)
+    from opchain.collect.cycle import Collector
+    from opchain.collect.watch import plan_watches
+
+    async def rows() -> list[list[SplitRow]]:
+        dump = await broker.instruments()
+        watches, _ = plan_watches(dump, settings.indices, session.open)
+        collector = Collector(broker, clock, watches, settings.strike_offsets)
+        batches = []
+        for k in range(int(minutes * 60 / cadence)):
+            ts = session.open + timedelta(seconds=k * cadence)
+            await clock.sleep_until(ts)
+            batches.append(split_rows(await collector.snapshot(ts)))
+        return batches
+
+    batches = asyncio.run(rows())
+    count = sum(len(b) for b in batches)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        for batch in batches:
+            for row in batch:  # market_app csv_daily_split_writer: one open/close per row
+                path = Path(tmp, "op", row.index, row.expiry_code, row.strike_offset, f"{day}.csv")
+                path.parent.mkdir(parents=True, exist_ok=True)
+                new = not path.exists()
+                with path.open("a", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=COLUMNS)
+                    if new:
+                        writer.writeheader()
+                    writer.writerow(row._asdict())
+        op = time.perf_counter() - start
+        start = time.perf_counter()
+        store = SplitStore(Path(tmp, "opchain"))
+        for batch in batches:
+            store.write(batch)
+        store.close()
+        ours = time.perf_counter() - start
+    print(f"split CSV writes, {len(batches):,} snapshots, {count:,} rows:")
+    print(f"  OP (open/append/close per row): {op:.2f} s = {count / op:,.0f} rows/s")
+    print(f"  opchain SplitStore:             {ours:.2f} s = {count / ours:,.0f} rows/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 20))
+    parser.add_argument("--cadence", type=float, default=1.0)
+    parser.add_argument("--minutes", type=int, default=375, help="session minutes to run")
+    parser.add_argument("--race-minutes", type=int, default=30, help="minutes for the store race")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        run_pipeline(args.date, args.cadence, args.minutes, Path(tmp))
+    store_race(args.date, args.cadence, args.race_minutes)
+
+
+if __name__ == "__main__":
+    main()

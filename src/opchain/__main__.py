@@ -1,0 +1,3 @@
+from opchain.cli import app
+
+app(prog_name="opchain")

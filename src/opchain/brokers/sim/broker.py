@@ -1,0 +1,38 @@
+"""The ``sim`` broker: the simulated market behind the :class:`~opchain.brokers.base.Broker`
+interface, reading the time from a clock so a session can run at any speed."""
+
+from collections.abc import Sequence
+from datetime import date
+
+from opchain.market.clock import Clock
+from opchain.market.ist import trading_date
+from opchain.model import Instrument, Quote
+
+from .market import SimMarket
+
+
+class SimBroker:
+    name = "sim"
+    max_quote_batch = 500
+
+    def __init__(self, clock: Clock, seed: int = 7, glitch_rate: float = 0.0) -> None:
+        self.clock, self.seed, self.glitch_rate = clock, seed, glitch_rate
+        self._market: SimMarket | None = None
+
+    def market(self, day: date) -> SimMarket:
+        """The market of ``day``, built once and kept until the date changes."""
+        if self._market is None or self._market.day != day:
+            self._market = SimMarket(self.seed, day, self.glitch_rate)
+        return self._market
+
+    async def instruments(self) -> list[Instrument]:
+        return list(self.market(trading_date(self.clock.now())).instruments)
+
+    async def quote(self, keys: Sequence[str]) -> dict[str, Quote]:
+        if len(keys) > self.max_quote_batch:
+            raise ValueError(f"at most {self.max_quote_batch} instruments per quote call")
+        now = self.clock.now()
+        return self.market(trading_date(now)).quotes(keys, now)
+
+    async def close(self) -> None:
+        self._market = None

@@ -1,0 +1,348 @@
+"""A deterministic simulated market for one trading date.
+
+Everything is a pure function of (seed, date, second of the session): the spot paths are drawn
+once per day, and a quote at any instant is computed from them. So a restarted process sees the
+very same market, which is what makes crash-and-resume runs reproducible.
+
+Model, per index: a previous close that wanders by date; an opening gap; one-second log returns
+with a U-shaped intraday volatility profile, rare jumps, and correlated moves across indices;
+INDIA VIX moving against the market. Options are priced with Black-76 on the forward
+``S·e^{(r-q)T}`` with a per-expiry smile (skew and curvature in standardised moneyness) on an
+ATM term structure tied to VIX; prices are rounded to the 0.05 tick. Volume accrues along the
+intraday activity curve, heavier near the money and near expiry; open interest drifts from the
+previous day's level by a contract-specific amount. A small, seeded share of quotes is glitched
+(crossed book or stale timestamp) so that validation has something to find.
+"""
+
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import numpy as np
+
+from opchain.analytics.black76 import black76_price
+from opchain.market import calendar
+from opchain.market.indices import INDIA_VIX, INDICES
+from opchain.market.ist import SESSION_CLOSE, at, to_ist
+from opchain.model import DepthLevel, Instrument, Quote
+
+from .listing import build_listing
+
+BASE_LEVELS = {"NIFTY": 26_000.0, "BANKNIFTY": 59_000.0, "SENSEX": 85_000.0, INDIA_VIX.key: 12.0}
+VOL_MULTIPLIER = {"NIFTY": 1.0, "BANKNIFTY": 1.2, "SENSEX": 0.97}
+# Loadings of each index on the common market factor; the rest is its own noise.
+MARKET_LOADING = {"NIFTY": 1.0, "BANKNIFTY": 0.85, "SENSEX": 0.97}
+RATE, DIVIDEND = 0.065, 0.012
+TICK = 0.05
+YEAR_SECONDS = 365 * 24 * 3600
+DEPTH_LEVELS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Contracts:
+    """Static per-contract arrays for every listed option, indexed by position."""
+
+    index: np.ndarray  # position of the underlying in ``SimMarket.indices``
+    strike: np.ndarray
+    is_call: np.ndarray
+    expiry_close: np.ndarray  # epoch seconds of 15:30 IST on the expiry day
+    lot: np.ndarray
+    liquidity: np.ndarray  # daily volume in lots at the money
+    oi_prev: np.ndarray  # previous day's open interest, in lots
+    oi_drift: np.ndarray
+    close: np.ndarray  # previous session's close of the option
+
+
+class SimMarket:
+    """The market of one trading date. Build with :func:`open_market`."""
+
+    def __init__(self, seed: int, day: date, glitch_rate: float) -> None:
+        self.seed, self.day, self.glitch_rate = seed, day, glitch_rate
+        session = calendar.session(INDICES["NIFTY"].exchange, day)
+        if session is None:
+            raise ValueError(f"{day} is not a trading day: the simulated market is closed")
+        self.open_at, self.close_at = session.open, session.close
+        self.seconds = int((self.close_at - self.open_at).total_seconds())
+        rng = np.random.default_rng([seed, day.toordinal()])
+        self.indices = [*INDICES, INDIA_VIX.key]
+        self.prev_close = {k: _previous_close(seed, day, k) for k in self.indices}
+        self.paths = _spot_paths(rng, self.seconds, self.prev_close)
+        self.running_high = np.maximum.accumulate(self.paths, axis=1)
+        self.running_low = np.minimum.accumulate(self.paths, axis=1)
+        self.instruments = build_listing(day, self.prev_close)
+        self.by_key = {i.key: i for i in self.instruments}
+        self._option_pos = {
+            i.key: n for n, i in enumerate(o for o in self.instruments if _is_option(o))
+        }
+        self.contracts = _contracts(
+            [o for o in self.instruments if _is_option(o)], self, np.random.default_rng(rng)
+        )
+        self.activity = _activity_curve(self.seconds)
+
+    def second_of(self, moment: datetime) -> int:
+        """The session second a moment falls in, clamped to the session."""
+        elapsed = int((to_ist(moment) - self.open_at).total_seconds())
+        return min(max(elapsed, 0), self.seconds)
+
+    def quotes(self, keys: Sequence[str], moment: datetime) -> dict[str, Quote]:
+        """Quotes for the known keys at ``moment``; unknown keys are absent, as with Kite."""
+        n = self.second_of(moment)
+        stamp = self.open_at + timedelta(seconds=n)
+        out: dict[str, Quote] = {}
+        option_keys = []
+        for key in keys:
+            if key in self._option_pos:
+                option_keys.append(key)
+            elif key in self.by_key and self.by_key[key].segment == "INDICES":
+                out[key] = self._index_quote(self.by_key[key], n, stamp)
+        if option_keys:
+            out.update(self._option_quotes(option_keys, n, stamp))
+        return out
+
+    def _index_quote(self, inst: Instrument, n: int, stamp: datetime) -> Quote:
+        row = self.indices.index(_index_key(inst))
+        path = self.paths[row]
+        return Quote(
+            instrument_token=inst.instrument_token,
+            timestamp=stamp,
+            last_trade_time=None,
+            last_price=_tick(path[n]),
+            last_quantity=0,
+            average_price=0.0,
+            volume=0,
+            buy_quantity=0,
+            sell_quantity=0,
+            oi=0,
+            oi_day_high=0,
+            oi_day_low=0,
+            open=_tick(path[0]),
+            high=_tick(self.running_high[row, n]),
+            low=_tick(self.running_low[row, n]),
+            close=self.prev_close[self.indices[row]],
+        )
+
+    def _option_quotes(self, keys: list[str], n: int, stamp: datetime) -> dict[str, Quote]:
+        c = self.contracts
+        pos = np.fromiter((self._option_pos[k] for k in keys), dtype=np.intp, count=len(keys))
+        idx, strike, is_call = c.index[pos], c.strike[pos], c.is_call[pos]
+        t = np.maximum((c.expiry_close[pos] - stamp.timestamp()) / YEAR_SECONDS, 1e-7)
+        spot = self.paths[idx, n]
+        price = self._price(idx, spot, strike, t, is_call)
+        # The day's high and low follow the running extremes of the underlying.
+        up, down = self.running_high[idx, n], self.running_low[idx, n]
+        high = self._price(idx, np.where(is_call, up, down), strike, t, is_call)
+        low = self._price(idx, np.where(is_call, down, up), strike, t, is_call)
+        opening = self._price(idx, self.paths[idx, 0], strike, t, is_call)
+        high, low = np.maximum(high, price), np.minimum(low, price)
+
+        moneyness = np.abs(np.log(strike / spot)) / np.sqrt(t)
+        lots_day = c.liquidity[pos] * np.exp(-((moneyness / 0.25) ** 2)) / np.sqrt(t * 52 + 0.2)
+        lot = c.lot[pos]
+        volume = (np.floor(lots_day * self.activity[n]) * lot).astype(np.int64)
+        oi_lots = c.oi_prev[pos] * (1 + c.oi_drift[pos] * self.activity[n])
+        oi = (np.round(oi_lots) * lot).astype(np.int64)
+        oi_prev = (c.oi_prev[pos] * lot).astype(np.int64)
+        half_spread = _ticks(np.maximum(TICK, price * 0.002 + 0.02 * moneyness))
+        bid, ask = np.round(price - half_spread, 2), np.round(price + half_spread, 2)
+        levels = np.arange(DEPTH_LEVELS)
+        bid_prices = np.round(bid[:, None] - levels * TICK, 2)
+        ask_prices = np.round(ask[:, None] + levels * TICK, 2)
+
+        jitter = (pos * 2654435761 + n * 40503) % 1000  # cheap deterministic noise
+        quantity = lot * (1 + jitter % 40)
+        bid_sizes = quantity[:, None] + levels * lot[:, None]
+        ask_sizes = quantity[:, None] + 2 * levels * lot[:, None]
+        orders = (levels + 1).tolist()
+        lag = jitter % 7
+        glitch = _glitches(pos, n, self.glitch_rate, self.seed)
+        tokens = [self.by_key[k].instrument_token for k in keys]
+        trade_times = {s: stamp - timedelta(seconds=s) for s in range(7)}
+        stale = stamp - timedelta(minutes=5)
+        quotes = {}
+        # Arrays become lists once: per-element numpy scalars would cost more than the maths.
+        for (
+            key,
+            token,
+            p,
+            o,
+            h,
+            lo,
+            close,
+            v,
+            lot_j,
+            qty,
+            oi_j,
+            oi0,
+            lag_j,
+            g,
+            bp,
+            bq,
+            ap,
+            aq,
+        ) in zip(
+            keys,
+            tokens,
+            price.tolist(),
+            opening.tolist(),
+            high.tolist(),
+            low.tolist(),
+            c.close[pos].tolist(),
+            volume.tolist(),
+            lot.tolist(),
+            quantity.tolist(),
+            oi.tolist(),
+            oi_prev.tolist(),
+            lag.tolist(),
+            glitch.tolist(),
+            bid_prices.tolist(),
+            bid_sizes.tolist(),
+            ask_prices.tolist(),
+            ask_sizes.tolist(),
+            strict=True,
+        ):
+            bids = tuple(
+                DepthLevel(*level) for level in zip(bp, bq, orders, strict=True) if level[0] > 0
+            )
+            asks = tuple(map(DepthLevel, ap, aq, orders))
+            quote_time, trade_time = stamp, trade_times[lag_j]
+            if g == 1:  # crossed book
+                bids, asks = asks, bids
+            elif g == 2:  # a quote the exchange feed stopped updating
+                quote_time = trade_time = stale
+            traded = v > 0
+            quotes[key] = Quote(  # positional, in field order: this loop is the simulator's cost
+                token,
+                quote_time,
+                trade_time if traded else None,
+                p if traded else 0.0,
+                lot_j if traded else 0,
+                _tick((o + p) / 2) if traded else 0.0,
+                v,
+                qty * 23,
+                qty * 19,
+                oi_j,
+                max(oi_j, oi0),
+                min(oi_j, oi0),
+                o if traded else 0.0,
+                h if traded else 0.0,
+                lo if traded else 0.0,
+                close,
+                bids,
+                asks,
+            )
+        return quotes
+
+    def _price(
+        self,
+        idx: np.ndarray,
+        spot: np.ndarray,
+        strike: np.ndarray,
+        t: np.ndarray,
+        is_call: np.ndarray,
+    ) -> np.ndarray:
+        forward = spot * np.exp((RATE - DIVIDEND) * t)
+        vix = self.paths[-1, 0] / 100
+        multiplier = np.array([VOL_MULTIPLIER[k] for k in self.indices[:-1]])[idx]
+        atm = vix * multiplier * (0.93 + 0.17 * np.exp(-t * 365 / 12))
+        x = np.clip(np.log(strike / forward) / (atm * np.sqrt(t)), -4, 4)
+        vol = np.maximum(atm * (1 - 0.08 * x + 0.035 * x * x), 0.03)
+        value = black76_price(forward, strike, t, vol, is_call, np.exp(-RATE * t))
+        return np.asarray(_ticks(np.maximum(value, TICK)))
+
+
+def _is_option(i: Instrument) -> bool:
+    return i.instrument_type in ("CE", "PE")
+
+
+def _index_key(inst: Instrument) -> str:
+    return next(
+        k for k, s in {**INDICES, INDIA_VIX.key: INDIA_VIX}.items() if s.display == inst.name
+    )
+
+
+def _tick(value: float) -> float:
+    return round(round(float(value) / TICK) * TICK, 2)
+
+
+def _ticks(values: np.ndarray) -> np.ndarray:
+    return np.asarray(np.round(np.round(values / TICK) * TICK, 2))
+
+
+def _glitches(pos: np.ndarray, n: int, rate: float, seed: int) -> np.ndarray:
+    """0 = good, 1 = crossed book, 2 = stale; a hash of (contract, second, seed)."""
+    if rate <= 0:
+        return np.zeros(len(pos), dtype=np.int8)
+    h = (pos.astype(np.uint64) * np.uint64(0x9E3779B1) + np.uint64(n * 0x85EBCA6B + seed)) % 100_003
+    u = h / 100_003
+    return np.where(u < rate / 2, 1, np.where(u < rate, 2, 0)).astype(np.int8)
+
+
+def _previous_close(seed: int, day: date, key: str) -> float:
+    """A level that wanders smoothly with the date and a little with the seed."""
+    crc = zlib.crc32(f"{seed}:{key}".encode())
+    phase = (crc % 1000) / 1000 * 2 * np.pi
+    wander = 0.06 * np.sin(day.toordinal() / 45 + phase) + 0.02 * np.sin(day.toordinal() / 7)
+    if key == INDIA_VIX.key:
+        return _tick(BASE_LEVELS[key] * np.exp(-3 * wander))
+    return _tick(BASE_LEVELS[key] * np.exp(wander))
+
+
+def _activity_curve(seconds: int) -> np.ndarray:
+    """Cumulative share of the day's trading done by each second: busy open, busy close."""
+    tau = np.linspace(0, 1, seconds + 1)
+    intensity = 1 + 2.5 * np.exp(-tau / 0.04) + 1.2 * np.exp(-(1 - tau) / 0.06)
+    cumulative = np.cumsum(intensity)
+    return np.asarray(cumulative / cumulative[-1])
+
+
+def _spot_paths(rng: np.random.Generator, seconds: int, prev: dict[str, float]) -> np.ndarray:
+    """One row per index (in ``INDICES`` order, then VIX), one column per second."""
+    keys = list(INDICES)
+    tau = np.linspace(0, 1, seconds)
+    seasonal = 1 + 1.4 * np.exp(-tau / 0.05) + 0.7 * np.exp(-(1 - tau) / 0.08)
+    seasonal /= np.sqrt(np.mean(seasonal**2))
+    vix0 = prev[INDIA_VIX.key] * np.exp(rng.normal(0, 0.03))
+    per_second = vix0 / 100 / np.sqrt(252 * 22_500)
+    market = rng.standard_normal(seconds)
+    jumps = rng.poisson(2 / 22_500, seconds) * rng.normal(0, 0.0015, seconds)
+    rows = []
+    for key in keys:
+        beta = MARKET_LOADING[key]
+        noise = beta * market + np.sqrt(1 - beta**2) * rng.standard_normal(seconds)
+        steps = noise * per_second * VOL_MULTIPLIER[key] * seasonal + jumps * beta
+        gap = rng.normal(0, 0.004)
+        start = prev[key] * np.exp(gap)
+        rows.append(start * np.exp(np.concatenate([[0.0], np.cumsum(steps)])))
+    nifty_return = np.log(rows[0] / rows[0][0])
+    vix_noise = np.concatenate([[0.0], np.cumsum(rng.normal(0, 0.0004, seconds))])
+    rows.append(vix0 * np.exp(-4 * nifty_return + vix_noise))
+    return np.vstack(rows)
+
+
+def _contracts(options: list[Instrument], market: SimMarket, rng: np.random.Generator) -> Contracts:
+    count = len(options)
+    index = np.array([market.indices.index(o.name) for o in options], dtype=np.intp)
+    strike = np.array([o.strike for o in options])
+    is_call = np.array([o.instrument_type == "CE" for o in options])
+    expiry_close = np.array([at(o.expiry, SESSION_CLOSE).timestamp() for o in options if o.expiry])
+    lot = np.array([o.lot_size for o in options], dtype=np.int64)
+    # The option's previous close: priced at yesterday's close with a day more to run.
+    yesterday = at(market.day, SESSION_CLOSE) - timedelta(days=1)
+    t = np.maximum((expiry_close - yesterday.timestamp()) / YEAR_SECONDS, 1e-7)
+    spot = np.array([market.prev_close[k] for k in market.indices])[index]
+    return Contracts(
+        index=index,
+        strike=strike,
+        is_call=is_call,
+        expiry_close=expiry_close,
+        lot=lot,
+        liquidity=rng.uniform(20_000, 60_000, count),
+        oi_prev=rng.uniform(2_000, 30_000, count).round(),
+        oi_drift=rng.normal(0, 0.25, count),
+        close=market._price(index, spot, strike, t, is_call),
+    )
+
+
+def open_market(seed: int, day: date, glitch_rate: float = 0.0) -> SimMarket:
+    return SimMarket(seed, day, glitch_rate)

@@ -1,0 +1,129 @@
+"""One collection cycle: the index overview and every watched leg, in as few quote calls as the
+broker allows.
+
+A cycle asks for the index levels together with a band of strikes around each slice's previous
+ATM (the watched offsets plus a margin), all in one batched call. Only when the market has moved
+past the band, or on the first cycle, does it make a second call for the legs it lacks. With
+Kite's 1 request/s quote limit that keeps a 1-second cadence possible.
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from opchain.brokers.base import Broker
+from opchain.collect.validate import validate, validate_index
+from opchain.collect.watch import Watch
+from opchain.market.clock import Clock
+from opchain.market.indices import INDIA_VIX, INDICES
+from opchain.market.strikes import atm_strike, strike_at_offset
+from opchain.model import ChainSlice, Instrument, Leg, Quote, Side, Snapshot
+
+SIDES: tuple[Side, ...] = ("CE", "PE")
+
+
+class Planned(NamedTuple):
+    offset: int
+    side: Side
+    strike: float | None
+    instrument: Instrument | None
+
+
+class Collector:
+    def __init__(
+        self,
+        broker: Broker,
+        clock: Clock,
+        watches: Sequence[Watch],
+        offsets: Sequence[int],
+        band_margin: int = 1,
+    ) -> None:
+        self.broker, self.clock = broker, clock
+        self.watches, self.offsets = list(watches), tuple(offsets)
+        self.band_margin = band_margin
+        self.index_keys = {k: INDICES[k].quote_key for k in {w.index for w in watches}}
+        self.index_keys[INDIA_VIX.key] = INDIA_VIX.quote_key
+        self._last_atm: dict[tuple[str, str], float] = {}
+        self.quote_calls = 0
+
+    async def snapshot(self, ts: datetime) -> Snapshot:
+        """Collect the cycle scheduled at ``ts``."""
+        band = [k for w in self.watches for k in self._band_keys(w)]
+        quotes = await self._quote([*self.index_keys.values(), *band])
+        indices = {
+            k: q
+            for k, key in self.index_keys.items()
+            if (q := quotes.get(key)) is not None and validate_index(q) is None
+        }
+        # An index whose level is bad this cycle skips its slices; the others go on.
+        planned = {
+            w: self._wanted(w, indices[w.index].last_price)
+            for w in self.watches
+            if w.index in indices
+        }
+        lacking = [
+            p.instrument.key
+            for plans in planned.values()
+            for p in plans
+            if p.instrument is not None and p.instrument.key not in quotes
+        ]
+        if lacking:
+            quotes |= await self._quote(lacking)
+        received_at = self.clock.now()
+        chains = []
+        for watch, plans in planned.items():
+            spot = indices[watch.index].last_price
+            atm = atm_strike(watch.strikes, spot)
+            self._last_atm[(watch.index, watch.bucket)] = atm
+            legs = tuple(_leg(watch, p, quotes, received_at) for p in plans)
+            chains.append(ChainSlice(watch.index, watch.bucket, watch.expiry, spot, atm, legs))
+        return Snapshot(ts=ts, received_at=received_at, indices=indices, chains=tuple(chains))
+
+    def _band_keys(self, watch: Watch) -> Iterable[str]:
+        atm = self._last_atm.get((watch.index, watch.bucket))
+        if atm is None:
+            return ()
+        reach = max(abs(o) for o in self.offsets) + self.band_margin
+        keys = []
+        for step in range(-reach, reach + 1):
+            strike = strike_at_offset(watch.strikes, atm, step)
+            for side in SIDES:
+                inst = watch.contracts.get((strike, side)) if strike is not None else None
+                if inst is not None:
+                    keys.append(inst.key)
+        return keys
+
+    def _wanted(self, watch: Watch, spot: float) -> list[Planned]:
+        atm = atm_strike(watch.strikes, spot)
+        planned = []
+        for offset in self.offsets:
+            strike = strike_at_offset(watch.strikes, atm, offset)
+            for side in SIDES:
+                inst = watch.contracts.get((strike, side)) if strike is not None else None
+                planned.append(Planned(offset, side, strike, inst))
+        return planned
+
+    async def _quote(self, keys: list[str]) -> dict[str, Quote]:
+        batch = self.broker.max_quote_batch
+        unique = list(dict.fromkeys(keys))
+        quotes: dict[str, Quote] = {}
+        for start in range(0, len(unique), batch):
+            self.quote_calls += 1
+            quotes |= await self.broker.quote(unique[start : start + batch])
+        return quotes
+
+
+def _leg(watch: Watch, plan: Planned, quotes: dict[str, Quote], received_at: datetime) -> Leg:
+    quote = quotes.get(plan.instrument.key) if plan.instrument else None
+    flag = "not_listed" if plan.instrument is None else validate(quote, received_at)
+    return Leg(
+        index=watch.index,
+        bucket=watch.bucket,
+        expiry=watch.expiry,
+        offset=plan.offset,
+        side=plan.side,
+        strike=plan.strike,
+        instrument=plan.instrument,
+        quote=quote,
+        flag=flag,
+    )

@@ -1,0 +1,171 @@
+"""The embedded pipeline: broker -> collect -> merge -> store, one session at a time.
+
+This is the only module that wires the stages together. It decides which cycles to run (all of
+them from the open for a replayable source such as the simulator; from now on for a live one),
+resumes after a crash from how far every file already reaches, and reports what it did.
+"""
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from opchain.brokers.base import Broker
+from opchain.collect.cycle import Collector
+from opchain.collect.watch import Watch, plan_watches
+from opchain.market import calendar
+from opchain.market.clock import Clock
+from opchain.market.indices import INDIA_VIX, INDICES
+from opchain.market.instruments import format_dump
+from opchain.market.strikes import offset_label, pair_label
+from opchain.merge.rows import split_rows
+from opchain.settings import Settings
+from opchain.store.appendlog import write_atomic
+from opchain.store.overview import OverviewStore
+from opchain.store.raw import RawStore
+from opchain.store.splits import SeriesKey, SplitStore
+
+Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
+
+
+@dataclass
+class SessionReport:
+    day: date
+    session: calendar.Session
+    watches: list[Watch] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    cycles: int = 0
+    resumed_after: datetime | None = None
+    skipped: int = 0  # cycles already on disk from an earlier run
+    missed: int = 0  # cycles whose time had passed before we could run them
+    legs: int = 0
+    flags: Counter[str] = field(default_factory=Counter)
+    rows_added: int = 0
+    quote_calls: int = 0
+    files: dict[SeriesKey, int] = field(default_factory=dict)  # rows per split file, on disk
+    raw_parts: int = 0
+
+
+def cycle_times(session: calendar.Session, cadence: float) -> list[datetime]:
+    """Cycle times from the open, every ``cadence`` seconds, before the close."""
+    count = int((session.close - session.open).total_seconds() // cadence)
+    return [session.open + timedelta(seconds=k * cadence) for k in range(count + 1)][:count]
+
+
+def series_keys(watches: list[Watch], offsets: tuple[int, ...], day: date) -> list[SeriesKey]:
+    """Every split file a session writes."""
+    labels = [offset_label(o) for o in offsets]
+    labels += [pair_label(s) for s in range(1, max(offsets) + 1) if s in offsets and -s in offsets]
+    return [(w.index, w.bucket, label, day) for w in watches for label in labels]
+
+
+async def record_session(
+    settings: Settings,
+    broker: Broker,
+    clock: Clock,
+    day: date,
+    progress: Progress | None = None,
+    until: datetime | None = None,
+) -> SessionReport:
+    """Record one session of ``day`` from the clock's current time to the close (or ``until``)."""
+    exchange = INDICES[settings.indices[0]].exchange
+    session = calendar.session(exchange, day)
+    if session is None:
+        raise calendar.CalendarUnavailable(f"{day} is not a trading day on {exchange}")
+    report = SessionReport(day=day, session=session)
+
+    dump = await broker.instruments()
+    write_atomic(
+        settings.data_dir / "instruments" / f"{day.isoformat()}.csv", format_dump(dump).encode()
+    )
+    watches, warnings = plan_watches(dump, settings.indices, max(clock.now(), session.open))
+    report.watches, report.warnings = watches, warnings
+    offsets = settings.strike_offsets
+
+    splits = SplitStore(settings.split_root, settings.durable_writes)
+    overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes)
+    raw = RawStore(settings.data_dir / "raw", timedelta(minutes=settings.raw_window_minutes))
+    collector = Collector(broker, clock, watches, offsets)
+    try:
+        resume = _resume_point(splits, overview, raw, watches, settings, day)
+        report.resumed_after = resume
+        times = cycle_times(session, settings.cadence_seconds)
+        if until is not None:
+            times = [t for t in times if t < until]
+        for n, ts in enumerate(times, start=1):
+            if resume is not None and ts <= resume:
+                report.skipped += 1
+                continue
+            if (clock.now() - ts).total_seconds() > settings.cadence_seconds:
+                report.missed += 1
+                continue
+            await clock.sleep_until(ts)
+            snapshot = await collector.snapshot(ts)
+            report.rows_added += splits.write(split_rows(snapshot, settings.rate))
+            overview.write(snapshot)
+            raw.add(snapshot)
+            report.cycles += 1
+            for chain in snapshot.chains:
+                report.legs += len(chain.legs)
+                report.flags.update(leg.flag for leg in chain.legs if leg.flag)
+            if progress:
+                progress(ts, n, len(times))
+    finally:
+        raw.flush()
+        report.files = {key: _rows_on_disk(log.path) for key, log in splits.files().items()}
+        splits.close()
+        overview.close()
+        report.quote_calls = collector.quote_calls
+        report.raw_parts = raw.parts_written
+    return report
+
+
+def _resume_point(
+    splits: SplitStore,
+    overview: OverviewStore,
+    raw: RawStore,
+    watches: list[Watch],
+    settings: Settings,
+    day: date,
+) -> datetime | None:
+    """How far every output already reaches for this day (None: start from the open)."""
+    cursors = [
+        splits.cursor(series_keys(watches, settings.strike_offsets, day)),
+        overview.cursor([*settings.indices, INDIA_VIX.key], day),
+        *(raw.cursor(day, index) for index in {w.index for w in watches}),
+    ]
+    if not watches or any(c is None for c in cursors):
+        return None
+    return min(c for c in cursors if c is not None)
+
+
+def _rows_on_disk(path: Path) -> int:
+    with path.open("rb") as f:
+        return max(sum(1 for _ in f) - 1, 0)
+
+
+async def run_sessions(
+    settings: Settings,
+    broker: Broker,
+    clock: Clock,
+    sessions: int | None = None,
+    on_session: Callable[[SessionReport], None] | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Record session after session, waiting for each open (``sessions=None``: forever)."""
+    exchange = INDICES[settings.indices[0]].exchange
+    done = 0
+    while sessions is None or done < sessions:
+        now = clock.now()
+        day = now.date()
+        today = calendar.session(exchange, day) if calendar.is_trading_day(exchange, day) else None
+        if today is None or now >= today.close:
+            day = calendar.next_trading_day(exchange, day)
+            next_session = calendar.session(exchange, day)
+            assert next_session is not None
+            await clock.sleep_until(next_session.open)
+        report = await record_session(settings, broker, clock, day, progress)
+        done += 1
+        if on_session:
+            on_session(report)

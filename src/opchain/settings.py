@@ -1,0 +1,89 @@
+"""The one typed settings object, read from the environment and ``.env`` at the edge (the CLI)
+and passed in to everything that needs it. OP's variable names are accepted where they exist.
+"""
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from opchain.market.indices import INDICES
+
+
+def _alias(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPCHAIN_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(Path("data"), description="Where everything is written.")
+    csv_split_root: Path | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_CSV_SPLIT_ROOT", "CSV_SPLIT_ROOT", "csv_split_root"),
+        description="Daily split CSVs; default <data_dir>/csv_data.",
+    )
+    broker: Literal["sim", "kite"] = "sim"
+    indices: Annotated[tuple[str, ...], NoDecode] = Field(
+        tuple(INDICES),
+        validation_alias=_alias("OPCHAIN_INDICES", "SESSION_INDEXES", "indices"),
+    )
+    cadence_seconds: float = Field(
+        30.0,
+        ge=1.0,
+        validation_alias=_alias(
+            "OPCHAIN_CADENCE_SECONDS", "LOGGER_LOOP_INTERVAL_SEC", "cadence_seconds"
+        ),
+        description="Seconds between snapshots (1 to any).",
+    )
+    strike_width: int = Field(2, ge=0, le=50, description="Offsets atm_m<w> .. atm_p<w>.")
+    offsets: Annotated[tuple[int, ...] | None, NoDecode] = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_OFFSETS", "LOGGER_OFFSETS", "offsets"),
+        description="Explicit offsets such as -2,-1,0,1,2 (overrides strike_width).",
+    )
+    rate: float = Field(0.0, description="Risk-free rate for discounting under Black-76.")
+    sim_seed: int = 7
+    sim_glitch_rate: float = Field(0.001, ge=0.0, le=1.0)
+    raw_window_minutes: int = Field(15, ge=1, le=375)
+    durable_writes: bool = Field(False, description="fsync every batch (survives power loss).")
+    kite_api_key: str | None = Field(
+        None, validation_alias=_alias("KITE_API_KEY", "OPCHAIN_KITE_API_KEY", "kite_api_key")
+    )
+    kite_api_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("KITE_API_SECRET", "OPCHAIN_KITE_API_SECRET", "kite_api_secret"),
+    )
+
+    @field_validator("indices", mode="before")
+    @classmethod
+    def _split_indices(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v for v in value.replace(" ", "").split(",") if v]
+        if isinstance(value, list | tuple):
+            keys = tuple(str(v).upper() for v in value)
+            unknown = [k for k in keys if k not in INDICES]
+            if unknown:
+                raise ValueError(f"unknown indices {unknown}; known: {', '.join(INDICES)}")
+            return keys
+        return value
+
+    @field_validator("offsets", mode="before")
+    @classmethod
+    def _split_offsets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+        return value
+
+    @property
+    def strike_offsets(self) -> tuple[int, ...]:
+        if self.offsets is not None:
+            return tuple(sorted(set(self.offsets)))
+        return tuple(range(-self.strike_width, self.strike_width + 1))
+
+    @property
+    def split_root(self) -> Path:
+        return self.csv_split_root or self.data_dir / "csv_data"

@@ -1,0 +1,118 @@
+"""Crash-safe append-only CSV files with a timestamp first column.
+
+One writer per file. Opening a file repairs a torn last line (a process killed mid-write leaves
+at most one), checks the header, and remembers the last timestamp written: rows at or before it
+are skipped, so replaying a stretch of the session after a crash adds nothing twice. Rows are
+written as whole lines and flushed per batch.
+"""
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+
+class FileFormatError(ValueError):
+    """A file on disk that is not what it should be; the message names the file."""
+
+
+class AppendLog:
+    def __init__(self, path: Path, header: Sequence[str], durable: bool = False) -> None:
+        self.path, self.durable = path, durable
+        self.header_line = ",".join(header) + "\n"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.repaired_bytes = repair_torn_tail(path)
+        self.last_ts = self._check_and_read_last_ts()
+        self._file: IO[str] = path.open("a", encoding="utf-8", newline="")
+        if self.last_ts is None and path.stat().st_size == 0:
+            self._file.write(self.header_line)
+        self.rows_written = 0
+
+    def append(self, ts: datetime, line: str) -> bool:
+        """Append one line (without newline) stamped ``ts``; False if ``ts`` is not new."""
+        if self.last_ts is not None and ts <= self.last_ts:
+            return False
+        self._file.write(line + "\n")
+        self.last_ts = ts
+        self.rows_written += 1
+        return True
+
+    def flush(self) -> None:
+        self._file.flush()
+        if self.durable:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+    def _check_and_read_last_ts(self) -> datetime | None:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        with self.path.open("rb") as f:
+            first = f.readline().decode("utf-8")
+        if first != self.header_line:
+            raise FileFormatError(
+                f"{self.path}: line 1: header is {first.strip()!r}, expected "
+                f"{self.header_line.strip()!r}; not a file this writer may append to"
+            )
+        last = last_line(self.path)
+        if last == self.header_line.rstrip("\n"):
+            return None
+        stamp = last.split(",", 1)[0]
+        try:
+            return datetime.fromisoformat(stamp)
+        except ValueError:
+            raise FileFormatError(f"{self.path}: last line: bad timestamp {stamp!r}") from None
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut a partial last line (no trailing newline); return how many bytes were cut."""
+    if not path.exists():
+        return 0
+    with path.open("rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return 0
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return 0
+        keep = _last_newline(f, size) + 1
+        f.truncate(keep)
+        return size - keep
+
+
+def last_line(path: Path) -> str:
+    """The last complete line of a file that ends with a newline, without reading it all."""
+    with path.open("rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        start = _last_newline(f, size - 1) + 1
+        f.seek(start)
+        return f.read(size - 1 - start).decode("utf-8")
+
+
+def _last_newline(f: IO[bytes], end: int) -> int:
+    """Position of the last ``\\n`` before ``end``, or -1."""
+    chunk = 4096
+    pos = end
+    while pos > 0:
+        start = max(0, pos - chunk)
+        f.seek(start)
+        found = f.read(pos - start).rfind(b"\n")
+        if found >= 0:
+            return start + found
+        pos = start
+    return -1
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a whole file so that readers see the old one or the new one, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    tmp.replace(path)

@@ -1,0 +1,65 @@
+"""The index overview, one daily CSV per index: ``overview/<INDEX>/<YYYY-MM-DD>.csv``."""
+
+from datetime import date, datetime
+from pathlib import Path
+
+from opchain.market.indices import OVERVIEW
+from opchain.market.ist import trading_date
+from opchain.model import Quote, Snapshot
+from opchain.store.appendlog import AppendLog
+
+COLUMNS = (
+    "ts",
+    "index",
+    "name",
+    "last_price",
+    "open",
+    "high",
+    "low",
+    "prev_close",
+    "net_change",
+    "net_change_pct",
+    "exchange_ts",
+)
+
+
+class OverviewStore:
+    def __init__(self, root: Path, durable: bool = False) -> None:
+        self.root, self.durable = root, durable
+        self._logs: dict[tuple[str, date], AppendLog] = {}
+
+    def log(self, index: str, day: date) -> AppendLog:
+        key = (index, day)
+        if key not in self._logs:
+            path = self.root / index / f"{day.isoformat()}.csv"
+            self._logs[key] = AppendLog(path, COLUMNS, self.durable)
+        return self._logs[key]
+
+    def write(self, snapshot: Snapshot) -> int:
+        day = trading_date(snapshot.ts)
+        added = 0
+        for index, quote in snapshot.indices.items():
+            log = self.log(index, day)
+            if log.append(snapshot.ts, _line(snapshot.ts, index, quote)):
+                log.flush()
+                added += 1
+        return added
+
+    def cursor(self, indices: list[str], day: date) -> datetime | None:
+        stamps = [self.log(i, day).last_ts for i in indices]
+        if any(s is None for s in stamps):
+            return None
+        return min(s for s in stamps if s is not None)
+
+    def close(self) -> None:
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+
+def _line(ts: datetime, index: str, q: Quote) -> str:
+    change = round(q.net_change, 2)
+    pct = round(change / q.close * 100, 4) if q.close else 0.0
+    stamp = q.timestamp.isoformat() if q.timestamp else ""
+    cells = (ts.isoformat(), index, OVERVIEW[index].display, q.last_price, q.open, q.high, q.low)
+    return ",".join(str(c) for c in (*cells, q.close, change, pct, stamp))

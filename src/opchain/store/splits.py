@@ -1,0 +1,121 @@
+"""Daily split CSVs, the file contract OP's users rely on (SPEC §3.4):
+
+``csv_data/<INDEX>/<bucket>/<offset>/<YYYY-MM-DD>.csv``, one row per snapshot, ``ts`` first (IST
+ISO-8601 with +05:30), the file named after the IST trading date.
+"""
+
+import csv
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from opchain.market.ist import trading_date
+from opchain.model import SplitRow
+from opchain.store.appendlog import AppendLog, FileFormatError
+
+COLUMNS = SplitRow._fields
+# OP wrote these names; readers accept them (writers never produce them).
+OLD_NAMES = {"timestamp": "ts", "ts_ist": "ts", "tp_sum": "total_premium"}
+_INTS = {"call_volume", "put_volume", "call_oi", "put_oi", "days_to_expiry"}
+_TEXT = {"index", "expiry_code", "strike_offset"}
+
+SeriesKey = tuple[str, str, str, date]  # index, bucket, offset label, trading date
+
+
+def split_path(csv_root: Path, index: str, bucket: str, offset: str, day: date) -> Path:
+    return csv_root / index / bucket / offset / f"{day.isoformat()}.csv"
+
+
+def format_row(r: SplitRow) -> str:
+    """One CSV line: floats in their shortest exact form (``repr``), None as an empty cell.
+
+    Spelled out field by field: this runs for every row of the day, and the generic loop over
+    columns was the store's largest cost.
+    """
+    return (
+        f"{r.ts.isoformat()},{r.index},{r.expiry_code},{r.expiry.isoformat()},{r.strike_offset},"
+        f"{r.atm_strike!r},{r.spot!r},{_cell(r.call_strike)},{_cell(r.put_strike)},"
+        f"{_cell(r.call_last_price)},{_cell(r.put_last_price)},{_cell(r.call_iv)},"
+        f"{_cell(r.put_iv)},{_cell(r.call_volume)},{_cell(r.put_volume)},{_cell(r.call_oi)},"
+        f"{_cell(r.put_oi)},{_cell(r.total_premium)},{r.days_to_expiry}"
+    )
+
+
+def _cell(value: float | int | None) -> str:
+    return "" if value is None else repr(value)
+
+
+class SplitStore:
+    """Appends split rows, one crash-safe writer per file, opened on first use."""
+
+    def __init__(self, csv_root: Path, durable: bool = False) -> None:
+        self.csv_root, self.durable = csv_root, durable
+        self._logs: dict[SeriesKey, AppendLog] = {}
+
+    def log(self, key: SeriesKey) -> AppendLog:
+        log = self._logs.get(key)
+        if log is None:
+            log = AppendLog(split_path(self.csv_root, *key), COLUMNS, self.durable)
+            self._logs[key] = log
+        return log
+
+    def write(self, rows: Iterable[SplitRow]) -> int:
+        """Append rows not yet in their files; flush every file touched. Returns rows added."""
+        touched = set()
+        added = 0
+        for row in rows:
+            log = self.log((row.index, row.expiry_code, row.strike_offset, trading_date(row.ts)))
+            if log.append(row.ts, format_row(row)):
+                added += 1
+                touched.add(log)
+        for log in touched:
+            log.flush()
+        return added
+
+    def cursor(self, keys: Iterable[SeriesKey]) -> datetime | None:
+        """The latest time every one of these series has reached (None: one has nothing)."""
+        stamps = [self.log(k).last_ts for k in keys]
+        if not stamps or any(s is None for s in stamps):
+            return None
+        return min(s for s in stamps if s is not None)
+
+    def files(self) -> dict[SeriesKey, AppendLog]:
+        return dict(self._logs)
+
+    def close(self) -> None:
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
+
+
+def read_split(path: Path) -> Iterator[SplitRow]:
+    """Read a split file back into rows (accepting OP's old column names)."""
+    with path.open(encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        header = [OLD_NAMES.get(h, h) for h in next(reader, [])]
+        missing = [c for c in COLUMNS if c not in header]
+        if missing:
+            raise FileFormatError(f"{path}: line 1: missing columns {', '.join(missing)}")
+        where = [header.index(c) for c in COLUMNS]
+        for line_no, cells in enumerate(reader, start=2):
+            try:
+                yield SplitRow(
+                    **{c: _parse(c, cells[i]) for c, i in zip(COLUMNS, where, strict=True)}
+                )
+            except (ValueError, IndexError) as err:
+                raise FileFormatError(f"{path}: line {line_no}: {err}") from None
+
+
+def _parse(column: str, text: str) -> Any:
+    if column == "ts":
+        return datetime.fromisoformat(text)
+    if column == "expiry":
+        return date.fromisoformat(text)
+    if column in _TEXT:
+        return text
+    if text == "":
+        return None
+    if column in _INTS:
+        return int(text)
+    return float(text)
