@@ -1,5 +1,6 @@
 """Raw legs, the audit trail: every collected leg as it came from the broker, in compressed
-Parquet partitioned by date and index (``raw/date=YYYY-MM-DD/index=NIFTY/part-HHMM.parquet``).
+Parquet partitioned by date and index (``raw/date=YYYY-MM-DD/index=NIFTY/part-HHMM.parquet``;
+read the folder with DuckDB's ``hive_partitioning`` or ``pyarrow.dataset(..., partitioning="hive")``).
 
 Parquet files cannot be appended to, so legs are kept in memory for one window of the session
 (15 minutes by default) and written as one part when the window closes, through a temporary
@@ -55,6 +56,7 @@ _FIELDS: list[tuple[str, pa.DataType]] = [
     ("flag", pa.string()),
 ]
 SCHEMA = pa.schema(_FIELDS)
+FILE_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index("index"))
 
 
 def snapshot_batch(snapshot: Snapshot, chains: list[ChainSlice]) -> pa.RecordBatch:
@@ -168,9 +170,11 @@ class RawStore:
                 self._write(day, index, start, table.filter(pc.equal(indices, pa.scalar(index))))
 
     def _write(self, day: date, index: str, start: datetime, table: pa.Table) -> None:
+        # Hive convention: the partition's index lives in the path, not in the file.
+        table = table.drop_columns(["index"])
         path = self.part_path(day, index, start)
         if path.exists():  # a window continued after a clean stop: keep what was there
-            table = pa.concat_tables([pq.read_table(path, schema=SCHEMA), table])
+            table = pa.concat_tables([pq.read_table(path, schema=FILE_SCHEMA), table])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")
         pq.write_table(table, tmp, compression="zstd")
