@@ -65,7 +65,9 @@ def run_pipeline(day: date, cadence: float, minutes: int, folder: Path) -> None:
     wall = time.perf_counter() - start
     pipeline = wall - broker.seconds
     print(f"snapshots {report.cycles:,}  legs {report.legs:,}  split rows {report.rows_added:,}")
-    print(f"wall {wall:.1f} s = simulated broker {broker.seconds:.1f} s + pipeline {pipeline:.1f} s")
+    print(
+        f"wall {wall:.1f} s = simulated broker {broker.seconds:.1f} s + pipeline {pipeline:.1f} s"
+    )
     print(f"pipeline throughput {report.legs / pipeline:,.0f} legs/s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     print("RSS through the day: " + ", ".join(f"{t} {mb:.0f} MB" for t, mb in samples))

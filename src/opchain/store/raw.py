@@ -1,6 +1,6 @@
 """Raw legs, the audit trail: every collected leg as it came from the broker, in compressed
 Parquet partitioned by date and index (``raw/date=YYYY-MM-DD/index=NIFTY/part-HHMM.parquet``;
-read the folder with DuckDB's ``hive_partitioning`` or ``pyarrow.dataset(..., partitioning="hive")``).
+read the folder with DuckDB's ``hive_partitioning`` or pyarrow's ``partitioning="hive"``).
 
 Parquet files cannot be appended to, so legs are kept in memory for one window of the session
 (15 minutes by default) and written as one part when the window closes, through a temporary
