@@ -7,7 +7,7 @@ past the band, or on the first cycle, does it make a second call for the legs it
 Kite's 1 request/s quote limit that keeps a 1-second cadence possible.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -29,6 +29,11 @@ class Planned(NamedTuple):
     instrument: Instrument | None
 
 
+class Plan(NamedTuple):
+    legs: tuple[Planned, ...]
+    band: tuple[str, ...]
+
+
 class Collector:
     def __init__(
         self,
@@ -43,12 +48,13 @@ class Collector:
         self.band_margin = band_margin
         self.index_keys = {k: INDICES[k].quote_key for k in {w.index for w in watches}}
         self.index_keys[INDIA_VIX.key] = INDIA_VIX.quote_key
-        self._last_atm: dict[tuple[str, str], float] = {}
+        self._last_atm: dict[Watch, float] = {}
+        self._plans: dict[tuple[Watch, float], Plan] = {}
         self.quote_calls = 0
 
     async def snapshot(self, ts: datetime) -> Snapshot:
         """Collect the cycle scheduled at ``ts``."""
-        band = [k for w in self.watches for k in self._band_keys(w)]
+        band = [key for watch, atm in self._last_atm.items() for key in self._plan(watch, atm).band]
         quotes = await self._quote([*self.index_keys.values(), *band])
         indices = {
             k: q
@@ -56,52 +62,52 @@ class Collector:
             if (q := quotes.get(key)) is not None and validate_index(q) is None
         }
         # An index whose level is bad this cycle skips its slices; the others go on.
-        planned = {
-            w: self._wanted(w, indices[w.index].last_price)
+        atms = {
+            w: atm_strike(w.strikes, indices[w.index].last_price)
             for w in self.watches
             if w.index in indices
         }
+        plans = {w: self._plan(w, atm) for w, atm in atms.items()}
         lacking = [
             p.instrument.key
-            for plans in planned.values()
-            for p in plans
+            for plan in plans.values()
+            for p in plan.legs
             if p.instrument is not None and p.instrument.key not in quotes
         ]
         if lacking:
             quotes |= await self._quote(lacking)
         received_at = self.clock.now()
         chains = []
-        for watch, plans in planned.items():
-            spot = indices[watch.index].last_price
-            atm = atm_strike(watch.strikes, spot)
-            self._last_atm[(watch.index, watch.bucket)] = atm
-            legs = tuple(_leg(watch, p, quotes, received_at) for p in plans)
+        for watch, plan in plans.items():
+            spot, atm = indices[watch.index].last_price, atms[watch]
+            legs = tuple(_leg(watch, p, quotes, received_at) for p in plan.legs)
             chains.append(ChainSlice(watch.index, watch.bucket, watch.expiry, spot, atm, legs))
+        self._last_atm = atms
         return Snapshot(ts=ts, received_at=received_at, indices=indices, chains=tuple(chains))
 
-    def _band_keys(self, watch: Watch) -> Iterable[str]:
-        atm = self._last_atm.get((watch.index, watch.bucket))
-        if atm is None:
-            return ()
-        reach = max(abs(o) for o in self.offsets) + self.band_margin
-        keys = []
-        for step in range(-reach, reach + 1):
-            strike = strike_at_offset(watch.strikes, atm, step)
-            for side in SIDES:
-                inst = watch.contracts.get((strike, side)) if strike is not None else None
-                if inst is not None:
-                    keys.append(inst.key)
-        return keys
+    def _plan(self, watch: Watch, atm: float) -> Plan:
+        """The legs wanted around ``atm``, and the band of keys to ask for while it stays ATM.
 
-    def _wanted(self, watch: Watch, spot: float) -> list[Planned]:
-        atm = atm_strike(watch.strikes, spot)
-        planned = []
-        for offset in self.offsets:
-            strike = strike_at_offset(watch.strikes, atm, offset)
-            for side in SIDES:
-                inst = watch.contracts.get((strike, side)) if strike is not None else None
-                planned.append(Planned(offset, side, strike, inst))
-        return planned
+        Cached: the ATM strike changes only now and then, and this is per-cycle work otherwise.
+        """
+        plan = self._plans.get((watch, atm))
+        if plan is None:
+            legs = []
+            for offset in self.offsets:
+                strike = strike_at_offset(watch.strikes, atm, offset)
+                for side in SIDES:
+                    inst = watch.contracts.get((strike, side)) if strike is not None else None
+                    legs.append(Planned(offset, side, strike, inst))
+            reach = max(abs(o) for o in self.offsets) + self.band_margin
+            band = []
+            for step in range(-reach, reach + 1):
+                strike = strike_at_offset(watch.strikes, atm, step)
+                for side in SIDES:
+                    inst = watch.contracts.get((strike, side)) if strike is not None else None
+                    if inst is not None:
+                        band.append(inst.key)
+            plan = self._plans[(watch, atm)] = Plan(tuple(legs), tuple(band))
+        return plan
 
     async def _quote(self, keys: list[str]) -> dict[str, Quote]:
         batch = self.broker.max_quote_batch

@@ -148,85 +148,77 @@ class SimMarket:
         levels = np.arange(DEPTH_LEVELS)
         bid_prices = np.round(bid[:, None] - levels * TICK, 2)
         ask_prices = np.round(ask[:, None] + levels * TICK, 2)
+        bid_levels = (bid_prices > 0).sum(axis=1)  # no bids at or below zero
 
         jitter = (pos * 2654435761 + n * 40503) % 1000  # cheap deterministic noise
         quantity = lot * (1 + jitter % 40)
         bid_sizes = quantity[:, None] + levels * lot[:, None]
         ask_sizes = quantity[:, None] + 2 * levels * lot[:, None]
         orders = (levels + 1).tolist()
+        traded = volume > 0  # an option that has not traded today shows zeros, as on Kite
+        floats = np.where(
+            traded[:, None],
+            np.column_stack([price, _ticks((opening + price) / 2), opening, high, low]),
+            0.0,
+        )
+        ints = np.column_stack(
+            [
+                np.where(traded, lot, 0),
+                volume,
+                quantity * 23,
+                quantity * 19,
+                oi,
+                np.maximum(oi, oi_prev),
+                np.minimum(oi, oi_prev),
+            ]
+        )
         lag = jitter % 7
         glitch = _glitches(pos, n, self.glitch_rate, self.seed)
         tokens = [self.by_key[k].instrument_token for k in keys]
-        trade_times = {s: stamp - timedelta(seconds=s) for s in range(7)}
+        trade_times = [stamp - timedelta(seconds=s) for s in range(7)]
         stale = stamp - timedelta(minutes=5)
         quotes = {}
         # Arrays become lists once: per-element numpy scalars would cost more than the maths.
-        for (
-            key,
-            token,
-            p,
-            o,
-            h,
-            lo,
-            close,
-            v,
-            lot_j,
-            qty,
-            oi_j,
-            oi0,
-            lag_j,
-            g,
-            bp,
-            bq,
-            ap,
-            aq,
-        ) in zip(
+        rows = zip(
             keys,
             tokens,
-            price.tolist(),
-            opening.tolist(),
-            high.tolist(),
-            low.tolist(),
+            floats.tolist(),
+            ints.tolist(),
             c.close[pos].tolist(),
-            volume.tolist(),
-            lot.tolist(),
-            quantity.tolist(),
-            oi.tolist(),
-            oi_prev.tolist(),
+            traded.tolist(),
             lag.tolist(),
             glitch.tolist(),
             bid_prices.tolist(),
             bid_sizes.tolist(),
+            bid_levels.tolist(),
             ask_prices.tolist(),
             ask_sizes.tolist(),
             strict=True,
-        ):
-            bids = tuple(
-                DepthLevel(*level) for level in zip(bp, bq, orders, strict=True) if level[0] > 0
-            )
+        )
+        for key, token, f, i, close, did_trade, lag_j, g, bp, bq, nb, ap, aq in rows:
+            bids = tuple(map(DepthLevel, bp[:nb], bq[:nb], orders))
             asks = tuple(map(DepthLevel, ap, aq, orders))
             quote_time, trade_time = stamp, trade_times[lag_j]
             if g == 1:  # crossed book
                 bids, asks = asks, bids
             elif g == 2:  # a quote the exchange feed stopped updating
                 quote_time = trade_time = stale
-            traded = v > 0
             quotes[key] = Quote(  # positional, in field order: this loop is the simulator's cost
                 token,
                 quote_time,
-                trade_time if traded else None,
-                p if traded else 0.0,
-                lot_j if traded else 0,
-                _tick((o + p) / 2) if traded else 0.0,
-                v,
-                qty * 23,
-                qty * 19,
-                oi_j,
-                max(oi_j, oi0),
-                min(oi_j, oi0),
-                o if traded else 0.0,
-                h if traded else 0.0,
-                lo if traded else 0.0,
+                trade_time if did_trade else None,
+                f[0],
+                i[0],
+                f[1],
+                i[1],
+                i[2],
+                i[3],
+                i[4],
+                i[5],
+                i[6],
+                f[2],
+                f[3],
+                f[4],
                 close,
                 bids,
                 asks,
