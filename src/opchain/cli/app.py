@@ -33,12 +33,12 @@ out = Console()  # results
 log = logging.getLogger("opchain")
 
 DataDir = Annotated[
-    Path | None, typer.Option("--data-dir", "-d", help="Data directory [env OPCHAIN_DATA_DIR].")
+    Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
 ]
-Seed = Annotated[int | None, typer.Option(help="Simulator seed [env OPCHAIN_SIM_SEED; default 7].")]
+Seed = Annotated[int | None, typer.Option(help="Simulator seed (env OPCHAIN_SIM_SEED; default 7).")]
 Cadence = Annotated[
     float | None,
-    typer.Option(help="Seconds between snapshots [env OPCHAIN_CADENCE_SECONDS; default 30]."),
+    typer.Option(help="Seconds between snapshots (env OPCHAIN_CADENCE_SECONDS; default 30)."),
 ]
 
 
@@ -78,7 +78,7 @@ def demo(
     day: Annotated[
         datetime | None,
         typer.Option(
-            "--date", formats=["%Y-%m-%d"], help="Session date [default: the last trading day]."
+            "--date", formats=["%Y-%m-%d"], help="Session date (default: the last trading day)."
         ),
     ] = None,
     seed: Seed = None,
@@ -102,7 +102,7 @@ def demo(
 
 @app.command()
 def run(
-    broker: Annotated[str, typer.Option(help="sim or kite [env OPCHAIN_BROKER].")] = "",
+    broker: Annotated[str, typer.Option(help="sim or kite (env OPCHAIN_BROKER).")] = "",
     data_dir: DataDir = None,
     seed: Seed = None,
     cadence: Cadence = None,
