@@ -22,11 +22,3 @@ class Broker(Protocol):
     async def quote(self, keys: Sequence[str]) -> dict[str, Quote]: ...
 
     async def close(self) -> None: ...
-
-
-class BrokerError(RuntimeError):
-    """A broker failure that the collector may retry."""
-
-
-class TokenExpired(BrokerError):
-    """The broker no longer accepts our credentials: stop collecting and alert, never retry."""

@@ -10,7 +10,6 @@ The exchanges' weekday rules are kept only to cross-check the dump (:func:`check
 for the simulator, which must list what the exchanges would list.
 """
 
-from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
@@ -146,11 +145,3 @@ def check_expiries(exchange: str, expiries: Iterable[date]) -> list[str]:
                 "the instruments dump is followed"
             )
     return warnings
-
-
-def group_by_expiry(options: Iterable[Instrument]) -> dict[date, list[Instrument]]:
-    groups: dict[date, list[Instrument]] = defaultdict(list)
-    for o in options:
-        if o.expiry is not None:
-            groups[o.expiry].append(o)
-    return dict(groups)

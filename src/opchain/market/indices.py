@@ -27,12 +27,3 @@ INDICES: dict[str, IndexSpec] = {
 INDIA_VIX = IndexSpec("INDIAVIX", "INDIA VIX", "NSE:INDIA VIX", "NSE", None, None, None)
 
 OVERVIEW: dict[str, IndexSpec] = {**INDICES, INDIA_VIX.key: INDIA_VIX}
-
-
-def index_spec(key: str) -> IndexSpec:
-    """Look an index up by key, with an error that lists the known ones."""
-    try:
-        return OVERVIEW[key.upper()]
-    except KeyError:
-        known = ", ".join(OVERVIEW)
-        raise ValueError(f"unknown index {key!r}; known indices: {known}") from None

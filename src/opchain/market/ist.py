@@ -1,6 +1,6 @@
 """India Standard Time: every minute bucket and every file date is IST, never host-local."""
 
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
 IST = ZoneInfo("Asia/Kolkata")
@@ -23,13 +23,3 @@ def to_ist(moment: datetime) -> datetime:
 def trading_date(moment: datetime) -> date:
     """The IST calendar date of an instant: the date a daily file is named after."""
     return to_ist(moment).date()
-
-
-def floor_minute(moment: datetime) -> datetime:
-    """The start of the IST minute containing ``moment``."""
-    return to_ist(moment).replace(second=0, microsecond=0)
-
-
-def utc_iso(moment: datetime) -> str:
-    """ISO-8601 UTC with a ``Z`` suffix, for metadata timestamps."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

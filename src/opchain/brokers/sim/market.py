@@ -334,7 +334,3 @@ def _contracts(options: list[Instrument], market: SimMarket, rng: np.random.Gene
         oi_drift=rng.normal(0, 0.25, count),
         close=market._price(index, spot, strike, t, is_call),
     )
-
-
-def open_market(seed: int, day: date, glitch_rate: float = 0.0) -> SimMarket:
-    return SimMarket(seed, day, glitch_rate)
