@@ -92,21 +92,19 @@ class Collector:
         """
         plan = self._plans.get((watch, atm))
         if plan is None:
-            legs = []
-            for offset in self.offsets:
-                strike = strike_at_offset(watch.strikes, atm, offset)
-                for side in SIDES:
-                    inst = watch.contracts.get((strike, side)) if strike is not None else None
-                    legs.append(Planned(offset, side, strike, inst))
+            legs = tuple(
+                Planned(offset, side, *_contract(watch, atm, offset, side))
+                for offset in self.offsets
+                for side in SIDES
+            )
             reach = max(abs(o) for o in self.offsets) + self.band_margin
-            band = []
-            for step in range(-reach, reach + 1):
-                strike = strike_at_offset(watch.strikes, atm, step)
-                for side in SIDES:
-                    inst = watch.contracts.get((strike, side)) if strike is not None else None
-                    if inst is not None:
-                        band.append(inst.key)
-            plan = self._plans[(watch, atm)] = Plan(tuple(legs), tuple(band))
+            band = tuple(
+                inst.key
+                for step in range(-reach, reach + 1)
+                for side in SIDES
+                if (inst := _contract(watch, atm, step, side)[1]) is not None
+            )
+            plan = self._plans[(watch, atm)] = Plan(legs, band)
         return plan
 
     async def _quote(self, keys: list[str]) -> dict[str, Quote]:
@@ -117,6 +115,14 @@ class Collector:
             self.quote_calls += 1
             quotes |= await self.broker.quote(unique[start : start + batch])
         return quotes
+
+
+def _contract(
+    watch: Watch, atm: float, step: int, side: Side
+) -> tuple[float | None, Instrument | None]:
+    """The strike ``step`` listed strikes from ``atm`` and its contract (None past the grid)."""
+    strike = strike_at_offset(watch.strikes, atm, step)
+    return strike, watch.contracts.get((strike, side)) if strike is not None else None
 
 
 def _leg(watch: Watch, plan: Planned, quotes: dict[str, Quote], received_at: datetime) -> Leg:
