@@ -1,16 +1,19 @@
 """A full session at 1-second cadence (22,500 snapshots) through collect -> merge -> store.
 
 Reports legs per second of the pipeline (time in the simulated broker is measured apart and
-left out), wall time, and memory through the day; then runs the same session's split rows
-through OP's way of writing split CSVs (open, append one row, close, for every row) and
-through opchain's store, side by side.
+left out), wall time, and memory through the day. Then, side by side in this one process:
+the pipeline with opchain's garbage-collector settings against the interpreter's defaults
+(alternating runs, best of each), and the same session's split rows written OP's way (open,
+append one row, close, for every row) against opchain's store.
 
     .venv/bin/python benchmarks/session.py [--date 2026-11-20] [--cadence 1] [--minutes 375]
 """
 
 import argparse
 import asyncio
+import contextlib
 import csv
+import gc
 import resource
 import tempfile
 import time
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+from opchain import pipeline
 from opchain.brokers.sim import SimBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
@@ -46,7 +50,7 @@ def rss_mb() -> float:
     return pages * resource.getpagesize() / 2**20
 
 
-def run_pipeline(day: date, cadence: float, minutes: int, folder: Path) -> None:
+def run_pipeline(day: date, cadence: float, minutes: int, folder: Path) -> float:
     settings = Settings(data_dir=folder, cadence_seconds=cadence, sim_glitch_rate=0.001)
     session = calendar.session("NSE", day)
     assert session is not None
@@ -63,14 +67,43 @@ def run_pipeline(day: date, cadence: float, minutes: int, folder: Path) -> None:
     start = time.perf_counter()
     report = asyncio.run(record_session(settings, broker, clock, day, progress, until))
     wall = time.perf_counter() - start
-    pipeline = wall - broker.seconds
+    busy = wall - broker.seconds
     print(f"snapshots {report.cycles:,}  legs {report.legs:,}  split rows {report.rows_added:,}")
-    print(
-        f"wall {wall:.1f} s = simulated broker {broker.seconds:.1f} s + pipeline {pipeline:.1f} s"
-    )
-    print(f"pipeline throughput {report.legs / pipeline:,.0f} legs/s")
+    print(f"wall {wall:.1f} s = simulated broker {broker.seconds:.1f} s + pipeline {busy:.1f} s")
+    print(f"pipeline throughput {report.legs / busy:,.0f} legs/s")
     print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     print("RSS through the day: " + ", ".join(f"{t} {mb:.0f} MB" for t, mb in samples))
+    return busy
+
+
+def gc_race(day: date, cadence: float, minutes: int, rounds: int = 2) -> None:
+    """Time spent inside the garbage collector, and the pipeline's time, with
+    ``pipeline.quiet_gc`` and with the interpreter's default collector."""
+    quiet = pipeline.quiet_gc
+    collecting = [0.0, 0.0]  # seconds inside the collector, start of the current pass
+
+    def clock_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting[1] = time.perf_counter()
+        else:
+            collecting[0] += time.perf_counter() - collecting[1]
+
+    best: dict[str, tuple[float, float]] = {}
+    gc.callbacks.append(clock_gc)
+    try:
+        for _ in range(rounds):
+            for name, settings in (("default", contextlib.nullcontext), ("quiet", quiet)):
+                pipeline.quiet_gc = settings  # type: ignore[assignment]
+                collecting[0] = 0.0
+                with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(None):
+                    seconds = run_pipeline(day, cadence, minutes, Path(tmp))
+                best[name] = min(best.get(name, (seconds, collecting[0])), (seconds, collecting[0]))
+    finally:
+        pipeline.quiet_gc = quiet
+        gc.callbacks.remove(clock_gc)
+    print(f"garbage collector, first {minutes} min, best of {rounds} (pipeline s, in collector s):")
+    for name, label in (("default", "interpreter defaults"), ("quiet", "opchain quiet_gc")):
+        print(f"  {label + ':':26} {best[name][0]:.2f} s, {best[name][1]:.2f} s")
 
 
 def store_race(day: date, cadence: float, minutes: int) -> None:
@@ -125,10 +158,11 @@ def main() -> None:
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 20))
     parser.add_argument("--cadence", type=float, default=1.0)
     parser.add_argument("--minutes", type=int, default=375, help="session minutes to run")
-    parser.add_argument("--race-minutes", type=int, default=30, help="minutes for the store race")
+    parser.add_argument("--race-minutes", type=int, default=30, help="minutes for the races")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run_pipeline(args.date, args.cadence, args.minutes, Path(tmp))
+    gc_race(args.date, args.cadence, args.race_minutes)
     store_race(args.date, args.cadence, args.race_minutes)
 
 

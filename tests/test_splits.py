@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from opchain.market.ist import IST
 from opchain.model import SplitRow
-from opchain.store.appendlog import AppendLog, FileFormatError, repair_torn_tail
+from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule, repair_torn_tail
 from opchain.store.splits import COLUMNS, SplitStore, read_split, split_path
 
 START = datetime(2026, 11, 20, 9, 15, tzinfo=IST)
@@ -164,3 +164,33 @@ def test_bad_cell_names_file_and_line(tmp_path: Path) -> None:
     path.write_text(path.read_text().replace("6500", "lots"))
     with pytest.raises(FileFormatError, match=r"2026-11-20\.csv: line 2"):
         list(read_split(path))
+
+
+def test_rows_reach_the_file_on_the_flush_schedule(tmp_path: Path) -> None:
+    now = [100.0]
+    store = SplitStore(tmp_path, flushes=FlushSchedule(every=1.0, now=lambda: now[0]))
+    path = split_path(tmp_path, "NIFTY", "this_week", "atm", date(2026, 11, 20))
+
+    def on_disk() -> int:
+        return len(path.read_text().splitlines()[1:])  # rows after the header
+
+    store.write([_row(0)])
+    now[0] += 0.5
+    store.write([_row(1)])
+    assert on_disk() == 0  # held: less than a second of wall time since the last flush
+    now[0] += 0.5
+    store.write([_row(2)])
+    assert on_disk() == 3
+    store.write([_row(3)])
+    assert on_disk() == 3
+    store.close()
+    assert on_disk() == 4
+
+
+def test_every_write_reaches_the_file_with_a_zero_interval(tmp_path: Path) -> None:
+    store = SplitStore(tmp_path, flushes=FlushSchedule(every=0.0))
+    path = split_path(tmp_path, "NIFTY", "this_week", "atm", date(2026, 11, 20))
+    for k in range(3):
+        store.write([_row(k)])
+        assert len(path.read_text().splitlines()) == k + 2
+    store.close()

@@ -5,8 +5,10 @@ them from the open for a replayable source such as the simulator; from now on fo
 resumes after a crash from how far every file already reaches, and reports what it did.
 """
 
+import gc
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,7 +23,7 @@ from opchain.market.instruments import format_dump
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.rows import split_rows
 from opchain.settings import Settings
-from opchain.store.appendlog import write_atomic
+from opchain.store.appendlog import FlushSchedule, write_atomic
 from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
 from opchain.store.splits import SeriesKey, SplitStore
@@ -83,42 +85,68 @@ async def record_session(
     report.watches, report.warnings = watches, warnings
     offsets = settings.strike_offsets
 
-    splits = SplitStore(settings.split_root, settings.durable_writes)
-    overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes)
+    flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
+    splits = SplitStore(settings.split_root, settings.durable_writes, flushes)
+    overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes, flushes)
     raw = RawStore(settings.data_dir / "raw", timedelta(minutes=settings.raw_window_minutes))
     collector = Collector(broker, clock, watches, offsets)
-    try:
-        resume = _resume_point(splits, overview, raw, watches, settings, day)
-        report.resumed_after = resume
-        times = cycle_times(session, settings.cadence_seconds)
-        if until is not None:
-            times = [t for t in times if t < until]
-        for n, ts in enumerate(times, start=1):
-            if resume is not None and ts <= resume:
-                report.skipped += 1
-                continue
-            if (clock.now() - ts).total_seconds() > settings.cadence_seconds:
-                report.missed += 1
-                continue
-            await clock.sleep_until(ts)
-            snapshot = await collector.snapshot(ts)
-            report.rows_added += splits.write(split_rows(snapshot, settings.rate))
-            overview.write(snapshot)
-            raw.add(snapshot)
-            report.cycles += 1
-            for chain in snapshot.chains:
-                report.legs += len(chain.legs)
-                report.flags.update(leg.flag for leg in chain.legs if leg.flag)
-            if progress:
-                progress(ts, n, len(times))
-    finally:
-        raw.flush()
-        report.files = {key: _rows_on_disk(log.path) for key, log in splits.files().items()}
-        splits.close()
-        overview.close()
-        report.quote_calls = collector.quote_calls
-        report.raw_parts = raw.parts_written
+    with quiet_gc():
+        try:
+            resume = _resume_point(splits, overview, raw, watches, settings, day)
+            report.resumed_after = resume
+            times = cycle_times(session, settings.cadence_seconds)
+            if until is not None:
+                times = [t for t in times if t < until]
+            for n, ts in enumerate(times, start=1):
+                if resume is not None and ts <= resume:
+                    report.skipped += 1
+                    continue
+                if (clock.now() - ts).total_seconds() > settings.cadence_seconds:
+                    report.missed += 1
+                    continue
+                await clock.sleep_until(ts)
+                snapshot = await collector.snapshot(ts)
+                report.rows_added += splits.write(split_rows(snapshot, settings.rate))
+                overview.write(snapshot)
+                raw.add(snapshot)
+                report.cycles += 1
+                for chain in snapshot.chains:
+                    report.legs += len(chain.legs)
+                    report.flags.update(leg.flag for leg in chain.legs if leg.flag)
+                if progress:
+                    progress(ts, n, len(times))
+        finally:
+            report.quote_calls = collector.quote_calls
+            paths = {key: log.path for key, log in splits.files().items()}
+            with ExitStack() as closing:  # every store is closed, whichever of them fails
+                closing.callback(raw.close)
+                closing.callback(overview.close)
+                closing.callback(splits.close)
+            report.files = {key: _rows_on_disk(path) for key, path in paths.items()}
+            report.raw_parts = raw.parts_written
     return report
+
+
+@contextmanager
+def quiet_gc(young: int = 50_000) -> Iterator[None]:
+    """Keep Python's cyclic garbage collector out of the way for a session.
+
+    Each cycle makes thousands of short-lived records that reference counting frees when the
+    cycle ends, while the day's dump, plans and market model live all session. With the
+    default settings the collector runs several times a cycle, promotes the records of the
+    cycle in flight and walks the long-lived objects again on every full pass. Frozen, the
+    long-lived objects are left out; with a higher young-generation threshold the collector
+    runs when garbage piles up rather than mid-cycle. Both are undone on the way out.
+    BENCHMARKS.md ("Garbage collection") measures the difference.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(young, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _resume_point(

@@ -49,7 +49,13 @@ class Settings(BaseSettings):
     sim_seed: int = 7
     sim_glitch_rate: float = Field(0.001, ge=0.0, le=1.0)
     raw_window_minutes: int = Field(15, ge=1, le=375)
-    durable_writes: bool = Field(False, description="fsync every batch (survives power loss).")
+    durable_writes: bool = Field(False, description="fsync every flush (survives power loss).")
+    flush_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Longest wall time rows wait in memory before they are written to the OS "
+        "(0: every cycle); a crash loses at most this much.",
+    )
     kite_api_key: str | None = Field(
         None, validation_alias=_alias("KITE_API_KEY", "OPCHAIN_KITE_API_KEY", "kite_api_key")
     )

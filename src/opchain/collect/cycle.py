@@ -126,16 +126,10 @@ def _contract(
 
 
 def _leg(watch: Watch, plan: Planned, quotes: dict[str, Quote], received_at: datetime) -> Leg:
-    quote = quotes.get(plan.instrument.key) if plan.instrument else None
-    flag = "not_listed" if plan.instrument is None else validate(quote, received_at)
-    return Leg(
-        index=watch.index,
-        bucket=watch.bucket,
-        expiry=watch.expiry,
-        offset=plan.offset,
-        side=plan.side,
-        strike=plan.strike,
-        instrument=plan.instrument,
-        quote=quote,
-        flag=flag,
-    )
+    instrument = plan.instrument
+    quote = quotes.get(instrument.key) if instrument else None
+    flag = "not_listed" if instrument is None else validate(quote, received_at)
+    return Leg(  # positional, in field order: this runs for every leg of the day
+        watch.index, watch.bucket, watch.expiry, plan.offset, plan.side, plan.strike,
+        instrument, quote, flag,
+    )  # fmt: skip

@@ -26,11 +26,11 @@ def validate(
         return "negative_price"
     if price == 0:
         return "no_trade"
-    bid, ask = quote.bid, quote.ask
-    if bid is not None and ask is not None and bid > ask:
-        return "crossed_book"
-    if bid is None or ask is None:
+    bids, asks = quote.bids, quote.asks  # Quote.bid and .ask, spelled out: a million legs a day
+    if not (bids and bids[0].quantity > 0 and asks and asks[0].quantity > 0):
         return "missing_side"
+    if bids[0].price > asks[0].price:
+        return "crossed_book"
     if (
         quote.timestamp is not None
         and (received_at - quote.timestamp).total_seconds() > stale_after

@@ -10,7 +10,7 @@ parity (the median of ``K + e^{rT}(C - P)`` over the strikes where both sides ar
 
 import math
 import statistics
-from datetime import datetime
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,114 +18,108 @@ from opchain.analytics.black76 import implied_vol
 from opchain.analytics.expiry_time import years_to_expiry
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
-from opchain.model import ChainSlice, Leg, Snapshot, SplitRow
+from opchain.model import ChainSlice, Snapshot, SplitRow
 
 IV_DECIMALS = 6
+
+# One side of a row: strike, usable price, implied vol, volume, open interest.
+_Half = tuple[float | None, float | None, float | None, int | None, int | None]
+_ABSENT: _Half = (None, None, None, None, None)
 
 
 def split_rows(snapshot: Snapshot, rate: float = 0.0) -> list[SplitRow]:
     """All split rows of one snapshot, slice by slice, offsets ascending, then pairs."""
-    ivs = leg_ivs(snapshot, rate)
-    day = trading_date(snapshot.ts)
+    ts = snapshot.ts
+    day = trading_date(ts)
+    prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
+    ivs = implied_vols(snapshot, prices, rate)
     rows = []
-    for chain in snapshot.chains:
-        legs = {(leg.offset, leg.side): leg for leg in chain.legs}
+    for chain, chain_prices, chain_ivs in zip(snapshot.chains, prices, ivs, strict=True):
+        halves: dict[tuple[int, str], _Half] = {}
+        for leg, price, iv in zip(chain.legs, chain_prices, chain_ivs, strict=True):
+            q = leg.quote
+            halves[leg.offset, leg.side] = (leg.strike, price, iv, q and q.volume, q and q.oi)
+        head = (ts, chain.index, chain.bucket, chain.expiry)
+        where = (chain.atm_strike, chain.spot)
         dte = (chain.expiry - day).days
-
-        def row(label: str, call: Leg | None, put: Leg | None) -> SplitRow:
-            return _row(snapshot.ts, chain, label, call, put, ivs, dte)  # noqa: B023
-
-        offsets = sorted({leg.offset for leg in chain.legs})
-        for offset in offsets:
+        offsets = sorted({offset for offset, _ in halves})
+        pairs = [(offset_label(o), (o, "CE"), (o, "PE")) for o in offsets]
+        pairs += [
+            (pair_label(s), (s, "CE"), (-s, "PE"))
+            for s in range(1, max(offsets, default=0) + 1)
+            if (s, "CE") in halves and (-s, "PE") in halves
+        ]
+        for label, call_at, put_at in pairs:
+            c, p = halves.get(call_at, _ABSENT), halves.get(put_at, _ABSENT)
+            total = None if c[1] is None or p[1] is None else round(c[1] + p[1], 2)
             rows.append(
-                row(offset_label(offset), legs.get((offset, "CE")), legs.get((offset, "PE")))
-            )
-        for step in range(1, max(offsets, default=0) + 1):
-            if (step, "CE") in legs and (-step, "PE") in legs:
-                rows.append(row(pair_label(step), legs[(step, "CE")], legs[(-step, "PE")]))
+                SplitRow(
+                    *head, label, *where,
+                    c[0], p[0], c[1], p[1], c[2], p[2], c[3], p[3], c[4], p[4],
+                    total, dte,
+                )
+            )  # fmt: skip
     return rows
 
 
-def _row(
-    ts: datetime,
-    chain: ChainSlice,
-    label: str,
-    call: Leg | None,
-    put: Leg | None,
-    ivs: dict[int, float],
-    dte: int,
-) -> SplitRow:
-    call_price = call.price if call else None
-    put_price = put.price if put else None
-    total = None
-    if call_price is not None and put_price is not None:
-        total = round(call_price + put_price, 2)
-    return SplitRow(
-        ts=ts,
-        index=chain.index,
-        expiry_code=chain.bucket,
-        expiry=chain.expiry,
-        strike_offset=label,
-        atm_strike=chain.atm_strike,
-        spot=chain.spot,
-        call_strike=call.strike if call else None,
-        put_strike=put.strike if put else None,
-        call_last_price=call_price,
-        put_last_price=put_price,
-        call_iv=ivs.get(id(call)) if call else None,
-        put_iv=ivs.get(id(put)) if put else None,
-        call_volume=call.quote.volume if call and call.quote else None,
-        put_volume=put.quote.volume if put and put.quote else None,
-        call_oi=call.quote.oi if call and call.quote else None,
-        put_oi=put.quote.oi if put and put.quote else None,
-        total_premium=total,
-        days_to_expiry=dte,
-    )
+def parity_forward(
+    chain: ChainSlice, t: float, rate: float, prices: Sequence[float | None] | None = None
+) -> float | None:
+    """The forward implied by put-call parity, or None without a strike priced on both sides.
 
-
-def parity_forward(chain: ChainSlice, t: float, rate: float) -> float | None:
-    """The forward implied by put-call parity, or None without a strike priced on both sides."""
-    calls = {leg.strike: leg.price for leg in chain.legs if leg.side == "CE"}
+    ``prices`` are the legs' usable prices when the caller has them already.
+    """
+    if prices is None:
+        prices = [leg.price for leg in chain.legs]
+    calls = {
+        leg.strike: price
+        for leg, price in zip(chain.legs, prices, strict=True)
+        if leg.side == "CE" and price is not None
+    }
+    growth = math.exp(rate * t)
     estimates = [
-        strike + math.exp(rate * t) * (c - p)
-        for leg in chain.legs
+        strike + growth * (c - p)
+        for leg, p in zip(chain.legs, prices, strict=True)
         if leg.side == "PE"
+        and p is not None
         and (strike := leg.strike) is not None
-        and (p := leg.price) is not None
         and (c := calls.get(strike)) is not None
     ]
     return statistics.median(estimates) if estimates else None
 
 
-def leg_ivs(snapshot: Snapshot, rate: float) -> dict[int, float]:
-    """Implied vol per usable leg (keyed by ``id(leg)``), in one vectorized solve per snapshot."""
-    legs, prices, forwards, strikes, times, calls = [], [], [], [], [], []
-    for chain in snapshot.chains:
+def implied_vols(
+    snapshot: Snapshot, prices: Sequence[Sequence[float | None]], rate: float
+) -> list[list[float | None]]:
+    """Implied vol of every leg, chain by chain (None where no vol fits), in one vectorized
+    solve for the whole snapshot. ``prices`` are the legs' usable prices, chain by chain."""
+    out: list[list[float | None]] = [[None] * len(chain.legs) for chain in snapshot.chains]
+    at, price, forward, strike, years, is_call = [], [], [], [], [], []
+    for c, (chain, chain_prices) in enumerate(zip(snapshot.chains, prices, strict=True)):
         t = years_to_expiry(snapshot.ts, chain.expiry)
-        forward = parity_forward(chain, t, rate)
-        if forward is None or t <= 0:
+        f = parity_forward(chain, t, rate, chain_prices) if t > 0 else None
+        if f is None:
             continue
-        for leg in chain.legs:
-            if leg.price is not None and leg.strike is not None:
-                legs.append(leg)
-                prices.append(leg.price)
-                forwards.append(forward)
-                strikes.append(leg.strike)
-                times.append(t)
-                calls.append(leg.side == "CE")
-    if not legs:
-        return {}
-    t_arr = np.array(times)
+        for n, (leg, p) in enumerate(zip(chain.legs, chain_prices, strict=True)):
+            if p is not None and leg.strike is not None:
+                at.append((c, n))
+                price.append(p)
+                forward.append(f)
+                strike.append(leg.strike)
+                years.append(t)
+                is_call.append(leg.side == "CE")
+    if not at:
+        return out
+    t_arr = np.array(years)
     vols = implied_vol(
-        np.array(prices),
-        np.array(forwards),
-        np.array(strikes),
+        np.array(price),
+        np.array(forward),
+        np.array(strike),
         t_arr,
-        np.array(calls),
+        np.array(is_call),
         np.exp(-rate * t_arr),
     )
-    return {
-        id(leg): round(float(v), IV_DECIMALS)
-        for leg, v in zip(legs, vols, strict=True)
-        if math.isfinite(v)
-    }
+    for (c, n), v in zip(at, vols.tolist(), strict=True):
+        if math.isfinite(v):
+            out[c][n] = round(v, IV_DECIMALS)
+    return out

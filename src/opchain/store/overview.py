@@ -6,7 +6,7 @@ from pathlib import Path
 from opchain.market.indices import OVERVIEW
 from opchain.market.ist import trading_date
 from opchain.model import Quote, Snapshot
-from opchain.store.appendlog import AppendLog
+from opchain.store.appendlog import AppendLog, FlushSchedule
 
 COLUMNS = (
     "ts",
@@ -24,8 +24,11 @@ COLUMNS = (
 
 
 class OverviewStore:
-    def __init__(self, root: Path, durable: bool = False) -> None:
+    def __init__(
+        self, root: Path, durable: bool = False, flushes: FlushSchedule | None = None
+    ) -> None:
         self.root, self.durable = root, durable
+        self.flushes = flushes or FlushSchedule()
         self._logs: dict[tuple[str, date], AppendLog] = {}
 
     def log(self, index: str, day: date) -> AppendLog:
@@ -41,8 +44,9 @@ class OverviewStore:
         for index, quote in snapshot.indices.items():
             log = self.log(index, day)
             if log.append(snapshot.ts, _line(snapshot.ts, index, quote)):
-                log.flush()
+                self.flushes.wrote(log)
                 added += 1
+        self.flushes.tick()
         return added
 
     def cursor(self, indices: list[str], day: date) -> datetime | None:

@@ -7,27 +7,35 @@ Parquet files cannot be appended to, so legs are kept in memory for one window o
 file and a rename. A part is therefore whole or absent. On a clean stop the open window is
 written too, and a later run that continues the window rewrites that part with the old rows
 and the new. :meth:`RawStore.cursor` says how far the parts on disk reach.
+
+Memory stays flat over the day: legs are gathered as plain column lists per index and turned
+into compact Arrow batches every :data:`CHUNK_ROWS` rows. A closed window is compressed and
+written on a background thread (Arrow releases the GIL while it does), so the next cycles are
+collected meanwhile; at most one write is in flight, and its error, if any, surfaces on the
+next call.
 """
 
-from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from itertools import repeat
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opchain.market.ist import IST, to_ist, trading_date
-from opchain.model import ChainSlice, Leg, Quote, Snapshot
+from opchain.model import ChainSlice, DepthLevel, Quote, Snapshot
 
 _TS = pa.timestamp("ms", tz="Asia/Kolkata")
-
+CHUNK_ROWS = 20_000  # rows gathered as Python lists before they become one Arrow batch
 
 _FIELDS: list[tuple[str, pa.DataType]] = [
     ("ts", _TS),
     ("received_at", _TS),
-    ("index", pa.string()),
     ("bucket", pa.string()),
     ("expiry", pa.date32()),
     ("offset", pa.int16()),
@@ -55,44 +63,12 @@ _FIELDS: list[tuple[str, pa.DataType]] = [
     ("atm_strike", pa.float64()),
     ("flag", pa.string()),
 ]
-SCHEMA = pa.schema(_FIELDS)
-FILE_SCHEMA = SCHEMA.remove(SCHEMA.get_field_index("index"))
+FILE_SCHEMA = pa.schema(_FIELDS)
+"""One part's columns. The index is not among them: it is in the part's path (hive style)."""
 
-
-def snapshot_batch(snapshot: Snapshot, chains: list[ChainSlice]) -> pa.RecordBatch:
-    """The legs of some of a snapshot's chains as one Arrow batch, column by column.
-
-    Built once per snapshot and index, so the window held in memory is compact Arrow memory,
-    not millions of Python objects: memory stays flat over the day.
-    """
-    legs = [leg for chain in chains for leg in chain.legs]
-    n = len(legs)
-    # Records are tuples: zip(*rows) transposes them into columns at C speed.
-    quotes = [leg.quote or _NO_QUOTE for leg in legs]
-    q = dict(zip(Quote._fields, zip(*quotes, strict=True), strict=True)) if n else {}
-    leg_columns = dict(zip(Leg._fields, zip(*legs, strict=True), strict=True)) if n else {}
-    insts = leg_columns.get("instrument", ())
-    columns: dict[str, Sequence[object]] = {
-        "ts": [snapshot.ts] * n,
-        "received_at": [snapshot.received_at] * n,
-        **{name: leg_columns.get(name, ()) for name in _LEG_COLUMNS},
-        "tradingsymbol": [i.tradingsymbol if i else None for i in insts],
-        "instrument_token": [i.instrument_token if i else None for i in insts],
-        "exchange_ts": q.get("timestamp", ()),
-        **{name: q.get(name, ()) for name in _QUOTE_COLUMNS},
-        "bid": [x.bids[0].price if x.bids and x.bids[0].quantity else None for x in quotes],
-        "ask": [x.asks[0].price if x.asks and x.asks[0].quantity else None for x in quotes],
-        "bid_qty": [x.bids[0].quantity if x.bids else None for x in quotes],
-        "ask_qty": [x.asks[0].quantity if x.asks else None for x in quotes],
-        "spot": [c.spot for c in chains for _ in c.legs],
-        "atm_strike": [c.atm_strike for c in chains for _ in c.legs],
-        "flag": leg_columns.get("flag", ()),
-    }
-    return pa.RecordBatch.from_pydict({f: list(columns[f]) for f in SCHEMA.names}, schema=SCHEMA)
-
-
-_LEG_COLUMNS = ("index", "bucket", "expiry", "offset", "side", "strike")
-_QUOTE_COLUMNS = (
+# Columns gathered one value per leg (the timestamps of the cycle are gathered once per chain).
+_QUOTE_FIELDS = (
+    "timestamp",
     "last_trade_time",
     "last_price",
     "volume",
@@ -105,26 +81,130 @@ _QUOTE_COLUMNS = (
     "low",
     "close",
 )
+_GATHERED = (
+    "bucket",
+    "expiry",
+    "offset",
+    "side",
+    "strike",
+    "tradingsymbol",
+    "instrument_token",
+    *_QUOTE_FIELDS,
+    "bid_price",
+    "bid_qty",
+    "ask_price",
+    "ask_qty",
+    "spot",
+    "atm_strike",
+    "flag",
+)
+_QUOTE_AT = [Quote._fields.index(name) for name in _QUOTE_FIELDS]
 _NO_QUOTE = Quote(*([None] * len(Quote._fields)))  # type: ignore[arg-type]
+_NO_LEVEL = DepthLevel(None, None, None)  # type: ignore[arg-type]
+
+
+class _Chunk:
+    """Legs of one index and window not yet in Arrow form: a list per column."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[object]] = {name: [] for name in _GATHERED}
+        self.stamps: list[tuple[datetime, datetime, int]] = []  # (ts, received_at, legs)
+        self.rows = 0
+
+    def add(self, ts: datetime, received_at: datetime, chain: ChainSlice) -> None:
+        legs = chain.legs
+        n = len(legs)
+        if not n:
+            return
+        cols = self.columns
+        self.stamps.append((ts, received_at, n))
+        self.rows += n
+        # zip(*records) turns the legs' and quotes' fields into columns at C speed.
+        _, _, _, offsets, sides, strikes, instruments, quotes, flags = zip(*legs, strict=True)
+        quotes = tuple(q or _NO_QUOTE for q in quotes)
+        fields = list(zip(*quotes, strict=True))
+        for name, at in zip(_QUOTE_FIELDS, _QUOTE_AT, strict=True):
+            cols[name].extend(fields[at])
+        for side, depth in (("bid", fields[-2]), ("ask", fields[-1])):
+            best = (levels[0] if levels else _NO_LEVEL for levels in depth)
+            price, qty, _ = zip(*best, strict=True)
+            cols[f"{side}_price"].extend(price)
+            cols[f"{side}_qty"].extend(qty)
+        cols["bucket"].extend(repeat(chain.bucket, n))
+        cols["expiry"].extend(repeat(chain.expiry, n))
+        cols["offset"].extend(offsets)
+        cols["side"].extend(sides)
+        cols["strike"].extend(strikes)
+        cols["tradingsymbol"].extend(i and i.tradingsymbol for i in instruments)
+        cols["instrument_token"].extend(i and i.instrument_token for i in instruments)
+        cols["spot"].extend(repeat(chain.spot, n))
+        cols["atm_strike"].extend(repeat(chain.atm_strike, n))
+        cols["flag"].extend(flags)
+
+    def batch(self) -> pa.RecordBatch:
+        cols = self.columns
+        counts = [n for _, _, n in self.stamps]
+        arrays = {name: pa.array(cols[name], FILE_SCHEMA.field(name).type) for name in _DIRECT}
+        arrays["ts"] = _repeated([ts for ts, _, _ in self.stamps], counts)
+        arrays["received_at"] = _repeated([r for _, r, _ in self.stamps], counts)
+        arrays["exchange_ts"] = pa.array(cols["timestamp"], _TS)
+        for side in ("bid", "ask"):
+            qty = pa.array(cols[f"{side}_qty"], pa.int64())
+            price = pa.array(cols[f"{side}_price"], pa.float64())
+            arrays[f"{side}_qty"] = qty
+            # An empty side of the book has no price, whatever level 0 says.
+            arrays[side] = pc.if_else(
+                pc.greater(qty, pa.scalar(0)), price, pa.scalar(None, pa.float64())
+            )
+        return pa.RecordBatch.from_arrays(
+            [arrays[name] for name in FILE_SCHEMA.names], schema=FILE_SCHEMA
+        )
+
+
+_DIRECT = [
+    n
+    for n in FILE_SCHEMA.names
+    if n not in {"ts", "received_at", "exchange_ts", "bid", "ask", "bid_qty", "ask_qty"}
+]
+
+
+def _repeated(stamps: list[datetime], counts: list[int]) -> "pa.Array[Any]":
+    """Each cycle's timestamp once per leg of it, converted from Python once per cycle."""
+    once = pa.array(stamps, _TS).cast(pa.int64()).to_numpy()
+    column: pa.Array[Any] = pa.array(np.repeat(once, counts)).cast(_TS)
+    return column
 
 
 @dataclass
 class RawStore:
     root: Path  # the data directory's ``raw`` folder
     window: timedelta = timedelta(minutes=15)
-    _pending: dict[tuple[date, datetime], list[pa.RecordBatch]] = field(default_factory=dict)
+    # Per (day, window start, index): finished Arrow batches and the chunk being gathered.
+    _batches: dict[tuple[date, datetime, str], list[pa.RecordBatch]] = field(default_factory=dict)
+    _chunks: dict[tuple[date, datetime, str], _Chunk] = field(default_factory=dict)
     # How far the parts on disk reached when this store first saw a day and index.
     _reached: dict[tuple[date, str], datetime | None] = field(default_factory=dict)
+    _writer: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="raw-writer")
+    )
+    _writing: Future[None] | None = None
     parts_written: int = 0
 
     def add(self, snapshot: Snapshot) -> None:
-        """Buffer a snapshot's legs; write out every window that has closed before it."""
+        """Gather a snapshot's legs; write out every window that has closed before it."""
         start = self.window_start(snapshot.ts)
         self._write_closed(before=start)
         day = trading_date(snapshot.ts)
-        fresh = [c for c in snapshot.chains if self._is_new(day, c.index, snapshot.ts)]
-        if fresh:  # one batch per snapshot, split by index when the window is written
-            self._pending.setdefault((day, start), []).append(snapshot_batch(snapshot, fresh))
+        for chain in snapshot.chains:
+            if not self._is_new(day, chain.index, snapshot.ts):
+                continue
+            key = (day, start, chain.index)
+            chunk = self._chunks.get(key)
+            if chunk is None:
+                chunk = self._chunks[key] = _Chunk()
+            chunk.add(snapshot.ts, snapshot.received_at, chain)
+            if chunk.rows >= CHUNK_ROWS:
+                self._batches.setdefault(key, []).append(self._chunks.pop(key).batch())
 
     def _is_new(self, day: date, index: str, ts: datetime) -> bool:
         key = (day, index)
@@ -146,6 +226,7 @@ class RawStore:
 
     def cursor(self, day: date, index: str) -> datetime | None:
         """The last ``ts`` in the parts on disk for a day and index (None: no parts)."""
+        self._wait()
         folder = self.root / f"date={day.isoformat()}" / f"index={index}"
         parts = sorted(folder.glob("part-*.parquet")) if folder.exists() else []
         if not parts:
@@ -157,21 +238,33 @@ class RawStore:
         return to_ist(latest) if latest.tzinfo else latest.replace(tzinfo=IST)
 
     def flush(self) -> None:
-        """Write every buffered window, closed or not (a clean stop)."""
+        """Write every buffered window, closed or not, and wait until it is on disk."""
         self._write_closed(before=None)
+        self._wait()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown()
 
     def _write_closed(self, before: datetime | None) -> None:
-        for key in [k for k in self._pending if before is None or k[1] < before]:
-            day, start = key
-            table = pa.Table.from_batches(self._pending.pop(key), SCHEMA)
-            indices = table.column("index")
-            for index in indices.unique().to_pylist():
-                assert isinstance(index, str)
-                self._write(day, index, start, table.filter(pc.equal(indices, pa.scalar(index))))
+        keys = {*self._batches, *self._chunks}
+        for key in sorted(k for k in keys if before is None or k[1] < before):
+            batches = self._batches.pop(key, [])
+            chunk = self._chunks.pop(key, None)
+            if chunk is not None:
+                batches.append(chunk.batch())
+            table = pa.Table.from_batches(batches, FILE_SCHEMA)
+            self._wait()  # one write in flight at a time: memory stays bounded
+            self._writing = self._writer.submit(self._write, *key, table)
 
-    def _write(self, day: date, index: str, start: datetime, table: pa.Table) -> None:
-        # Hive convention: the partition's index lives in the path, not in the file.
-        table = table.drop_columns(["index"])
+    def _wait(self) -> None:
+        if self._writing is not None:
+            writing, self._writing = self._writing, None
+            writing.result()  # re-raises the write's error here
+
+    def _write(self, day: date, start: datetime, index: str, table: pa.Table) -> None:
         path = self.part_path(day, index, start)
         if path.exists():  # a window continued after a clean stop: keep what was there
             table = pa.concat_tables([pq.read_table(path, schema=FILE_SCHEMA), table])

@@ -12,7 +12,7 @@ from typing import Any
 
 from opchain.market.ist import trading_date
 from opchain.model import SplitRow
-from opchain.store.appendlog import AppendLog, FileFormatError
+from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule
 
 COLUMNS = SplitRow._fields
 # OP wrote these names; readers accept them (writers never produce them).
@@ -27,30 +27,31 @@ def split_path(csv_root: Path, index: str, bucket: str, offset: str, day: date) 
     return csv_root / index / bucket / offset / f"{day.isoformat()}.csv"
 
 
-def format_row(r: SplitRow) -> str:
+def format_row(r: SplitRow, ts: str | None = None) -> str:
     """One CSV line: floats in their shortest exact form (``repr``), None as an empty cell.
 
-    Spelled out field by field: this runs for every row of the day, and the generic loop over
-    columns was the store's largest cost.
+    ``ts`` is ``r.ts.isoformat()`` when the caller has it already: the rows of a snapshot share
+    it. Spelled out field by field, every cell through ``repr`` and then every ``None`` cell
+    emptied in one pass: this runs for every row of the day. (Only the numeric cells can be
+    None, and no other cell can start with "None": the text cells are opchain's own labels.)
     """
     return (
-        f"{r.ts.isoformat()},{r.index},{r.expiry_code},{r.expiry.isoformat()},{r.strike_offset},"
-        f"{r.atm_strike!r},{r.spot!r},{_cell(r.call_strike)},{_cell(r.put_strike)},"
-        f"{_cell(r.call_last_price)},{_cell(r.put_last_price)},{_cell(r.call_iv)},"
-        f"{_cell(r.put_iv)},{_cell(r.call_volume)},{_cell(r.put_volume)},{_cell(r.call_oi)},"
-        f"{_cell(r.put_oi)},{_cell(r.total_premium)},{r.days_to_expiry}"
-    )
-
-
-def _cell(value: float | int | None) -> str:
-    return "" if value is None else repr(value)
+        f"{ts or r.ts.isoformat()},{r.index},{r.expiry_code},{r.expiry.isoformat()},"
+        f"{r.strike_offset},{r.atm_strike!r},{r.spot!r},{r.call_strike!r},{r.put_strike!r},"
+        f"{r.call_last_price!r},{r.put_last_price!r},{r.call_iv!r},{r.put_iv!r},"
+        f"{r.call_volume!r},{r.put_volume!r},{r.call_oi!r},{r.put_oi!r},{r.total_premium!r},"
+        f"{r.days_to_expiry}"
+    ).replace(",None", ",")
 
 
 class SplitStore:
     """Appends split rows, one crash-safe writer per file, opened on first use."""
 
-    def __init__(self, csv_root: Path, durable: bool = False) -> None:
+    def __init__(
+        self, csv_root: Path, durable: bool = False, flushes: FlushSchedule | None = None
+    ) -> None:
         self.csv_root, self.durable = csv_root, durable
+        self.flushes = flushes or FlushSchedule()
         self._logs: dict[SeriesKey, AppendLog] = {}
 
     def log(self, key: SeriesKey) -> AppendLog:
@@ -61,16 +62,18 @@ class SplitStore:
         return log
 
     def write(self, rows: Iterable[SplitRow]) -> int:
-        """Append rows not yet in their files; flush every file touched. Returns rows added."""
-        touched = set()
+        """Append rows not yet in their files, flushing as scheduled. Returns rows added."""
         added = 0
+        stamp: datetime | None = None
+        text, day = "", date.min
         for row in rows:
-            log = self.log((row.index, row.expiry_code, row.strike_offset, trading_date(row.ts)))
-            if log.append(row.ts, format_row(row)):
+            if row.ts is not stamp:
+                stamp, text, day = row.ts, row.ts.isoformat(), trading_date(row.ts)
+            log = self.log((row.index, row.expiry_code, row.strike_offset, day))
+            if log.append(row.ts, format_row(row, text)):
                 added += 1
-                touched.add(log)
-        for log in touched:
-            log.flush()
+                self.flushes.wrote(log)
+        self.flushes.tick()
         return added
 
     def cursor(self, keys: Iterable[SeriesKey]) -> datetime | None:
