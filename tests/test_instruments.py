@@ -11,7 +11,7 @@ from opchain.market.instruments import (
     parse_dump,
 )
 
-MOCKS = Path(__file__).resolve().parents[2] / "shared" / "kite-mocks"
+MOCKS = Path(__file__).parent / "captures" / "kite"  # Zerodha's official sample payloads
 
 
 def test_parses_the_official_mock_dump() -> None:

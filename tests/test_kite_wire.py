@@ -1,4 +1,4 @@
-"""Kite's wire formats against Zerodha's own sample payloads (../shared/kite-mocks)."""
+"""Kite's wire formats against Zerodha's own sample payloads (tests/captures/kite)."""
 
 import base64
 import contextlib
@@ -27,7 +27,7 @@ from opchain.brokers.kite.wire import (
 from opchain.market.ist import IST
 from opchain.model import DepthLevel, Quote
 
-MOCKS = Path(__file__).parents[2] / "shared" / "kite-mocks"
+MOCKS = Path(__file__).parent / "captures" / "kite"  # Zerodha's official sample payloads
 
 
 def mock(name: str) -> Any:

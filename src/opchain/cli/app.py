@@ -2,16 +2,19 @@
 
 import asyncio
 import logging
+import socket
 import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import uvicorn
 from pydantic import ValidationError
 from rich.console import Console
 
 from opchain import __version__
+from opchain.brokers.kite.fake import FakeKite
 from opchain.brokers.sim import SimBroker
 from opchain.cli.report import ProgressView, print_report
 from opchain.market import calendar
@@ -121,11 +124,7 @@ def run(
     )
     if settings.broker == "kite":
         fail("the kite broker is not available in this version yet; use --broker sim")
-    clock: Clock = WallClock()
-    if start is not None:
-        clock = ScaledClock(start if start.tzinfo else start.replace(tzinfo=IST), speed)
-    elif speed != 1.0:
-        clock = ScaledClock(datetime.now(IST), speed)
+    clock = _clock(start, speed)
     sim = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
 
     def done(report: SessionReport) -> None:
@@ -137,6 +136,48 @@ def run(
         console.print("stopped; every file is complete up to the last snapshot")
     except calendar.CalendarUnavailable as err:
         fail(str(err))
+
+
+@app.command("fake-kite")
+def fake_kite(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5010,
+    api_key: Annotated[str, typer.Option(help="The API key clients must use.")] = FakeKite.api_key,
+    api_secret: Annotated[
+        str, typer.Option(help="The API secret the login checksum is made with.")
+    ] = FakeKite.api_secret,
+    seed: Seed = None,
+    speed: Annotated[float, typer.Option(help="Market clock speed (1 = real time).")] = 1.0,
+    start: Annotated[
+        datetime | None,
+        typer.Option(help="Market clock start, IST (default: now), e.g. 2026-11-20T09:15:00."),
+    ] = None,
+) -> None:
+    """Serve a fake Kite Connect API on 127.0.0.1, with quotes from the simulated market.
+
+    Speaks Kite's wire format closely enough for Zerodha's own client: log in at
+    /connect/login?api_key=KEY&v=3, then use the API with root=http://127.0.0.1:PORT.
+    """
+    settings = load_settings(sim_seed=seed)
+    fake = FakeKite(_clock(start, speed), api_key, api_secret, settings.sim_seed)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as err:
+        fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}")
+    root = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    # Bound before the line is printed: a client that reads it can connect at once.
+    console.print(f"fake Kite listening on {root} (api_key {api_key})", soft_wrap=True)
+    config = uvicorn.Config(fake.app(), log_level="warning", lifespan="off")
+    uvicorn.Server(config).run(sockets=[sock])  # Ctrl-C: uvicorn shuts down gracefully
+
+
+def _clock(start: datetime | None, speed: float) -> Clock:
+    if start is not None:
+        return ScaledClock(start if start.tzinfo else start.replace(tzinfo=IST), speed)
+    if speed != 1.0:
+        return ScaledClock(datetime.now(IST), speed)
+    return WallClock()
 
 
 def _last_trading_day() -> date:

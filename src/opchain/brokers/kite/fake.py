@@ -1,0 +1,230 @@
+"""A fake Kite Connect server: Kite's REST wire format over the simulated market.
+
+So faithful that Zerodha's own ``kiteconnect`` client, pointed at it with ``root=``, cannot tell
+it from the real API (research/kite.md §2.10): the login redirect with a one-shot
+``request_token``; ``POST /session/token`` checking ``sha256(api_key + request_token +
+api_secret)``; access tokens that expire at 06:00 IST the next morning; ``X-Kite-Version: 3`` and
+``Authorization: token api_key:access_token`` on every call; the success and error envelopes
+with Kite's HTTP codes and ``error_type`` names; instruments dumps as CSV; ``/quote`` (at most
+500 instruments), ``/quote/ltp`` and ``/quote/ohlc`` (at most 1,000), unknown instruments left
+out, and one quote-family request a second per API key (429 ``NetworkException`` beyond).
+
+Every request is recorded in :attr:`FakeKite.requests` for tests to inspect.
+"""
+
+import hashlib
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from opchain.brokers.sim import SimBroker
+from opchain.market.clock import Clock
+from opchain.market.instruments import format_dump
+from opchain.market.ist import IST, at
+from opchain.model import Quote
+
+from . import wire
+
+TOKEN_EXPIRY = time(6, 0)  # access tokens die at 06:00 IST the next day (SEBI)
+QUOTE_LIMIT = {"/quote": 500, "/quote/ltp": 1000, "/quote/ohlc": 1000}
+QUOTE_RATE = 1.0  # quote-family requests per second per API key
+_ENCODERS: dict[str, Callable[[Quote], dict[str, Any]]] = {
+    "/quote": wire.encode_quote,
+    "/quote/ltp": wire.encode_ltp,
+    "/quote/ohlc": wire.encode_ohlc,
+}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    at: datetime  # on the server's clock
+    status: int
+
+
+class KiteError(Exception):
+    """An error Kite answers with: HTTP status, ``error_type`` and message."""
+
+    def __init__(self, status: int, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.error_type, self.message = status, error_type, message
+
+
+@dataclass
+class FakeKite:
+    clock: Clock
+    api_key: str = "opchain_fake_key"
+    api_secret: str = "opchain_fake_secret"
+    seed: int = 7
+    redirect_url: str = "http://127.0.0.1:5010/kite/callback"
+    enforce_rate_limit: bool = True
+    requests: list[Recorded] = field(default_factory=list)
+    _request_tokens: set[str] = field(default_factory=set)
+    _access_tokens: dict[str, datetime] = field(default_factory=dict)  # token -> expiry
+    _last_quote_call: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.market = SimBroker(self.clock, self.seed)
+
+    def app(self) -> Starlette:
+        routes = [
+            Route("/connect/login", self._guard(self.login, auth=False, version=False)),
+            Route("/session/token", self._guard(self.session, auth=False), methods=["POST"]),
+            Route("/user/profile", self._guard(self.profile)),
+            Route("/instruments", self._guard(self.instruments)),
+            Route("/instruments/{exchange}", self._guard(self.instruments)),
+            *(Route(path, self._guard(self.quote)) for path in QUOTE_LIMIT),
+        ]
+        return Starlette(routes=routes)
+
+    def issue_access_token(self) -> str:
+        """A valid access token, as a completed login would give (for tests of other parts)."""
+        token = secrets.token_hex(16)
+        self._access_tokens[token] = self._next_expiry()
+        return token
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        if request.query_params.get("api_key") != self.api_key:
+            raise KiteError(400, "InputException", "Invalid `api_key`.")
+        token = secrets.token_hex(16)
+        self._request_tokens.add(token)
+        query = urlencode({"action": "login", "type": "login", "status": "success",
+                           "request_token": token})  # fmt: skip
+        return RedirectResponse(f"{self.redirect_url}?{query}", status_code=302)
+
+    async def session(self, request: Request) -> Response:
+        # Kite's clients post form-encoded bodies; parse_qs reads them without another package.
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
+        api_key, request_token = form.get("api_key", ""), form.get("request_token", "")
+        checksum = form.get("checksum", "")
+        expected = hashlib.sha256(f"{api_key}{request_token}{self.api_secret}".encode()).hexdigest()
+        if api_key != self.api_key or not secrets.compare_digest(checksum, expected):
+            raise KiteError(403, "TokenException", "Invalid `checksum`.")
+        if request_token not in self._request_tokens:
+            raise KiteError(403, "TokenException", "Token is invalid or has expired.")
+        self._request_tokens.discard(request_token)  # one use only
+        access_token = self.issue_access_token()
+        return _ok(
+            {
+                **_PROFILE,
+                "api_key": self.api_key,
+                "access_token": access_token,
+                "public_token": secrets.token_hex(8),
+                "enctoken": secrets.token_hex(8),
+                "refresh_token": "",
+                "silo": "",
+                "login_time": self.clock.now().strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
+
+    async def profile(self, request: Request) -> Response:
+        return _ok({**_PROFILE, "avatar_url": None})
+
+    async def instruments(self, request: Request) -> Response:
+        rows = await self.market.instruments()
+        exchange = request.path_params.get("exchange")
+        if exchange is not None:
+            rows = [r for r in rows if r.exchange == exchange.upper()]
+        return PlainTextResponse(format_dump(rows), media_type="text/csv")
+
+    async def quote(self, request: Request) -> Response:
+        path = request.url.path.rstrip("/")
+        keys = request.query_params.getlist("i")
+        if not keys:
+            raise KiteError(400, "InputException", "No instruments given.")
+        limit = QUOTE_LIMIT[path]
+        if len(keys) > limit:
+            raise KiteError(
+                400, "InputException", f"Too many tokens requested. Max permitted is {limit}."
+            )
+        self._rate_limit()
+        market = self.market.market(self.clock.now().astimezone(IST).date())
+        by_token = {str(i.instrument_token): i.key for i in market.instruments}
+        wanted = {key: by_token.get(key, key) for key in keys}  # tokens are accepted too
+        quotes = market.quotes(list(set(wanted.values())), self.clock.now())
+        encode = _ENCODERS[path]
+        return _ok({key: encode(quotes[k]) for key, k in wanted.items() if k in quotes})
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _guard(
+        self,
+        endpoint: Callable[[Request], Awaitable[Response]],
+        auth: bool = True,
+        version: bool = True,
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """Headers checked, errors in Kite's envelope, every request recorded."""
+
+        async def handle(request: Request) -> Response:
+            try:
+                if version and request.headers.get("x-kite-version") != "3":
+                    raise KiteError(400, "InputException", "Invalid or missing X-Kite-Version.")
+                if auth:
+                    self._authorise(request.headers.get("authorization", ""))
+                response = await endpoint(request)
+            except KiteError as err:
+                response = JSONResponse(wire.error(err.message, err.error_type), err.status)
+            self.requests.append(
+                Recorded(
+                    request.method,
+                    request.url.path,
+                    tuple(request.query_params.multi_items()),
+                    self.clock.now(),
+                    response.status_code,
+                )
+            )
+            return response
+
+        return handle
+
+    def _authorise(self, header: str) -> None:
+        scheme, _, credentials = header.partition(" ")
+        api_key, _, token = credentials.partition(":")
+        expiry = self._access_tokens.get(token)
+        if scheme != "token" or api_key != self.api_key or expiry is None:
+            raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
+        if self.clock.now() >= expiry:
+            raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
+
+    def _rate_limit(self) -> None:
+        now = self.clock.now()
+        last = self._last_quote_call
+        too_soon = last is not None and (now - last).total_seconds() < 1.0 / QUOTE_RATE
+        if self.enforce_rate_limit and too_soon:
+            raise KiteError(429, "NetworkException", "Too many requests")
+        self._last_quote_call = now
+
+    def _next_expiry(self) -> datetime:
+        now = self.clock.now().astimezone(IST)
+        today = at(now.date(), TOKEN_EXPIRY)
+        return today if now < today else at(now.date() + timedelta(days=1), TOKEN_EXPIRY)
+
+
+def _ok(data: object) -> Response:
+    return JSONResponse(wire.success(data))
+
+
+_PROFILE: dict[str, Any] = {
+    "user_id": "OP0001",
+    "user_type": "individual",
+    "email": "trader@example.com",
+    "user_name": "opchain fake",
+    "user_shortname": "fake",
+    "broker": "ZERODHA",
+    "exchanges": ["BFO", "MCX", "NSE", "CDS", "BSE", "BCD", "MF", "NFO"],
+    "products": ["CNC", "NRML", "MIS", "BO", "CO"],
+    "order_types": ["MARKET", "LIMIT", "SL", "SL-M"],
+    "meta": {"demat_consent": "physical"},
+}
