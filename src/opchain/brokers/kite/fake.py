@@ -9,10 +9,15 @@ with Kite's HTTP codes and ``error_type`` names; instruments dumps as CSV; ``/qu
 500 instruments), ``/quote/ltp`` and ``/quote/ohlc`` (at most 1,000), unknown instruments left
 out, and one quote-family request a second per API key (429 ``NetworkException`` beyond).
 
-Every request is recorded in :attr:`FakeKite.requests` for tests to inspect.
+Trouble can be scripted (:class:`Faults`): shares of quote requests answered 429, 5xx, with an
+HTML gateway page, with truncated JSON, with a garbled quote, or stalled past the client's
+timeout; a latency on every answer; the access token expiring at a given time. Every request is
+recorded in :attr:`FakeKite.requests` for tests to inspect.
 """
 
+import asyncio
 import hashlib
+import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,13 +48,48 @@ _ENCODERS: dict[str, Callable[[Quote], dict[str, Any]]] = {
 }
 
 
-@dataclass(frozen=True)
+FAULTS = ("too_many", "server_error", "html", "malformed", "garbled", "stall")
+
+
+@dataclass
+class Faults:
+    """Scripted trouble on the quote endpoints. ``script`` names the faults of the next
+    requests in order (``"ok"`` for none); after it runs out, each request draws one fault
+    with the given shares. ``seed`` makes the draws repeatable."""
+
+    too_many: float = 0.0  # 429 NetworkException "Too many requests"
+    server_error: float = 0.0  # 500/502/503 in Kite's error envelope
+    html: float = 0.0  # a 502 gateway page in text/html
+    malformed: float = 0.0  # 200 with JSON cut short
+    garbled: float = 0.0  # 200, but one quote has a string where a price should be
+    stall: float = 0.0  # no answer for ``stall_seconds`` (wall time)
+    stall_seconds: float = 2.0
+    latency: float = 0.0  # wall seconds before every answer
+    token_expires_at: datetime | None = None  # every access token dies then
+    script: list[str] = field(default_factory=list)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
+
+    def draw(self) -> str:
+        if self.script:
+            return self.script.pop(0)
+        u, edge = self.rng.random(), 0.0
+        for name in FAULTS:
+            edge += getattr(self, name)
+            if u < edge:
+                return name
+        return "ok"
+
+
+@dataclass
 class Recorded:
     method: str
     path: str
     query: tuple[tuple[str, str], ...]
-    at: datetime  # on the server's clock
-    status: int
+    at: datetime  # on the server's clock, when the request arrived
+    status: int | None = None  # None until answered (a stalled request may never be)
 
 
 class KiteError(Exception):
@@ -68,6 +108,7 @@ class FakeKite:
     seed: int = 7
     redirect_url: str = "http://127.0.0.1:5010/kite/callback"
     enforce_rate_limit: bool = True
+    faults: Faults = field(default_factory=Faults)
     requests: list[Recorded] = field(default_factory=list)
     _request_tokens: set[str] = field(default_factory=set)
     _access_tokens: dict[str, datetime] = field(default_factory=dict)  # token -> expiry
@@ -150,12 +191,29 @@ class FakeKite:
                 400, "InputException", f"Too many tokens requested. Max permitted is {limit}."
             )
         self._rate_limit()
+        fault = self.faults.draw()
+        if fault == "too_many":
+            raise KiteError(429, "NetworkException", "Too many requests")
+        if fault == "server_error":
+            status = self.faults.rng.choice([500, 502, 503])
+            raise KiteError(status, "GeneralException", "Something went wrong on our side.")
+        if fault == "html":
+            return Response(_GATEWAY_PAGE, 502, media_type="text/html")
+        if fault == "stall":
+            await asyncio.sleep(self.faults.stall_seconds)
         market = self.market.market(self.clock.now().astimezone(IST).date())
         by_token = {str(i.instrument_token): i.key for i in market.instruments}
         wanted = {key: by_token.get(key, key) for key in keys}  # tokens are accepted too
         quotes = market.quotes(list(set(wanted.values())), self.clock.now())
         encode = _ENCODERS[path]
-        return _ok({key: encode(quotes[k]) for key, k in wanted.items() if k in quotes})
+        data = {key: encode(quotes[k]) for key, k in wanted.items() if k in quotes}
+        if fault == "garbled" and data:
+            first = next(iter(data))
+            data[first] = {**data[first], "last_price": "N/A"}
+        if fault == "malformed":
+            text = JSONResponse(wire.success(data)).body
+            return Response(text[: len(text) // 2], 200, media_type="application/json")
+        return _ok(data)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -168,23 +226,24 @@ class FakeKite:
         """Headers checked, errors in Kite's envelope, every request recorded."""
 
         async def handle(request: Request) -> Response:
+            record = Recorded(
+                request.method,
+                request.url.path,
+                tuple(request.query_params.multi_items()),
+                self.clock.now(),
+            )
+            self.requests.append(record)
             try:
                 if version and request.headers.get("x-kite-version") != "3":
                     raise KiteError(400, "InputException", "Invalid or missing X-Kite-Version.")
                 if auth:
                     self._authorise(request.headers.get("authorization", ""))
+                if self.faults.latency:
+                    await asyncio.sleep(self.faults.latency)
                 response = await endpoint(request)
             except KiteError as err:
                 response = JSONResponse(wire.error(err.message, err.error_type), err.status)
-            self.requests.append(
-                Recorded(
-                    request.method,
-                    request.url.path,
-                    tuple(request.query_params.multi_items()),
-                    self.clock.now(),
-                    response.status_code,
-                )
-            )
+            record.status = response.status_code
             return response
 
         return handle
@@ -195,7 +254,8 @@ class FakeKite:
         expiry = self._access_tokens.get(token)
         if scheme != "token" or api_key != self.api_key or expiry is None:
             raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
-        if self.clock.now() >= expiry:
+        dies = self.faults.token_expires_at
+        if self.clock.now() >= expiry or (dies is not None and self.clock.now() >= dies):
             raise KiteError(403, "TokenException", "Incorrect `api_key` or `access_token`.")
 
     def _rate_limit(self) -> None:
@@ -210,6 +270,9 @@ class FakeKite:
         now = self.clock.now().astimezone(IST)
         today = at(now.date(), TOKEN_EXPIRY)
         return today if now < today else at(now.date() + timedelta(days=1), TOKEN_EXPIRY)
+
+
+_GATEWAY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>502</body></html>"
 
 
 def _ok(data: object) -> Response:

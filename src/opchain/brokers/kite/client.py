@@ -1,0 +1,175 @@
+"""The Kite Connect REST client (httpx): instruments, batched quotes, the session's health.
+
+- ``/quote`` takes at most 500 instruments and one request a second per API key; the client
+  splits larger asks into batches and spaces quote-family requests on its clock, so a cycle of
+  the whole watched chain is one call, not one per strike.
+- Transient failures are retried with exponential backoff and full jitter, driven by the kind
+  of failure (freqtrade's retrier): 429, 5xx, timeouts, connection errors, HTML error pages and
+  malformed JSON. A ``TokenException`` is not transient: it raises :class:`TokenExpired` at once,
+  so an expired session stops collection instead of starting a retry storm. Other Kite errors
+  (bad input, no permission) raise :class:`KiteError` without retries.
+- A quote that does not parse is dropped alone, with its reason logged; its neighbours stay.
+"""
+
+import logging
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from opchain.market.clock import Clock, WallClock
+from opchain.market.instruments import parse_dump
+from opchain.model import Instrument, Quote
+
+from . import wire
+
+log = logging.getLogger(__name__)
+
+ROOT = "https://api.kite.trade"
+QUOTE_BATCH = 500
+QUOTE_INTERVAL = 1.0  # seconds between quote-family requests (Kite: 1 request/s)
+
+
+class KiteError(Exception):
+    """An error answer from Kite: its ``error_type`` (``InputException``, ...) and HTTP status."""
+
+    def __init__(self, message: str, error_type: str = "GeneralException", status: int = 0):
+        super().__init__(message)
+        self.error_type, self.status = error_type, status
+
+
+class TokenExpired(KiteError):
+    """The access token is invalid or expired (Kite's ``TokenException``): log in again."""
+
+
+class Transient(KiteError):
+    """A failure worth retrying: rate limit, server error, timeout, garbled answer."""
+
+
+class KiteClient:
+    def __init__(
+        self,
+        api_key: str,
+        access_token: str,
+        root: str = ROOT,
+        clock: Clock | None = None,
+        timeout: float = 7.0,
+        attempts: int = 6,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.clock = clock or WallClock()
+        self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
+        self._jitter = random.Random(seed)
+        self._last_quote_call: float | None = None  # on the clock, seconds since the epoch
+        self.retries = 0  # transient failures retried so far
+        self._http = httpx.AsyncClient(
+            base_url=root,
+            timeout=timeout,
+            transport=transport,
+            headers={
+                "X-Kite-Version": "3",
+                "User-Agent": "opchain",
+                "Authorization": f"token {api_key}:{access_token}",
+            },
+        )
+
+    async def profile(self) -> dict[str, Any]:
+        data = await self._get_json("/user/profile")
+        if not isinstance(data, dict):
+            raise KiteError(f"/user/profile: expected an object, got {type(data).__name__}")
+        return data
+
+    async def instruments(self, exchange: str | None = None) -> list[Instrument]:
+        path = f"/instruments/{exchange}" if exchange else "/instruments"
+        response = await self._request(path, {}, expect="csv")
+        return parse_dump(response.text, source=f"GET {path}")
+
+    async def quote(self, keys: Sequence[str]) -> dict[str, Quote]:
+        """Full quotes for ``keys``, in batches of 500; keys Kite does not know are absent."""
+        unique = list(dict.fromkeys(keys))
+        quotes: dict[str, Quote] = {}
+        for start in range(0, len(unique), QUOTE_BATCH):
+            batch = unique[start : start + QUOTE_BATCH]
+            data = await self._get_json("/quote", {"i": batch}, paced=True)
+            if not isinstance(data, dict):
+                raise Transient(f"/quote: expected an object of quotes, got {type(data).__name__}")
+            for key, body in data.items():
+                try:
+                    quotes[key] = wire.decode_quote(key, body)
+                except wire.WireError as err:
+                    log.warning("dropped a quote: %s", err)
+        return quotes
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    async def _get_json(
+        self, path: str, params: dict[str, Any] | None = None, paced: bool = False
+    ) -> object:
+        response = await self._request(path, params or {}, expect="json", paced=paced)
+        return response.json()["data"]
+
+    async def _request(
+        self, path: str, params: dict[str, Any], expect: str, paced: bool = False
+    ) -> httpx.Response:
+        for attempt in range(1, self.attempts + 1):
+            if paced:
+                await self._pace()
+            try:
+                return _checked(await self._http.get(path, params=params), path, expect)
+            except (Transient, httpx.TimeoutException, httpx.TransportError) as err:
+                if attempt == self.attempts:
+                    raise Transient(f"GET {path}: gave up after {attempt} attempts: {err}") from err
+                delay = self._jitter.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
+                log.info("GET %s: %s; retry %d in %.2f s", path, err, attempt, delay)
+                self.retries += 1
+                await self.clock.sleep_until(self.clock.now() + timedelta(seconds=delay))
+        raise AssertionError("unreachable")
+
+    async def _pace(self) -> None:
+        """At most one quote-family request per second, on the client's clock."""
+        now = self.clock.now().timestamp()
+        if self._last_quote_call is not None and now - self._last_quote_call < QUOTE_INTERVAL:
+            wait = self._last_quote_call + QUOTE_INTERVAL - now
+            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=wait))
+        self._last_quote_call = self.clock.now().timestamp()
+
+
+def _checked(response: httpx.Response, path: str, expect: str) -> httpx.Response:
+    """The response if it is a success of the expected kind; else the right exception."""
+    kind = response.headers.get("content-type", "")
+    where = f"GET {path}: HTTP {response.status_code}"
+    if "json" in kind:
+        try:
+            body = response.json()
+        except ValueError:
+            raise Transient(f"{where}: malformed JSON", status=response.status_code) from None
+        if isinstance(body, dict) and (body.get("status") == "error" or "error_type" in body):
+            error_type = str(body.get("error_type", "GeneralException"))
+            message = f"{where}: {error_type}: {body.get('message', '')}"
+            if error_type == "TokenException":
+                raise TokenExpired(message, error_type, response.status_code)
+            if response.status_code == 429 or response.status_code >= 500:
+                raise Transient(message, error_type, response.status_code)
+            if error_type in ("NetworkException", "DataException"):
+                raise Transient(message, error_type, response.status_code)
+            raise KiteError(message, error_type, response.status_code)
+        if expect == "json" and response.is_success:
+            if not isinstance(body, dict) or "data" not in body:
+                raise Transient(f"{where}: no data in the answer", status=response.status_code)
+            return response
+    elif expect == "csv" and "csv" in kind and response.is_success:
+        return response
+    # An HTML gateway page, an empty body, a status without Kite's envelope.
+    status = response.status_code
+    text = " ".join(response.text[:80].split())
+    if status == 429 or status >= 500 or response.is_success or "html" in kind:
+        raise Transient(f"{where}: unexpected {kind or 'no content type'}: {text!r}", status=status)
+    raise KiteError(f"{where}: unexpected {kind or 'no content type'}: {text!r}", status=status)
