@@ -163,10 +163,11 @@ def fake_kite(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(("127.0.0.1", port))
+        sock.listen(128)
     except OSError as err:
         fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}")
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    # Bound before the line is printed: a client that reads it can connect at once.
+    # Listening before the line is printed: a client that reads it can connect at once.
     console.print(f"fake Kite listening on {root} (api_key {api_key})", soft_wrap=True)
     config = uvicorn.Config(fake.app(), log_level="warning", lifespan="off")
     uvicorn.Server(config).run(sockets=[sock])  # Ctrl-C: uvicorn shuts down gracefully
