@@ -26,7 +26,7 @@ from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule, write_atomic
 from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
-from opchain.store.splits import SeriesKey, SplitStore
+from opchain.store.splits import SeriesKey, SplitStore, read_split, split_path
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
 
@@ -94,6 +94,8 @@ async def record_session(
         try:
             resume = _resume_point(splits, overview, raw, watches, settings, day)
             report.resumed_after = resume
+            if resume is not None:
+                collector.resume(_atms_at(settings, watches, day, resume))
             times = cycle_times(session, settings.cadence_seconds)
             if until is not None:
                 times = [t for t in times if t < until]
@@ -166,6 +168,20 @@ def _resume_point(
     if not watches or any(c is None for c in cursors):
         return None
     return min(c for c in cursors if c is not None)
+
+
+def _atms_at(
+    settings: Settings, watches: list[Watch], day: date, moment: datetime
+) -> dict[Watch, float]:
+    """Each watch's ATM strike in its last ``atm`` row at or before ``moment``."""
+    atms = {}
+    for watch in watches:
+        path = split_path(settings.split_root, watch.index, watch.bucket, offset_label(0), day)
+        if path.exists():
+            rows = [row for row in read_split(path) if row.ts <= moment]
+            if rows:
+                atms[watch] = rows[-1].atm_strike
+    return atms
 
 
 def _rows_on_disk(path: Path) -> int:

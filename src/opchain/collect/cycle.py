@@ -52,6 +52,11 @@ class Collector:
         self._plans: dict[tuple[Watch, float], Plan] = {}
         self.quote_calls = 0
 
+    def resume(self, atms: dict[Watch, float]) -> None:
+        """Continue from an earlier run whose last cycle found these ATM strikes: the next
+        cycle asks for the same band it would have asked for had the run never stopped."""
+        self._last_atm = dict(atms)
+
     async def snapshot(self, ts: datetime) -> Snapshot:
         """Collect the cycle scheduled at ``ts``."""
         band = [key for watch, atm in self._last_atm.items() for key in self._plan(watch, atm).band]

@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from opchain.brokers.pacing import Pacer
 from opchain.market.clock import Clock, WallClock
 from opchain.market.instruments import parse_dump
 from opchain.model import Instrument, Quote
@@ -65,7 +66,7 @@ class KiteClient:
         self.clock = clock or WallClock()
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self._jitter = random.Random(seed)
-        self._last_quote_call: float | None = None  # on the clock, seconds since the epoch
+        self._quote_pace = Pacer(self.clock, QUOTE_INTERVAL)
         self.retries = 0  # transient failures retried so far
         self._http = httpx.AsyncClient(
             base_url=root,
@@ -121,7 +122,7 @@ class KiteClient:
     ) -> httpx.Response:
         for attempt in range(1, self.attempts + 1):
             if paced:
-                await self._pace()
+                await self._quote_pace.wait()
             try:
                 return _checked(await self._http.get(path, params=params), path, expect)
             except (Transient, httpx.TimeoutException, httpx.TransportError) as err:
@@ -132,14 +133,6 @@ class KiteClient:
                 self.retries += 1
                 await self.clock.sleep_until(self.clock.now() + timedelta(seconds=delay))
         raise AssertionError("unreachable")
-
-    async def _pace(self) -> None:
-        """At most one quote-family request per second, on the client's clock."""
-        now = self.clock.now().timestamp()
-        if self._last_quote_call is not None and now - self._last_quote_call < QUOTE_INTERVAL:
-            wait = self._last_quote_call + QUOTE_INTERVAL - now
-            await self.clock.sleep_until(self.clock.now() + timedelta(seconds=wait))
-        self._last_quote_call = self.clock.now().timestamp()
 
 
 def _checked(response: httpx.Response, path: str, expect: str) -> httpx.Response:

@@ -4,6 +4,7 @@ interface, reading the time from a clock so a session can run at any speed."""
 from collections.abc import Sequence
 from datetime import date
 
+from opchain.brokers.pacing import Pacer
 from opchain.market.clock import Clock
 from opchain.market.ist import trading_date
 from opchain.model import Instrument, Quote
@@ -15,9 +16,12 @@ class SimBroker:
     name = "sim"
     max_quote_batch = 500
 
-    def __init__(self, clock: Clock, seed: int = 7, glitch_rate: float = 0.0) -> None:
+    def __init__(
+        self, clock: Clock, seed: int = 7, glitch_rate: float = 0.0, pace: float = 1.0
+    ) -> None:
         self.clock, self.seed, self.glitch_rate = clock, seed, glitch_rate
         self._market: SimMarket | None = None
+        self._pace = Pacer(clock, pace)  # Kite's limit: one quote request a second
 
     def market(self, day: date) -> SimMarket:
         """The market of ``day``, built once and kept until the date changes."""
@@ -31,6 +35,7 @@ class SimBroker:
     async def quote(self, keys: Sequence[str]) -> dict[str, Quote]:
         if len(keys) > self.max_quote_batch:
             raise ValueError(f"at most {self.max_quote_batch} instruments per quote call")
+        await self._pace.wait()
         now = self.clock.now()
         return self.market(trading_date(now)).quotes(keys, now)
 
