@@ -1,11 +1,15 @@
 """The command line and the settings it loads."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
+from kiteconnect import KiteConnect
 
 from opchain.settings import Settings
 from opchain.store.splits import read_split
@@ -64,12 +68,48 @@ def test_run_records_on_an_accelerated_clock(tmp_path: Path) -> None:
     assert "Session 2026-11-20" in done.stdout
 
 
-def test_kite_broker_is_not_there_yet(tmp_path: Path) -> None:
+def test_kite_broker_needs_credentials(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if "KITE" not in k}
     done = subprocess.run(
         [*OPCHAIN, "run", "--broker", "kite", "--data-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     assert done.returncode == 2
-    assert "kite broker is not available" in done.stderr
+    assert "needs KITE_API_KEY and KITE_ACCESS_TOKEN" in done.stderr
+
+
+@pytest.mark.e2e
+def test_run_with_the_kite_broker_against_the_fake_server(tmp_path: Path) -> None:
+    start = ["--start", "2026-11-20T15:28:30", "--speed", "30"]
+    fake = [*OPCHAIN, "fake-kite", "--port", "0", "--api-key", "k", "--api-secret", "s", *start]
+    with subprocess.Popen(fake, stderr=subprocess.PIPE, text=True) as server:
+        try:
+            assert server.stderr is not None
+            found = re.search(r"listening on (http://\S+) ", server.stderr.readline())
+            assert found
+            root = found[1]
+            redirect = httpx.get(f"{root}/connect/login", params={"api_key": "k", "v": 3})
+            token = parse_qs(urlsplit(redirect.headers["location"]).query)["request_token"][0]
+            session = KiteConnect(api_key="k", root=root).generate_session(token, api_secret="s")
+            env = os.environ | {
+                "KITE_API_KEY": "k",
+                "KITE_ACCESS_TOKEN": session["access_token"],
+                "OPCHAIN_KITE_ROOT": root,
+            }
+            command = [*OPCHAIN, "run", "--broker", "kite", "--data-dir", str(tmp_path)]
+            done = subprocess.run(
+                [*command, "--cadence", "10", "--sessions", "1", *start],
+                capture_output=True,
+                text=True,
+                check=False,
+                env=env,
+            )
+        finally:
+            server.kill()
+    assert done.returncode == 0, done.stderr
+    rows = list(read_split(tmp_path / "csv_data/NIFTY/this_week/atm/2026-11-20.csv"))
+    assert rows and all(r.call_last_price for r in rows)
+    assert (tmp_path / "cache/kite/2026-11-20-NFO.csv").exists()

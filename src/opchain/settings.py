@@ -63,6 +63,16 @@ class Settings(BaseSettings):
         None,
         validation_alias=_alias("KITE_API_SECRET", "OPCHAIN_KITE_API_SECRET", "kite_api_secret"),
     )
+    kite_access_token: SecretStr | None = Field(
+        None,
+        validation_alias=_alias(
+            "KITE_ACCESS_TOKEN", "OPCHAIN_KITE_ACCESS_TOKEN", "kite_access_token"
+        ),
+        description="Today's access token (until `opchain login` keeps one for you).",
+    )
+    kite_root: str = Field(
+        "https://api.kite.trade", description="Kite Connect API root (a fake server's, for tests)."
+    )
 
     @field_validator("indices", mode="before")
     @classmethod

@@ -14,6 +14,9 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from opchain import __version__
+from opchain.brokers.base import Broker
+from opchain.brokers.kite.broker import KiteBroker
+from opchain.brokers.kite.client import ROOT, KiteClient, TokenExpired
 from opchain.brokers.kite.fake import FakeKite
 from opchain.brokers.sim import SimBroker
 from opchain.cli.report import ProgressView, print_report
@@ -122,20 +125,41 @@ def run(
     settings = load_settings(
         broker=broker or None, data_dir=data_dir, sim_seed=seed, cadence_seconds=cadence
     )
-    if settings.broker == "kite":
-        fail("the kite broker is not available in this version yet; use --broker sim")
     clock = _clock(start, speed)
-    sim = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    source: Broker
+    if settings.broker == "kite":
+        source = _kite_broker(settings, clock, accelerated=start is not None or speed != 1.0)
+    else:
+        source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
 
     def done(report: SessionReport) -> None:
         print_report(out, report, settings)
 
     try:
-        asyncio.run(run_sessions(settings, sim, clock, sessions, on_session=done))
+        asyncio.run(run_sessions(settings, source, clock, sessions, on_session=done))
     except KeyboardInterrupt:
         console.print("stopped; every file is complete up to the last snapshot")
     except calendar.CalendarUnavailable as err:
         fail(str(err))
+    except TokenExpired as err:
+        log.critical("Kite session ended: %s", err)
+        console.print(
+            f"[bold red]stopped:[/] Kite no longer accepts the access token ({err}). Every "
+            "file is complete up to the last snapshot; log in again and rerun to continue.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(3) from None
+
+
+def _kite_broker(settings: Settings, clock: Clock, accelerated: bool) -> KiteBroker:
+    token = settings.kite_access_token
+    if not settings.kite_api_key or token is None:
+        fail("the kite broker needs KITE_API_KEY and KITE_ACCESS_TOKEN (today's access token)")
+        raise AssertionError
+    if accelerated and settings.kite_root == ROOT:
+        fail("--start and --speed are for simulated markets; Kite's market runs in real time")
+    client = KiteClient(settings.kite_api_key, token.get_secret_value(), settings.kite_root, clock)
+    return KiteBroker(client, cache_dir=settings.data_dir / "cache" / "kite")
 
 
 @app.command("fake-kite")
@@ -158,7 +182,9 @@ def fake_kite(
     /connect/login?api_key=KEY&v=3, then use the API with root=http://127.0.0.1:PORT.
     """
     settings = load_settings(sim_seed=seed)
-    fake = FakeKite(_clock(start, speed), api_key, api_secret, settings.sim_seed)
+    fake = FakeKite(
+        _clock(start, speed), api_key, api_secret, settings.sim_seed, settings.sim_glitch_rate
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:

@@ -106,6 +106,7 @@ class FakeKite:
     api_key: str = "opchain_fake_key"
     api_secret: str = "opchain_fake_secret"
     seed: int = 7
+    glitch_rate: float = 0.0  # the simulator's share of glitched quotes
     redirect_url: str = "http://127.0.0.1:5010/kite/callback"
     enforce_rate_limit: bool = True
     faults: Faults = field(default_factory=Faults)
@@ -115,7 +116,7 @@ class FakeKite:
     _last_quote_call: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.market = SimBroker(self.clock, self.seed)
+        self.market = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0)
 
     def app(self) -> Starlette:
         routes = [
