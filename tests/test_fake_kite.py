@@ -111,11 +111,11 @@ def test_quote_ltp_and_ohlc_for_options_and_indices(fake: FakeKite, root: str) -
         assert q["ohlc"]["close"] > 0 and q["oi"] > 0
     nifty = quotes["NSE:NIFTY 50"]
     assert nifty["depth"] == {"buy": None, "sell": None} and nifty["last_trade_time"] == ""
-    fake.clock = fake.market.clock = VirtualClock(NOW + timedelta(seconds=1))
+    fake.clock = VirtualClock(NOW + timedelta(seconds=1))
     ltp = kite.ltp(options + indices)
     assert set(ltp) == {*options, *indices}
     assert set(ltp[options[0]]) == {"instrument_token", "last_price"}
-    fake.clock = fake.market.clock = VirtualClock(NOW + timedelta(seconds=2))
+    fake.clock = VirtualClock(NOW + timedelta(seconds=2))
     ohlc = kite.ohlc(indices)
     assert set(ohlc["BSE:SENSEX"]["ohlc"]) == {"open", "high", "low", "close"}
 

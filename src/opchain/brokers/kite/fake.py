@@ -30,10 +30,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from opchain.brokers.sim import SimBroker
+from opchain.brokers.sim import SimBroker, SimMarket
 from opchain.market.clock import Clock
 from opchain.market.instruments import format_dump
-from opchain.market.ist import IST, at
+from opchain.market.ist import IST, at, trading_date
 from opchain.model import Quote
 
 from . import wire
@@ -116,7 +116,7 @@ class FakeKite:
     _last_quote_call: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.market = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0)
+        self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0)
 
     def app(self) -> Starlette:
         routes = [
@@ -128,6 +128,11 @@ class FakeKite:
             *(Route(path, self._guard(self.quote)) for path in QUOTE_LIMIT),
         ]
         return Starlette(routes=routes)
+
+    def _market(self) -> SimMarket:
+        """The simulated market of the trading day on this server's clock (read at each call,
+        so a test may set ``clock`` and nothing else)."""
+        return self._sim.market(trading_date(self.clock.now()))
 
     def issue_access_token(self) -> str:
         """A valid access token, as a completed login would give (for tests of other parts)."""
@@ -175,7 +180,7 @@ class FakeKite:
         return _ok({**_PROFILE, "avatar_url": None})
 
     async def instruments(self, request: Request) -> Response:
-        rows = await self.market.instruments()
+        rows = self._market().instruments
         exchange = request.path_params.get("exchange")
         if exchange is not None:
             rows = [r for r in rows if r.exchange == exchange.upper()]
@@ -202,7 +207,7 @@ class FakeKite:
             return Response(_GATEWAY_PAGE, 502, media_type="text/html")
         if fault == "stall":
             await asyncio.sleep(self.faults.stall_seconds)
-        market = self.market.market(self.clock.now().astimezone(IST).date())
+        market = self._market()
         by_token = {str(i.instrument_token): i.key for i in market.instruments}
         wanted = {key: by_token.get(key, key) for key in keys}  # tokens are accepted too
         quotes = market.quotes(list(set(wanted.values())), self.clock.now())
