@@ -11,6 +11,7 @@ import pytest
 from opchain.brokers.kite.broker import KiteBroker
 from opchain.brokers.kite.client import KiteClient, TokenExpired
 from opchain.brokers.kite.fake import FakeKite, Faults
+from opchain.brokers.kite.ticks import TickBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
 from opchain.pipeline import SessionReport, record_session
@@ -25,13 +26,18 @@ UNTIL = SESSION.open + timedelta(minutes=30)
 
 
 def record_via_kite(
-    data_dir: Path, faults: Faults | None = None, until: datetime = UNTIL
+    data_dir: Path, faults: Faults | None = None, until: datetime = UNTIL, ticks: bool = False
 ) -> tuple[SessionReport, FakeKite]:
     clock = VirtualClock(SESSION.open)  # one clock for both ends: the run takes no wall time
     fake = FakeKite(clock, glitch_rate=0.001, faults=faults or Faults())
+    fake.ticker.heartbeat = 0.05
     with serve_in_thread(fake.app()) as root:
-        client = KiteClient(fake.api_key, fake.issue_access_token(), root, clock, seed=3)
-        broker = KiteBroker(client, cache_dir=data_dir / "cache")
+        token = fake.issue_access_token()
+        client = KiteClient(fake.api_key, token, root, clock, seed=3)
+        broker: KiteBroker | TickBroker = KiteBroker(client, cache_dir=data_dir / "cache")
+        if ticks:  # a silent socket is dropped after 0.3 s; a read waits up to 5 s for ticks
+            url = root.replace("http", "ws")
+            broker = TickBroker(broker, lambda: token, url, stall_after=0.3, backoff=0.02, seed=1)
         settings = Settings(data_dir=data_dir)
 
         async def session() -> SessionReport:
@@ -41,6 +47,7 @@ def record_via_kite(
                 await broker.close()
 
         report = asyncio.run(session())
+    fake.broker = broker  # type: ignore[attr-defined]  # for the tests to look at
     return report, fake
 
 
@@ -87,5 +94,37 @@ def test_an_expired_token_stops_the_session_cleanly(tmp_path: Path) -> None:
     with pytest.raises(TokenExpired, match="TokenException"):
         record_via_kite(tmp_path, faults)
     # Everything collected before the expiry is on disk, whole.
+    rows = (tmp_path / "csv_data/NIFTY/this_week/atm/2026-11-20.csv").read_text().splitlines()
+    assert len(rows) == 1 + 20 and rows[-1].startswith("2026-11-20T09:24:30+05:30")
+
+
+def test_tick_mode_records_the_same_files_as_polling(direct: Path, tmp_path: Path) -> None:
+    report, fake = record_via_kite(tmp_path, ticks=True)
+    assert report.cycles == 60 and report.missed == 0
+    assert tree_bytes(tmp_path / "csv_data") == tree_bytes(direct / "csv_data")
+    assert tree_bytes(tmp_path / "overview") == tree_bytes(direct / "overview")
+    assert _raw(tmp_path) == _raw(direct)  # depth, OI, timestamps: every field of every leg
+    assert not [r for r in fake.requests if r.path.startswith("/quote")]  # ticks only
+    assert [r.status for r in fake.requests if r.method == "WS"] == [101]
+
+
+def test_tick_mode_rides_out_a_broken_stream(direct: Path, tmp_path: Path) -> None:
+    """Cut, silenced, muted (heartbeats only) and garbled: each time the ticker reconnects or
+    skips the bad frame, and the session is still the polling session, byte for byte."""
+    script = ["ok"] * 5 + ["drop"] + ["ok"] * 5 + ["stall", "ok", "mute", "ok", "garbled"]
+    report, fake = record_via_kite(tmp_path, Faults(ws_script=script), ticks=True)
+    assert report.cycles == 60 and report.missed == 0
+    assert tree_bytes(tmp_path / "csv_data") == tree_bytes(direct / "csv_data")
+    assert _raw(tmp_path) == _raw(direct)
+    broker = fake.broker  # type: ignore[attr-defined]
+    assert broker.ticker.reconnects >= 3 and broker.late_reads == 0
+    upgrades = [r.status for r in fake.requests if r.method == "WS"]
+    assert len(upgrades) >= 4 and set(upgrades) == {101}
+
+
+def test_tick_mode_stops_on_an_expired_token(tmp_path: Path) -> None:
+    faults = Faults(token_expires_at=SESSION.open + timedelta(minutes=10), ws_script=["drop"])
+    with pytest.raises(TokenExpired, match="TokenException"):
+        record_via_kite(tmp_path, faults, ticks=True)
     rows = (tmp_path / "csv_data/NIFTY/this_week/atm/2026-11-20.csv").read_text().splitlines()
     assert len(rows) == 1 + 20 and rows[-1].startswith("2026-11-20T09:24:30+05:30")

@@ -63,7 +63,7 @@ class KiteClient:
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
     ) -> None:
-        self.clock = clock or WallClock()
+        self.api_key, self.clock = api_key, clock or WallClock()
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self._jitter = random.Random(seed)
         self._quote_pace = Pacer(self.clock, QUOTE_INTERVAL)

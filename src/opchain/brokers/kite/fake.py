@@ -1,4 +1,4 @@
-"""A fake Kite Connect server: Kite's REST wire format over the simulated market.
+"""A fake Kite Connect server: Kite's REST and WebSocket wire formats over the simulated market.
 
 So faithful that Zerodha's own ``kiteconnect`` client, pointed at it with ``root=``, cannot tell
 it from the real API (research/kite.md §2.10): the login redirect with a one-shot
@@ -7,12 +7,14 @@ api_secret)``; access tokens that expire at 06:00 IST the next morning; ``X-Kite
 ``Authorization: token api_key:access_token`` on every call; the success and error envelopes
 with Kite's HTTP codes and ``error_type`` names; instruments dumps as CSV; ``/quote`` (at most
 500 instruments), ``/quote/ltp`` and ``/quote/ohlc`` (at most 1,000), unknown instruments left
-out, and one quote-family request a second per API key (429 ``NetworkException`` beyond).
+out, and one quote-family request a second per API key (429 ``NetworkException`` beyond). The
+ticker's WebSocket is on the root path (:mod:`.fake_ticker`).
 
 Trouble can be scripted (:class:`Faults`): shares of quote requests answered 429, 5xx, with an
 HTML gateway page, with truncated JSON, with a garbled quote, or stalled past the client's
-timeout; a latency on every answer; the access token expiring at a given time. Every request is
-recorded in :attr:`FakeKite.requests` for tests to inspect.
+timeout; a latency on every answer; the access token expiring at a given time; ticker
+connections cut or silenced after a frame. Every request (and WebSocket upgrade) is recorded in
+:attr:`FakeKite.requests` for tests to inspect.
 """
 
 import asyncio
@@ -21,14 +23,15 @@ import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from opchain.brokers.sim import SimBroker, SimMarket
 from opchain.market.clock import Clock
@@ -37,6 +40,7 @@ from opchain.market.ist import IST, at, trading_date
 from opchain.model import Quote
 
 from . import wire
+from .fake_ticker import FakeTicker
 
 TOKEN_EXPIRY = time(6, 0)  # access tokens die at 06:00 IST the next day (SEBI)
 QUOTE_LIMIT = {"/quote": 500, "/quote/ltp": 1000, "/quote/ohlc": 1000}
@@ -67,10 +71,14 @@ class Faults:
     latency: float = 0.0  # wall seconds before every answer
     token_expires_at: datetime | None = None  # every access token dies then
     script: list[str] = field(default_factory=list)
+    ws_drop: float = 0.0  # share of ticker frames after which the connection is cut
+    ws_stall: float = 0.0  # share of ticker frames after which the connection goes silent
+    ws_script: list[str] = field(default_factory=list)  # per frame: ok, drop, stall, mute, garbled
     seed: int = 0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
+        self.ws_rng = random.Random(self.seed + 1)
 
     def draw(self) -> str:
         if self.script:
@@ -81,6 +89,13 @@ class Faults:
             if u < edge:
                 return name
         return "ok"
+
+    def draw_ws(self) -> str:
+        """The fault of the next ticker frame (:mod:`.fake_ticker`)."""
+        if self.ws_script:
+            return self.ws_script.pop(0)
+        u = self.ws_rng.random()
+        return "drop" if u < self.ws_drop else "stall" if u < self.ws_drop + self.ws_stall else "ok"
 
 
 @dataclass
@@ -114,9 +129,11 @@ class FakeKite:
     _request_tokens: set[str] = field(default_factory=set)
     _access_tokens: dict[str, datetime] = field(default_factory=dict)  # token -> expiry
     _last_quote_call: datetime | None = None
+    _keys: tuple[date | None, dict[int, str]] = (None, {})
 
     def __post_init__(self) -> None:
         self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0)
+        self.ticker = FakeTicker(self)
 
     def app(self) -> Starlette:
         routes = [
@@ -126,13 +143,20 @@ class FakeKite:
             Route("/instruments", self._guard(self.instruments)),
             Route("/instruments/{exchange}", self._guard(self.instruments)),
             *(Route(path, self._guard(self.quote)) for path in QUOTE_LIMIT),
+            WebSocketRoute("/", self.stream),
         ]
         return Starlette(routes=routes)
 
-    def _market(self) -> SimMarket:
+    def market(self) -> SimMarket:
         """The simulated market of the trading day on this server's clock (read at each call,
         so a test may set ``clock`` and nothing else)."""
         return self._sim.market(trading_date(self.clock.now()))
+
+    def keys_by_token(self, market: SimMarket) -> dict[int, str]:
+        """Instrument keys (``NFO:NIFTY...``) by instrument token, for the market's day."""
+        if self._keys[0] != market.day:
+            self._keys = (market.day, {i.instrument_token: i.key for i in market.instruments})
+        return self._keys[1]
 
     def issue_access_token(self) -> str:
         """A valid access token, as a completed login would give (for tests of other parts)."""
@@ -180,7 +204,7 @@ class FakeKite:
         return _ok({**_PROFILE, "avatar_url": None})
 
     async def instruments(self, request: Request) -> Response:
-        rows = self._market().instruments
+        rows = self.market().instruments
         exchange = request.path_params.get("exchange")
         if exchange is not None:
             rows = [r for r in rows if r.exchange == exchange.upper()]
@@ -207,9 +231,9 @@ class FakeKite:
             return Response(_GATEWAY_PAGE, 502, media_type="text/html")
         if fault == "stall":
             await asyncio.sleep(self.faults.stall_seconds)
-        market = self._market()
-        by_token = {str(i.instrument_token): i.key for i in market.instruments}
-        wanted = {key: by_token.get(key, key) for key in keys}  # tokens are accepted too
+        market = self.market()
+        by_token = self.keys_by_token(market)
+        wanted = {key: by_token.get(int(key), key) if key.isdigit() else key for key in keys}
         quotes = market.quotes(list(set(wanted.values())), self.clock.now())
         encode = _ENCODERS[path]
         data = {key: encode(quotes[k]) for key, k in wanted.items() if k in quotes}
@@ -220,6 +244,27 @@ class FakeKite:
             text = JSONResponse(wire.success(data)).body
             return Response(text[: len(text) // 2], 200, media_type="application/json")
         return _ok(data)
+
+    async def stream(self, ws: WebSocket) -> None:
+        """The ticker: credentials checked at the upgrade (HTTP 403 if bad), then ticks."""
+        api_key = ws.query_params.get("api_key", "")
+        credentials = f"token {api_key}:{ws.query_params.get('access_token', '')}"
+        record = Recorded("WS", "/", tuple(ws.query_params.multi_items()), self.clock.now())
+        self.requests.append(record)
+
+        def valid() -> bool:
+            try:
+                self.authorise(credentials)
+            except KiteError:
+                return False
+            return True
+
+        if not valid():
+            record.status = 403
+            await ws.close()  # before the accept: the upgrade is refused with HTTP 403
+            return
+        record.status = 101
+        await self.ticker.serve(ws, api_key, valid)
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -243,7 +288,7 @@ class FakeKite:
                 if version and request.headers.get("x-kite-version") != "3":
                     raise KiteError(400, "InputException", "Invalid or missing X-Kite-Version.")
                 if auth:
-                    self._authorise(request.headers.get("authorization", ""))
+                    self.authorise(request.headers.get("authorization", ""))
                 if self.faults.latency:
                     await asyncio.sleep(self.faults.latency)
                 response = await endpoint(request)
@@ -254,7 +299,7 @@ class FakeKite:
 
         return handle
 
-    def _authorise(self, header: str) -> None:
+    def authorise(self, header: str) -> None:
         scheme, _, credentials = header.partition(" ")
         api_key, _, token = credentials.partition(":")
         expiry = self._access_tokens.get(token)
