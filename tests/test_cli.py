@@ -78,7 +78,7 @@ def test_kite_broker_needs_credentials(tmp_path: Path) -> None:
         env=env,
     )
     assert done.returncode == 2
-    assert "needs KITE_API_KEY and KITE_ACCESS_TOKEN" in done.stderr
+    assert "the kite broker needs KITE_API_KEY, and a login: run `opchain login`" in done.stderr
 
 
 @pytest.mark.e2e

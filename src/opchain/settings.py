@@ -68,10 +68,32 @@ class Settings(BaseSettings):
         validation_alias=_alias(
             "KITE_ACCESS_TOKEN", "OPCHAIN_KITE_ACCESS_TOKEN", "kite_access_token"
         ),
-        description="Today's access token (until `opchain login` keeps one for you).",
+        description="An access token to use instead of the one `opchain login` keeps.",
     )
     kite_root: str = Field(
         "https://api.kite.trade", description="Kite Connect API root (a fake server's, for tests)."
+    )
+    kite_login_url: str | None = Field(
+        None,
+        description="Kite's login page; default https://kite.zerodha.com/connect/login, or "
+        "<kite_root>/connect/login for another root.",
+    )
+    kite_ticker_url: str | None = Field(
+        None,
+        description="Kite's ticker; default wss://ws.kite.trade, or <kite_root> as ws:// for "
+        "another root.",
+    )
+    kite_redirect_url: str = Field(
+        "http://127.0.0.1:5000/kite/callback",
+        description="The redirect URL registered for your Kite app; `opchain login` catches "
+        "the login there when it is on this machine.",
+    )
+    kite_token_file: Path = Field(
+        Path("~/.config/opchain/kite_token.json"),
+        description="Where `opchain login` keeps the day's access token (mode 0600).",
+    )
+    kite_ticks: bool = Field(
+        False, description="Collect from Kite's WebSocket ticker instead of polling /quote."
     )
 
     @field_validator("indices", mode="before")
@@ -99,6 +121,26 @@ class Settings(BaseSettings):
         if self.offsets is not None:
             return tuple(sorted(set(self.offsets)))
         return tuple(range(-self.strike_width, self.strike_width + 1))
+
+    @property
+    def token_file(self) -> Path:
+        return self.kite_token_file.expanduser()
+
+    @property
+    def login_url(self) -> str:
+        if self.kite_login_url:
+            return self.kite_login_url
+        if self.kite_root.rstrip("/") == "https://api.kite.trade":
+            return "https://kite.zerodha.com/connect/login"
+        return f"{self.kite_root.rstrip('/')}/connect/login"
+
+    @property
+    def ticker_url(self) -> str:
+        if self.kite_ticker_url:
+            return self.kite_ticker_url
+        if self.kite_root.rstrip("/") == "https://api.kite.trade":
+            return "wss://ws.kite.trade"
+        return "ws" + self.kite_root.rstrip("/").removeprefix("http")
 
     @property
     def split_root(self) -> Path:

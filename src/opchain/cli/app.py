@@ -2,30 +2,31 @@
 
 import asyncio
 import logging
-import socket
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-import uvicorn
-from pydantic import ValidationError
-from rich.console import Console
 
 from opchain import __version__
 from opchain.brokers.base import Broker
 from opchain.brokers.kite.broker import KiteBroker
-from opchain.brokers.kite.client import ROOT, KiteClient, TokenExpired
-from opchain.brokers.kite.fake import FakeKite
+from opchain.brokers.kite.client import TokenExpired
+from opchain.brokers.kite.session import StoredToken
+from opchain.brokers.kite.ticks import TickBroker
 from opchain.brokers.sim import SimBroker
-from opchain.cli.report import ProgressView, print_report
+from opchain.health import state as health
 from opchain.market import calendar
-from opchain.market.clock import Clock, ScaledClock, VirtualClock, WallClock
+from opchain.market.clock import VirtualClock
 from opchain.market.indices import INDICES
 from opchain.market.ist import IST
 from opchain.pipeline import SessionReport, record_session, run_sessions
 from opchain.settings import Settings
+
+from . import kite
+from .console import console, fail, load_settings, log, make_clock, out
+from .report import ProgressView, print_report
 
 app = typer.Typer(
     name="opchain",
@@ -33,10 +34,10 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are paragraphs: lines reflow to the terminal
 )
-console = Console(stderr=True)  # progress and errors
-out = Console()  # results
-log = logging.getLogger("opchain")
+app.command()(kite.login)
+app.command("fake-kite")(kite.fake_kite)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
@@ -46,20 +47,6 @@ Cadence = Annotated[
     float | None,
     typer.Option(help="Seconds between snapshots (env OPCHAIN_CADENCE_SECONDS; default 30)."),
 ]
-
-
-def fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
-    raise typer.Exit(2)
-
-
-def load_settings(**overrides: Any) -> Settings:
-    try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
-    except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
-        fail(f"bad settings: {problems}")
-        raise
 
 
 @app.callback()
@@ -109,6 +96,10 @@ def demo(
 @app.command()
 def run(
     broker: Annotated[str, typer.Option(help="sim or kite (env OPCHAIN_BROKER).")] = "",
+    ticks: Annotated[
+        bool | None,
+        typer.Option("--ticks/--poll", help="kite: stream ticks, or poll /quote (the default)."),
+    ] = None,
     data_dir: DataDir = None,
     seed: Seed = None,
     cadence: Cadence = None,
@@ -121,90 +112,58 @@ def run(
         int | None, typer.Option(help="Stop after this many sessions (default: run forever).")
     ] = None,
 ) -> None:
-    """Collect continuously: wait for each session's open, record it, repeat."""
+    """Collect continuously: wait for each session's open, record it, repeat.
+
+    With the kite broker, the login of `opchain login` is checked with Kite before anything
+    else, and the run says until when it is good.
+    """
     settings = load_settings(
-        broker=broker or None, data_dir=data_dir, sim_seed=seed, cadence_seconds=cadence
+        broker=broker or None,
+        kite_ticks=ticks,
+        data_dir=data_dir,
+        sim_seed=seed,
+        cadence_seconds=cadence,
     )
-    clock = _clock(start, speed)
+    clock = make_clock(start, speed)
     source: Broker
+    kite_source: KiteBroker | TickBroker | None = None
+    stored: StoredToken | None = None
     if settings.broker == "kite":
-        source = _kite_broker(settings, clock, accelerated=start is not None or speed != 1.0)
+        accelerated = start is not None or speed != 1.0
+        kite_source, stored = kite.kite_broker(settings, clock, accelerated)
+        source = kite_source
     else:
         source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
 
     def done(report: SessionReport) -> None:
         print_report(out, report, settings)
 
+    async def collect() -> None:
+        if kite_source is not None:
+            notice = await kite.check_login(kite_source, stored, clock)
+            console.print(notice, soft_wrap=True)
+            health.report(settings.data_dir, "broker", "ok", notice, clock.now())
+        try:
+            await run_sessions(settings, source, clock, sessions, on_session=done)
+        finally:
+            await source.close()
+
     try:
-        asyncio.run(run_sessions(settings, source, clock, sessions, on_session=done))
+        asyncio.run(collect())
     except KeyboardInterrupt:
         console.print("stopped; every file is complete up to the last snapshot")
     except calendar.CalendarUnavailable as err:
         fail(str(err))
     except TokenExpired as err:
         log.critical("Kite session ended: %s", err)
+        detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
+        health.report(settings.data_dir, "broker", "down", detail, clock.now())
         console.print(
-            f"[bold red]stopped:[/] Kite no longer accepts the access token ({err}). Every "
-            "file is complete up to the last snapshot; log in again and rerun to continue.",
+            f"[bold red]stopped:[/] {detail}. Every file is complete up to the last snapshot; "
+            "rerun to continue.",
             soft_wrap=True,
         )
         raise typer.Exit(3) from None
-
-
-def _kite_broker(settings: Settings, clock: Clock, accelerated: bool) -> KiteBroker:
-    token = settings.kite_access_token
-    if not settings.kite_api_key or token is None:
-        fail("the kite broker needs KITE_API_KEY and KITE_ACCESS_TOKEN (today's access token)")
-        raise AssertionError
-    if accelerated and settings.kite_root == ROOT:
-        fail("--start and --speed are for simulated markets; Kite's market runs in real time")
-    client = KiteClient(settings.kite_api_key, token.get_secret_value(), settings.kite_root, clock)
-    return KiteBroker(client, cache_dir=settings.data_dir / "cache" / "kite")
-
-
-@app.command("fake-kite")
-def fake_kite(
-    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5010,
-    api_key: Annotated[str, typer.Option(help="The API key clients must use.")] = FakeKite.api_key,
-    api_secret: Annotated[
-        str, typer.Option(help="The API secret the login checksum is made with.")
-    ] = FakeKite.api_secret,
-    seed: Seed = None,
-    speed: Annotated[float, typer.Option(help="Market clock speed (1 = real time).")] = 1.0,
-    start: Annotated[
-        datetime | None,
-        typer.Option(help="Market clock start, IST (default: now), e.g. 2026-11-20T09:15:00."),
-    ] = None,
-) -> None:
-    """Serve a fake Kite Connect API on 127.0.0.1, with quotes from the simulated market.
-
-    Speaks Kite's wire format closely enough for Zerodha's own client: log in at
-    /connect/login?api_key=KEY&v=3, then use the API with root=http://127.0.0.1:PORT.
-    """
-    settings = load_settings(sim_seed=seed)
-    fake = FakeKite(
-        _clock(start, speed), api_key, api_secret, settings.sim_seed, settings.sim_glitch_rate
-    )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen(128)
-    except OSError as err:
-        fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}")
-    root = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    # Listening before the line is printed: a client that reads it can connect at once.
-    console.print(f"fake Kite listening on {root} (api_key {api_key})", soft_wrap=True)
-    config = uvicorn.Config(fake.app(), log_level="warning", lifespan="off")
-    uvicorn.Server(config).run(sockets=[sock])  # Ctrl-C: uvicorn shuts down gracefully
-
-
-def _clock(start: datetime | None, speed: float) -> Clock:
-    if start is not None:
-        return ScaledClock(start if start.tzinfo else start.replace(tzinfo=IST), speed)
-    if speed != 1.0:
-        return ScaledClock(datetime.now(IST), speed)
-    return WallClock()
 
 
 def _last_trading_day() -> date:

@@ -25,6 +25,7 @@ from opchain.market.instruments import parse_dump
 from opchain.model import Instrument, Quote
 
 from . import wire
+from .session import checksum
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class KiteClient:
         transport: httpx.AsyncBaseTransport | None = None,
         seed: int | None = None,
     ) -> None:
-        self.api_key, self.clock = api_key, clock or WallClock()
+        self.api_key, self.root, self.clock = api_key, root, clock or WallClock()
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self._jitter = random.Random(seed)
         self._quote_pace = Pacer(self.clock, QUOTE_INTERVAL)
@@ -72,12 +73,23 @@ class KiteClient:
             base_url=root,
             timeout=timeout,
             transport=transport,
-            headers={
-                "X-Kite-Version": "3",
-                "User-Agent": "opchain",
-                "Authorization": f"token {api_key}:{access_token}",
-            },
+            headers={"X-Kite-Version": "3", "User-Agent": "opchain"},
         )
+        if access_token:  # none yet while logging in
+            self._http.headers["Authorization"] = f"token {api_key}:{access_token}"
+
+    async def create_session(self, request_token: str, api_secret: str) -> dict[str, Any]:
+        """Exchange a login's ``request_token`` for the day's session (``access_token`` ...)."""
+        form = {
+            "api_key": self.api_key,
+            "request_token": request_token,
+            "checksum": checksum(self.api_key, request_token, api_secret),
+        }
+        response = await self._request("/session/token", form, expect="json", method="POST")
+        data = response.json()["data"]
+        if not isinstance(data, dict) or not data.get("access_token"):
+            raise KiteError("POST /session/token: no access_token in the answer")
+        return data
 
     async def profile(self) -> dict[str, Any]:
         data = await self._get_json("/user/profile")
@@ -118,27 +130,38 @@ class KiteClient:
         return response.json()["data"]
 
     async def _request(
-        self, path: str, params: dict[str, Any], expect: str, paced: bool = False
+        self,
+        path: str,
+        params: dict[str, Any],
+        expect: str,
+        paced: bool = False,
+        method: str = "GET",
     ) -> httpx.Response:
         for attempt in range(1, self.attempts + 1):
             if paced:
                 await self._quote_pace.wait()
             try:
-                return _checked(await self._http.get(path, params=params), path, expect)
+                if method == "POST":  # Kite takes form-encoded bodies
+                    response = await self._http.post(path, data=params)
+                else:
+                    response = await self._http.get(path, params=params)
+                return _checked(response, f"{method} {path}", expect)
             except (Transient, httpx.TimeoutException, httpx.TransportError) as err:
                 if attempt == self.attempts:
-                    raise Transient(f"GET {path}: gave up after {attempt} attempts: {err}") from err
+                    raise Transient(
+                        f"{method} {path}: gave up after {attempt} attempts: {err}"
+                    ) from err
                 delay = self._jitter.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
-                log.info("GET %s: %s; retry %d in %.2f s", path, err, attempt, delay)
+                log.info("%s %s: %s; retry %d in %.2f s", method, path, err, attempt, delay)
                 self.retries += 1
                 await self.clock.sleep_until(self.clock.now() + timedelta(seconds=delay))
         raise AssertionError("unreachable")
 
 
-def _checked(response: httpx.Response, path: str, expect: str) -> httpx.Response:
+def _checked(response: httpx.Response, request: str, expect: str) -> httpx.Response:
     """The response if it is a success of the expected kind; else the right exception."""
     kind = response.headers.get("content-type", "")
-    where = f"GET {path}: HTTP {response.status_code}"
+    where = f"{request}: HTTP {response.status_code}"
     if "json" in kind:
         try:
             body = response.json()

@@ -18,12 +18,11 @@ connections cut or silenced after a frame. Every request (and WebSocket upgrade)
 """
 
 import asyncio
-import hashlib
 import random
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -36,13 +35,13 @@ from starlette.websockets import WebSocket
 from opchain.brokers.sim import SimBroker, SimMarket
 from opchain.market.clock import Clock
 from opchain.market.instruments import format_dump
-from opchain.market.ist import IST, at, trading_date
+from opchain.market.ist import trading_date
 from opchain.model import Quote
 
 from . import wire
 from .fake_ticker import FakeTicker
+from .session import checksum, token_expiry
 
-TOKEN_EXPIRY = time(6, 0)  # access tokens die at 06:00 IST the next day (SEBI)
 QUOTE_LIMIT = {"/quote": 500, "/quote/ltp": 1000, "/quote/ohlc": 1000}
 QUOTE_RATE = 1.0  # quote-family requests per second per API key
 _ENCODERS: dict[str, Callable[[Quote], dict[str, Any]]] = {
@@ -161,7 +160,7 @@ class FakeKite:
     def issue_access_token(self) -> str:
         """A valid access token, as a completed login would give (for tests of other parts)."""
         token = secrets.token_hex(16)
-        self._access_tokens[token] = self._next_expiry()
+        self._access_tokens[token] = token_expiry(self.clock.now())
         return token
 
     # --- endpoints ------------------------------------------------------------------------
@@ -179,9 +178,9 @@ class FakeKite:
         # Kite's clients post form-encoded bodies; parse_qs reads them without another package.
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode()).items()}
         api_key, request_token = form.get("api_key", ""), form.get("request_token", "")
-        checksum = form.get("checksum", "")
-        expected = hashlib.sha256(f"{api_key}{request_token}{self.api_secret}".encode()).hexdigest()
-        if api_key != self.api_key or not secrets.compare_digest(checksum, expected):
+        given = form.get("checksum", "")
+        expected = checksum(api_key, request_token, self.api_secret)
+        if api_key != self.api_key or not secrets.compare_digest(given, expected):
             raise KiteError(403, "TokenException", "Invalid `checksum`.")
         if request_token not in self._request_tokens:
             raise KiteError(403, "TokenException", "Token is invalid or has expired.")
@@ -316,11 +315,6 @@ class FakeKite:
         if self.enforce_rate_limit and too_soon:
             raise KiteError(429, "NetworkException", "Too many requests")
         self._last_quote_call = now
-
-    def _next_expiry(self) -> datetime:
-        now = self.clock.now().astimezone(IST)
-        today = at(now.date(), TOKEN_EXPIRY)
-        return today if now < today else at(now.date() + timedelta(days=1), TOKEN_EXPIRY)
 
 
 _GATEWAY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>502</body></html>"
