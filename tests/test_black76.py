@@ -155,6 +155,49 @@ def test_price_increases_with_vol() -> None:
     assert np.all(np.diff(prices, axis=0) > 0)
 
 
+@given(
+    positive, st.floats(0.5, 2.0), st.floats(1e-3, 2.0), st.floats(0.01, 2.0), st.booleans(), rates
+)
+def test_price_lies_between_intrinsic_and_the_upper_bound(
+    forward: float, ratio: float, t: float, vol: float, is_call: bool, rate: float
+) -> None:
+    strike, discount = forward * ratio, math.exp(-rate * t)
+    price = float(black76_price(forward, strike, t, vol, is_call, discount))
+    upper = discount * (forward if is_call else strike)
+    slack = 1e-12 * (forward + strike)
+    assert intrinsic(forward, strike, is_call, discount) - slack <= price <= upper + slack
+
+
+@given(st.floats(1e-3, 1.0), st.floats(0.05, 1.0), rates)
+def test_a_call_falls_and_a_put_rises_with_strike(t: float, vol: float, rate: float) -> None:
+    strikes = FORWARD * np.linspace(0.8, 1.2, 81)
+    discount = math.exp(-rate * t)
+    calls = black76_price(FORWARD, strikes, t, vol, True, discount)
+    puts = black76_price(FORWARD, strikes, t, vol, False, discount)
+    # Strictly wherever the price is at least a tick; far out of the money it may round to 0.
+    assert np.all(np.diff(calls) <= 0)
+    assert np.all(np.diff(calls)[calls[:-1] >= 0.05] < 0)
+    assert np.all(np.diff(puts) >= 0)
+    assert np.all(np.diff(puts)[puts[1:] >= 0.05] > 0)
+
+
+@given(moneyness, days, st.booleans(), rates, st.floats(0.0, 1.0))
+def test_prices_outside_the_bounds_give_nan_with_a_reason(
+    ratio: float, day_count: float, is_call: bool, rate: float, fraction: float
+) -> None:
+    strike, t = FORWARD * ratio, day_count / 365
+    discount = math.exp(-rate * t)
+    # From 1e-9 beyond each bound: exactly at it, discount·(F - K) / discount may round up.
+    below = intrinsic(FORWARD, strike, is_call, discount) * (1.0 - 1e-9) * fraction
+    above = discount * (FORWARD if is_call else strike) * (1.0 + 1e-9) * (1.0 + fraction)
+    args = (FORWARD, strike, t, is_call, discount)
+    if below > 0:
+        assert np.isnan(implied_vol(below, *args))
+        assert implied_vol_reasons(below, *args) == "below_intrinsic"
+    assert np.isnan(implied_vol(above, *args))
+    assert implied_vol_reasons(above, *args) == "above_upper_bound"
+
+
 def test_zero_vol_or_time_prices_at_discounted_intrinsic() -> None:
     strikes = np.array([23_000.0, 24_000.0, 25_000.0])
     np.testing.assert_array_equal(

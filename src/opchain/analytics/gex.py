@@ -1,0 +1,156 @@
+"""Dealer gamma exposure (GEX) of one expiry: per strike, in total, and the zero-gamma level.
+
+Convention (SqueezeMetrics, SPEC §3.5, research/analytics.md §4): customers are assumed to sell
+calls and buy puts, so dealers are long the calls and short the puts. Per strike and side
+
+    GEX = Γ · OI · lot · F² · 0.01,   + for calls, − for puts,
+
+in RUPEES OF DEALER DELTA CHANGE PER 1% MOVE of the underlying: a 1% move changes each option's
+delta by Γ·F·0.01 units of the underlying, each worth F rupees. A positive total means dealers
+are long gamma, so their hedging damps moves; negative means it feeds them. The sign is the
+naive positioning heuristic, not a measurement.
+
+Γ is the Black-76 gamma with respect to the forward F (``opchain.analytics.greeks``). The forward
+moves in proportion to spot, so Γ_F·F² = Γ_S·S²: the number is the same as the spot form.
+For OpenAlgo's raw scaling Γ·OI·lot (units of delta per index point), divide by 0.01·F².
+
+``lot_size`` turns OI into units of the underlying: the lot size when OI counts lots
+(contracts), 1 when the broker already reports OI in units. Strikes whose IV is NaN (no price)
+or whose OI is NaN contribute nothing. Volatilities stay attached to their strikes when the
+underlying is moved (sticky strike).
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from opchain.analytics.black76 import FloatArray
+from opchain.analytics.greeks import greeks
+
+ONE_PERCENT = 0.01
+
+
+class GammaExposure(NamedTuple):
+    """GEX per strike in rupees per 1% move (module docstring), in the order of the strikes."""
+
+    call: FloatArray  # ≥ 0: dealers long the calls
+    put: FloatArray  # ≤ 0: dealers short the puts
+    net: FloatArray  # call + put
+    total: float  # Σ net
+
+
+def gamma_exposure(
+    strikes: ArrayLike,
+    call_oi: ArrayLike,
+    put_oi: ArrayLike,
+    forward: float,
+    t: float,
+    call_vol: ArrayLike,
+    put_vol: ArrayLike,
+    lot_size: float,
+    discount: float = 1.0,
+) -> GammaExposure:
+    """Gamma exposure per strike at the current forward, with each leg's own implied vol.
+
+    ``t`` is the time to expiry in years and ``discount`` exp(-r·t), as in ``black76``.
+    """
+    call, put = _legs(strikes, call_oi, put_oi, forward, t, call_vol, put_vol, discount)
+    call, put = call * lot_size, put * lot_size
+    net = call + put
+    return GammaExposure(call, put, net, float(net.sum()))
+
+
+def gamma_profile(
+    strikes: ArrayLike,
+    call_oi: ArrayLike,
+    put_oi: ArrayLike,
+    forward: float,
+    t: float,
+    call_vol: ArrayLike,
+    put_vol: ArrayLike,
+    lot_size: float,
+    levels: ArrayLike,
+    discount: float = 1.0,
+    spot: float | None = None,
+) -> FloatArray:
+    """Total GEX if the underlying stood at each of ``levels`` instead (vols, t, OI unchanged).
+
+    ``levels`` are forwards, or spots when ``spot`` is given: the forward then moves with them
+    in proportion, F' = level · forward / spot.
+    """
+    x = np.asarray(levels, dtype=np.float64)
+    moved = x * (forward / spot) if spot is not None else x
+    call, put = _legs(
+        strikes, call_oi, put_oi, moved[..., np.newaxis], t, call_vol, put_vol, discount
+    )
+    return np.asarray((call + put).sum(axis=-1) * lot_size, dtype=np.float64)
+
+
+def zero_gamma(
+    strikes: ArrayLike,
+    call_oi: ArrayLike,
+    put_oi: ArrayLike,
+    forward: float,
+    t: float,
+    call_vol: ArrayLike,
+    put_vol: ArrayLike,
+    lot_size: float,
+    discount: float = 1.0,
+    spot: float | None = None,
+    grid: ArrayLike | None = None,
+) -> float:
+    """The level of the underlying at which total GEX changes sign (the gamma flip).
+
+    Total GEX is re-evaluated (``gamma_profile``) on ``grid``, by default 301 levels from 15%
+    below to 15% above the current one (0.1% apart), and the sign change is interpolated
+    linearly between the two grid levels around it; levels where GEX is exactly 0 (gamma
+    underflows far from every strike) are skipped. Levels and the result are forwards, or spots
+    when ``spot`` is given. With several sign changes the one nearest the current level wins;
+    NaN when there is none on the grid.
+    """
+    here = forward if spot is None else spot
+    levels = (
+        here * np.linspace(0.85, 1.15, 301)
+        if grid is None
+        else np.sort(np.asarray(grid, dtype=np.float64))
+    )
+    total = gamma_profile(
+        strikes, call_oi, put_oi, forward, t, call_vol, put_vol, lot_size, levels, discount, spot
+    )
+    live = np.flatnonzero((total != 0) & np.isfinite(total))
+    below, above = live[:-1], live[1:]
+    flips = np.sign(total[below]) != np.sign(total[above])
+    if not flips.any():
+        return np.nan
+    below, above = below[flips], above[flips]
+    weight = total[below] / (total[below] - total[above])
+    crossings = levels[below] + weight * (levels[above] - levels[below])
+    return float(crossings[np.argmin(np.abs(crossings - here))])
+
+
+def _legs(
+    strikes: ArrayLike,
+    call_oi: ArrayLike,
+    put_oi: ArrayLike,
+    forward: ArrayLike,
+    t: float,
+    call_vol: ArrayLike,
+    put_vol: ArrayLike,
+    discount: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Signed Γ·OI·F²·0.01 of the calls and of the puts, per strike (last axis) and per forward
+    (the leading axes of ``forward``); NaN OI or gamma counts as zero."""
+    k = np.asarray(strikes, dtype=np.float64)
+    columns = [np.asarray(x, dtype=np.float64) for x in (call_oi, put_oi, call_vol, put_vol)]
+    if any(column.shape != k.shape for column in columns) or k.ndim != 1:
+        raise ValueError("strikes, OI and vols must be one-dimensional and of equal length")
+    c_oi, p_oi, c_vol, p_vol = columns
+    f = np.asarray(forward, dtype=np.float64)
+    # Black-76 gamma is the same for a call and a put; each leg keeps its own vol.
+    call_gamma = greeks(f, k, t, c_vol, True, discount).gamma
+    put_gamma = greeks(f, k, t, p_vol, False, discount).gamma
+    dollar = ONE_PERCENT * f * f
+    call = np.nan_to_num(call_gamma * c_oi, nan=0.0) * dollar
+    put = -np.nan_to_num(put_gamma * p_oi, nan=0.0) * dollar
+    return np.asarray(call, dtype=np.float64), np.asarray(put, dtype=np.float64)

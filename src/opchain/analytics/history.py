@@ -1,0 +1,107 @@
+"""A value against its own history: IV rank, IV percentile, and jump (anomaly) flags.
+
+IV rank and percentile (research/analytics.md §4; ig.com, tastytrade, Deribit) compare today's
+IV with a look-back window, usually 52 weeks of daily ATM or constant-maturity IV
+(``smile.iv_at_maturity``). Rank is driven by the window's extremes, percentile is not.
+
+Anomaly flags score the latest change of a series (an IV, a premium) against its recent changes
+with a robust z-score, so one earlier spike cannot hide the next one the way it would inflate a
+standard deviation. NaN history values (missing minutes) are skipped everywhere.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from opchain.analytics.black76 import FloatArray
+
+MAD_TO_SIGMA = 1.4826  # 1/Φ⁻¹(3/4): MAD × this estimates σ for normal data
+MEAN_AD_TO_SIGMA = 1.2533  # √(π/2): mean absolute deviation × this estimates σ
+
+
+class Anomalies(NamedTuple):
+    """Robust z-score of each series' latest change, and whether it crossed the threshold."""
+
+    score: FloatArray  # NaN when the history is too short or the latest value is missing
+    flagged: NDArray[np.bool_]  # |score| > threshold; never True when score is NaN
+
+
+def iv_rank(current: float, history: ArrayLike) -> float:
+    """IVR = 100 · (IV_now − min) / (max − min), in [0, 100].
+
+    Min and max run over the history and the current value together (the window includes
+    today). NaN when the history is empty, the current value is NaN, or the window is flat.
+    """
+    h = _finite(history)
+    if h.size == 0 or np.isnan(current):
+        return np.nan
+    low, high = min(float(h.min()), current), max(float(h.max()), current)
+    return 100.0 * ((current - low) / (high - low)) if high > low else np.nan
+
+
+def iv_percentile(current: float, history: ArrayLike) -> float:
+    """IVP = 100 · (number of history values strictly below IV_now) / (number of values).
+
+    NaN when the history is empty or the current value is NaN.
+    """
+    h = _finite(history)
+    if h.size == 0 or np.isnan(current):
+        return np.nan
+    return 100.0 * np.count_nonzero(h < current) / h.size
+
+
+def anomalies(
+    values: ArrayLike,
+    window: int = 30,
+    threshold: float = 5.0,
+    min_changes: int = 10,
+    min_scale: float = 0.0,
+) -> Anomalies:
+    """Flag series whose latest change is a robust outlier among their recent changes.
+
+    ``values`` holds one series per row along its LAST axis, oldest first, latest last (e.g. a
+    strike's IV or premium, minute by minute; leading axes are strikes, sides, ...). With
+    changes d = diff(values), the latest change d[-1] is scored against the ``window`` changes
+    before it:
+
+        score = (d[-1] − median) / (1.4826 · MAD),   MAD = median |d − median|.
+
+    1.4826·MAD estimates the standard deviation of normal changes, so the default
+    ``threshold`` 5 means a five-sigma jump: about 1 in 1.7 million by chance for normal
+    changes, so few false flags over a few thousand strikes a minute even allowing for the
+    fatter tails of real changes.
+    When more than half the changes are equal (MAD = 0, common for a premium that ticks
+    rarely) the scale falls back to 1.2533 · mean |d − median| (Iglewicz and Hoaglin); it
+    never goes below ``min_scale`` (pass the 0.05 tick for premiums, so a quote that was stale
+    for the whole window is not flagged for moving one tick). A zero scale gives ±inf for any
+    move. Fewer than ``min_changes`` finite changes in the window: score NaN, no flag.
+    """
+    if window < 1 or min_changes < 1:
+        raise ValueError(f"window and min_changes must be >= 1, got {window}, {min_changes}")
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim == 0 or x.shape[-1] < min_changes + 2:  # the latest change and min_changes before
+        shape = x.shape[:-1] if x.ndim else ()
+        return Anomalies(np.full(shape, np.nan), np.zeros(shape, dtype=bool))
+    changes = np.diff(x, axis=-1)
+    latest = changes[..., -1]
+    recent = changes[..., max(changes.shape[-1] - 1 - window, 0) : -1]
+    enough = np.count_nonzero(np.isfinite(recent), axis=-1) >= min_changes
+    # Rows without enough data get a dummy window, so no all-NaN slice reaches nanmedian.
+    recent = np.where(enough[..., np.newaxis], recent, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        center = np.nanmedian(recent, axis=-1)
+        deviation = np.abs(recent - center[..., np.newaxis])
+        scale = MAD_TO_SIGMA * np.nanmedian(deviation, axis=-1)
+        fallback = MEAN_AD_TO_SIGMA * np.nanmean(deviation, axis=-1)
+        scale = np.maximum(np.where(scale > 0, scale, fallback), min_scale)
+        gap = latest - center
+        score = np.where(gap == 0, 0.0, gap / scale)
+    score = np.where(enough & np.isfinite(latest), score, np.nan)
+    flagged = np.abs(np.nan_to_num(score, nan=0.0)) > threshold
+    return Anomalies(np.asarray(score, dtype=np.float64), np.asarray(flagged, dtype=bool))
+
+
+def _finite(history: ArrayLike) -> FloatArray:
+    h = np.asarray(history, dtype=np.float64).ravel()
+    return h[np.isfinite(h)]
