@@ -1,6 +1,7 @@
 """``opchain login``: the redirect caught on a local port or a pasted token, the checksummed
 exchange, a 0600 token file, and the login checked by ``opchain run`` before it collects."""
 
+import asyncio
 import json
 import os
 import re
@@ -16,7 +17,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
+from opchain.brokers.kite.client import KiteClient
 from opchain.brokers.kite.fake import FakeKite
+from opchain.brokers.kite.login import exchange
 from opchain.brokers.kite.session import (
     StoredToken,
     checksum,
@@ -33,6 +36,7 @@ from opchain.store.splits import read_split
 from .servers import serve_in_thread
 
 OPCHAIN = [sys.executable, "-m", "opchain"]
+CAPTURES = Path(__file__).parent / "captures" / "kite"
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=IST)
 
 
@@ -83,6 +87,36 @@ def test_the_token_file_is_private_and_round_trips(tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a token file opchain wrote"):
         load_token(path)
+
+
+def test_the_session_exchange_reads_kites_own_answer() -> None:
+    """Against the official generate_session and profile payloads, byte for byte."""
+    seen: list[httpx.Request] = []
+
+    def kite(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        name = {"/session/token": "generate_session.json", "/user/profile": "profile.json"}
+        body = (CAPTURES / name[request.url.path]).read_bytes()
+        return httpx.Response(200, content=body, headers={"content-type": "application/json"})
+
+    async def main() -> StoredToken:
+        client = KiteClient("k", "", transport=httpx.MockTransport(kite))
+        try:
+            return await exchange(client, "req", "s")
+        finally:
+            await client.close()
+
+    stored = asyncio.run(main())
+    assert stored.access_token == "XXXXXX" and stored.user_id == "XX0000"
+    assert stored.login_time == datetime(2021, 1, 1, 16, 15, 14, tzinfo=IST)
+    assert stored.expires_at == datetime(2021, 1, 2, 6, 0, tzinfo=IST)
+    form = parse_qs(seen[0].content.decode())
+    assert form == {
+        "api_key": ["k"],
+        "request_token": ["req"],
+        "checksum": [checksum("k", "req", "s")],
+    }
+    assert seen[1].headers["authorization"] == "token k:XXXXXX"
 
 
 @pytest.fixture
@@ -163,7 +197,7 @@ def test_login_then_run_in_tick_mode(tmp_path: Path) -> None:
     """The whole day of a user: start the (fake) Kite, log in through the browser redirect,
     then collect from the ticker with the stored token."""
     callback = f"http://127.0.0.1:{_free_port()}/kite/callback"
-    start = ["--start", "2026-11-20T15:28:30", "--speed", "30"]
+    start = ["--start", "2026-11-20T15:20:00", "--speed", "60"]  # 10 s of wall time
     fake = [*OPCHAIN, "fake-kite", "--port", "0", "--api-key", "k", "--api-secret", "s"]
     env = {k: v for k, v in os.environ.items() if "KITE" not in k} | {
         "KITE_API_KEY": "k",

@@ -65,6 +65,10 @@ class KiteClient:
         seed: int | None = None,
     ) -> None:
         self.api_key, self.root, self.clock = api_key, root, clock or WallClock()
+        self._options: dict[str, Any] = dict(
+            timeout=timeout, attempts=attempts, backoff=backoff, max_backoff=max_backoff,
+            transport=transport, seed=seed,
+        )  # fmt: skip
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self._jitter = random.Random(seed)
         self._quote_pace = Pacer(self.clock, QUOTE_INTERVAL)
@@ -77,6 +81,10 @@ class KiteClient:
         )
         if access_token:  # none yet while logging in
             self._http.headers["Authorization"] = f"token {api_key}:{access_token}"
+
+    def with_access_token(self, access_token: str) -> "KiteClient":
+        """A client like this one (root, clock, transport, retries) with another token."""
+        return KiteClient(self.api_key, access_token, self.root, self.clock, **self._options)
 
     async def create_session(self, request_token: str, api_secret: str) -> dict[str, Any]:
         """Exchange a login's ``request_token`` for the day's session (``access_token`` ...)."""

@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from opchain.market.ist import IST
 
-from .client import KiteClient, KiteError
+from .client import KiteClient
 from .session import StoredToken, request_token_from, token_expiry
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -83,13 +83,11 @@ async def exchange(client: KiteClient, request_token: str, api_secret: str) -> S
     """Trade a request token for the day's access token, and check it works."""
     data = await client.create_session(request_token, api_secret)
     login_time = _login_time(data.get("login_time")) or client.clock.now()
-    checker = KiteClient(client.api_key, str(data["access_token"]), client.root, client.clock)
+    checker = client.with_access_token(str(data["access_token"]))
     try:
-        profile = await checker.profile()
+        await checker.profile()  # raises TokenExpired if Kite does not honour the new token
     finally:
         await checker.close()
-    if str(profile.get("user_id", "")) != str(data.get("user_id", "")):
-        raise KiteError("the new access token belongs to another user than the login")
     return StoredToken(
         api_key=client.api_key,
         access_token=str(data["access_token"]),
