@@ -11,13 +11,14 @@ from hypothesis import strategies as st
 from opchain.market.ist import IST
 from opchain.model import SplitRow
 from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule, repair_torn_tail
-from opchain.store.splits import COLUMNS, SplitStore, read_split, split_path
+from opchain.store.splits import COLUMNS, SplitStore, format_row, read_split, split_path
 
 START = datetime(2026, 11, 20, 9, 15, tzinfo=IST)
 CONTRACT = [
     "ts", "index", "expiry_code", "expiry", "strike_offset", "atm_strike", "spot", "call_strike",
     "put_strike", "call_last_price", "put_last_price", "call_iv", "put_iv", "call_volume",
-    "put_volume", "call_oi", "put_oi", "total_premium", "days_to_expiry",
+    "put_volume", "call_oi", "put_oi", "total_premium", "days_to_expiry", "call_delta",
+    "put_delta",
 ]  # fmt: skip
 
 prices = st.one_of(st.none(), st.integers(1, 2_000_000).map(lambda p: round(p * 0.05, 2)))
@@ -46,11 +47,21 @@ def split_rows(draw: st.DrawFn) -> SplitRow:
         put_oi=draw(sizes),
         total_premium=draw(prices),
         days_to_expiry=draw(st.integers(0, 120)),
+        call_delta=draw(st.one_of(st.none(), st.floats(0, 1))),
+        put_delta=draw(st.one_of(st.none(), st.floats(-1, 0))),
     )
 
 
 def test_columns_are_the_contract() -> None:
     assert list(COLUMNS) == CONTRACT
+
+
+def test_files_without_the_delta_columns_still_read(tmp_path: Path) -> None:
+    """OP's files, and opchain's before the deltas, end at days_to_expiry."""
+    path = tmp_path / "old.csv"
+    row = _row(0)
+    path.write_text(",".join(CONTRACT[:-2]) + "\n" + format_row(row).rsplit(",", 2)[0] + "\n")
+    assert list(read_split(path)) == [row]
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=50)

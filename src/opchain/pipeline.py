@@ -21,12 +21,13 @@ from opchain.market.clock import Clock
 from opchain.market.indices import INDIA_VIX, INDICES
 from opchain.market.instruments import format_dump
 from opchain.market.strikes import offset_label, pair_label
-from opchain.merge.rows import split_rows
+from opchain.merge.rows import merge
 from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule, write_atomic
 from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
 from opchain.store.splits import SeriesKey, SplitStore, read_split, split_path
+from opchain.store.stats import StatsStore
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
 
@@ -88,11 +89,12 @@ async def record_session(
     flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
     splits = SplitStore(settings.split_root, settings.durable_writes, flushes)
     overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes, flushes)
+    stats = StatsStore(settings.data_dir / "analytics", settings.durable_writes, flushes)
     raw = RawStore(settings.data_dir / "raw", timedelta(minutes=settings.raw_window_minutes))
     collector = Collector(broker, clock, watches, offsets)
     with quiet_gc():
         try:
-            resume = _resume_point(splits, overview, raw, watches, settings, day)
+            resume = _resume_point(splits, overview, stats, raw, watches, settings, day)
             report.resumed_after = resume
             if resume is not None:
                 collector.resume(_atms_at(settings, watches, day, resume))
@@ -108,8 +110,10 @@ async def record_session(
                     continue
                 await clock.sleep_until(ts)
                 snapshot = await collector.snapshot(ts)
-                report.rows_added += splits.write(split_rows(snapshot, settings.rate))
+                rows, bucket_stats = merge(snapshot, settings.rate)
+                report.rows_added += splits.write(rows)
                 overview.write(snapshot)
+                stats.write(ts, bucket_stats)
                 raw.add(snapshot)
                 report.cycles += 1
                 for chain in snapshot.chains:
@@ -123,6 +127,7 @@ async def record_session(
             with ExitStack() as closing:  # every store is closed, whichever of them fails
                 closing.callback(raw.close)
                 closing.callback(overview.close)
+                closing.callback(stats.close)
                 closing.callback(splits.close)
             report.files = {key: _rows_on_disk(path) for key, path in paths.items()}
             report.raw_parts = raw.parts_written
@@ -154,6 +159,7 @@ def quiet_gc(young: int = 50_000) -> Iterator[None]:
 def _resume_point(
     splits: SplitStore,
     overview: OverviewStore,
+    stats: StatsStore,
     raw: RawStore,
     watches: list[Watch],
     settings: Settings,
@@ -163,6 +169,7 @@ def _resume_point(
     cursors = [
         splits.cursor(series_keys(watches, settings.strike_offsets, day)),
         overview.cursor([*settings.indices, INDIA_VIX.key], day),
+        stats.cursor([(w.index, w.bucket) for w in watches], day),
         *(raw.cursor(day, index) for index in {w.index for w in watches}),
     ]
     if not watches or any(c is None for c in cursors):

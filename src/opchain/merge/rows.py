@@ -4,41 +4,55 @@ Symmetric rows put CALL and PUT of the same offset together (``atm``, ``atm_p1``
 are the one-step-out strangles: ``atm_p1m1`` = CALL at ``atm_p1`` + PUT at ``atm_m1``,
 ``atm_p2m2`` likewise. ``total_premium`` = call + put last price, empty when either is unusable.
 
-Each leg also gets its Black-76 implied volatility, on the slice's forward implied by put-call
-parity (the median of ``K + e^{rT}(C - P)`` over the strikes where both sides are usable).
+Each leg also gets its Black-76 implied volatility and delta, on the slice's forward implied by
+put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
+``K + e^{rT}(C - P)`` over the three usable strikes nearest the money).
 """
 
 import math
-import statistics
 from collections.abc import Sequence
 
 import numpy as np
 
 from opchain.analytics.black76 import implied_vol
 from opchain.analytics.expiry_time import years_to_expiry
+from opchain.analytics.forward import parity_forward
+from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
+from opchain.merge.stats import BucketStats, bucket_stats
 from opchain.model import ChainSlice, Snapshot, SplitRow
 
-IV_DECIMALS = 6
+IV_DECIMALS = 6  # IVs and deltas
 
-# One side of a row: strike, usable price, implied vol, volume, open interest.
-_Half = tuple[float | None, float | None, float | None, int | None, int | None]
-_ABSENT: _Half = (None, None, None, None, None)
+# One side of a row: strike, usable price, implied vol, volume, open interest, delta.
+_Half = tuple[float | None, float | None, float | None, int | None, int | None, float | None]
+_ABSENT: _Half = (None, None, None, None, None, None)
 
 
 def split_rows(snapshot: Snapshot, rate: float = 0.0) -> list[SplitRow]:
     """All split rows of one snapshot, slice by slice, offsets ascending, then pairs."""
+    return merge(snapshot, rate)[0]
+
+
+def merge(snapshot: Snapshot, rate: float = 0.0) -> tuple[list[SplitRow], list[BucketStats]]:
+    """The split rows of one snapshot and its per-bucket analytics, from one IV solve."""
     ts = snapshot.ts
     day = trading_date(ts)
     prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
-    ivs = implied_vols(snapshot, prices, rate)
+    ivs, deltas, forwards = implied_vols(snapshot, prices, rate)
     rows = []
-    for chain, chain_prices, chain_ivs in zip(snapshot.chains, prices, ivs, strict=True):
+    for chain, chain_prices, chain_ivs, chain_deltas in zip(
+        snapshot.chains, prices, ivs, deltas, strict=True
+    ):
         halves: dict[tuple[int, str], _Half] = {}
-        for leg, price, iv in zip(chain.legs, chain_prices, chain_ivs, strict=True):
+        for leg, price, iv, delta in zip(
+            chain.legs, chain_prices, chain_ivs, chain_deltas, strict=True
+        ):
             q = leg.quote
-            halves[leg.offset, leg.side] = (leg.strike, price, iv, q and q.volume, q and q.oi)
+            halves[leg.offset, leg.side] = (
+                leg.strike, price, iv, q and q.volume, q and q.oi, delta
+            )  # fmt: skip
         head = (ts, chain.index, chain.bucket, chain.expiry)
         where = (chain.atm_strike, chain.spot)
         dte = (chain.expiry - day).days
@@ -56,48 +70,50 @@ def split_rows(snapshot: Snapshot, rate: float = 0.0) -> list[SplitRow]:
                 SplitRow(
                     *head, label, *where,
                     c[0], p[0], c[1], p[1], c[2], p[2], c[3], p[3], c[4], p[4],
-                    total, dte,
+                    total, dte, c[5], p[5],
                 )
             )  # fmt: skip
-    return rows
+    return rows, bucket_stats(snapshot, ivs, forwards)
 
 
-def parity_forward(
+def slice_forward(
     chain: ChainSlice, t: float, rate: float, prices: Sequence[float | None] | None = None
 ) -> float | None:
-    """The forward implied by put-call parity, or None without a strike priced on both sides.
-
-    ``prices`` are the legs' usable prices when the caller has them already.
-    """
+    """The slice's forward implied by put-call parity, or None without a strike priced on both
+    sides. ``prices`` are the legs' usable prices when the caller has them already."""
     if prices is None:
         prices = [leg.price for leg in chain.legs]
-    calls = {
-        leg.strike: price
-        for leg, price in zip(chain.legs, prices, strict=True)
-        if leg.side == "CE" and price is not None
-    }
-    growth = math.exp(rate * t)
-    estimates = [
-        strike + growth * (c - p)
-        for leg, p in zip(chain.legs, prices, strict=True)
-        if leg.side == "PE"
-        and p is not None
-        and (strike := leg.strike) is not None
-        and (c := calls.get(strike)) is not None
-    ]
-    return statistics.median(estimates) if estimates else None
+    calls: dict[float, float] = {}
+    puts: dict[float, float] = {}
+    for leg, price in zip(chain.legs, prices, strict=True):
+        if price is not None and leg.strike is not None:
+            (calls if leg.side == "CE" else puts)[leg.strike] = price
+    both = sorted(calls.keys() & puts.keys())
+    if not both:
+        return None
+    forward = parity_forward(
+        both, [calls[k] for k in both], [puts[k] for k in both], math.exp(-rate * t)
+    )
+    return float(forward) if math.isfinite(forward) else None
+
+
+Column = list[list[float | None]]  # one value per leg, chain by chain
 
 
 def implied_vols(
     snapshot: Snapshot, prices: Sequence[Sequence[float | None]], rate: float
-) -> list[list[float | None]]:
-    """Implied vol of every leg, chain by chain (None where no vol fits), in one vectorized
-    solve for the whole snapshot. ``prices`` are the legs' usable prices, chain by chain."""
-    out: list[list[float | None]] = [[None] * len(chain.legs) for chain in snapshot.chains]
+) -> tuple[Column, Column, list[float | None]]:
+    """Implied vol and delta of every leg, chain by chain (None where no vol fits), in one
+    vectorized solve for the whole snapshot, and each chain's parity forward. ``prices`` are
+    the legs' usable prices."""
+    out: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
+    deltas: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
+    forwards: list[float | None] = []
     at, price, forward, strike, years, is_call = [], [], [], [], [], []
     for c, (chain, chain_prices) in enumerate(zip(snapshot.chains, prices, strict=True)):
         t = years_to_expiry(snapshot.ts, chain.expiry)
-        f = parity_forward(chain, t, rate, chain_prices) if t > 0 else None
+        f = slice_forward(chain, t, rate, chain_prices) if t > 0 else None
+        forwards.append(f)
         if f is None:
             continue
         for n, (leg, p) in enumerate(zip(chain.legs, chain_prices, strict=True)):
@@ -109,17 +125,14 @@ def implied_vols(
                 years.append(t)
                 is_call.append(leg.side == "CE")
     if not at:
-        return out
+        return out, deltas, forwards
     t_arr = np.array(years)
-    vols = implied_vol(
-        np.array(price),
-        np.array(forward),
-        np.array(strike),
-        t_arr,
-        np.array(is_call),
-        np.exp(-rate * t_arr),
-    )
-    for (c, n), v in zip(at, vols.tolist(), strict=True):
+    f_arr, k_arr, calls = np.array(forward), np.array(strike), np.array(is_call)
+    discount = np.exp(-rate * t_arr)
+    vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
+    delta = greeks(f_arr, k_arr, t_arr, vols, calls, discount).delta  # NaN where vol is NaN
+    for (c, n), v, d in zip(at, vols.tolist(), delta.tolist(), strict=True):
         if math.isfinite(v):
             out[c][n] = round(v, IV_DECIMALS)
-    return out
+            deltas[c][n] = round(d, IV_DECIMALS)
+    return out, deltas, forwards

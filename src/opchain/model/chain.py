@@ -88,3 +88,5 @@ class SplitRow(NamedTuple):
     put_oi: int | None
     total_premium: float | None
     days_to_expiry: int
+    call_delta: float | None = None  # Black-76 delta on the slice's forward (beyond OP)
+    put_delta: float | None = None

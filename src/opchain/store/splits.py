@@ -18,6 +18,8 @@ COLUMNS = SplitRow._fields
 # OP wrote these names; readers accept them (writers never produce them).
 OLD_NAMES = {"timestamp": "ts", "ts_ist": "ts", "tp_sum": "total_premium"}
 _INTS = {"call_volume", "put_volume", "call_oi", "put_oi", "days_to_expiry"}
+# Columns opchain added after OP's: files without them (OP's, older opchain's) still read.
+OPTIONAL = {"call_delta", "put_delta"}
 _TEXT = {"index", "expiry_code", "strike_offset"}
 
 SeriesKey = tuple[str, str, str, date]  # index, bucket, offset label, trading date
@@ -40,7 +42,7 @@ def format_row(r: SplitRow, ts: str | None = None) -> str:
         f"{r.strike_offset},{r.atm_strike!r},{r.spot!r},{r.call_strike!r},{r.put_strike!r},"
         f"{r.call_last_price!r},{r.put_last_price!r},{r.call_iv!r},{r.put_iv!r},"
         f"{r.call_volume!r},{r.put_volume!r},{r.call_oi!r},{r.put_oi!r},{r.total_premium!r},"
-        f"{r.days_to_expiry}"
+        f"{r.days_to_expiry},{r.call_delta!r},{r.put_delta!r}"
     ).replace(",None", ",")
 
 
@@ -97,15 +99,13 @@ def read_split(path: Path) -> Iterator[SplitRow]:
     with path.open(encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         header = [OLD_NAMES.get(h, h) for h in next(reader, [])]
-        missing = [c for c in COLUMNS if c not in header]
+        missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL]
         if missing:
             raise FileFormatError(f"{path}: line 1: missing columns {', '.join(missing)}")
-        where = [header.index(c) for c in COLUMNS]
+        where = {c: header.index(c) for c in COLUMNS if c in header}
         for line_no, cells in enumerate(reader, start=2):
             try:
-                yield SplitRow(
-                    **{c: _parse(c, cells[i]) for c, i in zip(COLUMNS, where, strict=True)}
-                )
+                yield SplitRow(**{c: _parse(c, cells[i]) for c, i in where.items()})
             except (ValueError, IndexError) as err:
                 raise FileFormatError(f"{path}: line {line_no}: {err}") from None
 

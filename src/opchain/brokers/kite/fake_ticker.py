@@ -37,49 +37,60 @@ HEARTBEAT = b"\x00"
 
 
 class FakeTicker:
-    def __init__(self, fake: "FakeKite", heartbeat: float = 1.0, poll: float = 0.01) -> None:
-        self.fake, self.heartbeat, self.poll = fake, heartbeat, poll
+    def __init__(
+        self, fake: "FakeKite", heartbeat: float = 1.0, poll: float = 0.01, busiest: float = 0.05
+    ) -> None:
+        # ``busiest``: the shortest wall time between full frames. An accelerated clock enters
+        # a new second every few milliseconds; a client cannot decode that many frames.
+        self.fake, self.heartbeat, self.poll, self.busiest = fake, heartbeat, poll, busiest
         self.open: defaultdict[str, int] = defaultdict(int)  # connections per API key
         self.frames = 0  # frames with ticks sent, all connections
 
     async def serve(self, ws: WebSocket, api_key: str, valid: Callable[[], bool]) -> None:
         """Stream to a client whose credentials the server has checked; the connection ends
         when ``valid()`` turns false (the access token expired or was revoked)."""
-        await ws.accept()
         if self.open[api_key] >= MAX_CONNECTIONS:
+            await ws.accept()
             await _error(ws, f"Maximum {MAX_CONNECTIONS} connections per API key reached.")
             await ws.close(1008)
             return
-        self.open[api_key] += 1
+        self.open[api_key] += 1  # counted before the accept: the client may connect again at once
         stream = _Stream(ws)
-        reader = asyncio.get_running_loop().create_task(stream.read())
+        reader: asyncio.Task[None] | None = None
         try:
+            await ws.accept()
+            reader = asyncio.get_running_loop().create_task(stream.read())
             await self._push(stream, reader, valid)
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away
         finally:
             self.open[api_key] -= 1
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await reader
+            if reader is not None:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await reader
 
     async def _push(
         self, stream: "_Stream", reader: "asyncio.Task[None]", valid: Callable[[], bool]
     ) -> None:
         loop, fake = asyncio.get_running_loop(), self.fake
-        last_second, last_sent, muted = None, loop.time(), False
+        last_second, last_sent, last_full, muted = -1, loop.time(), 0.0, False
         while not reader.done():
             now = fake.clock.now()
-            second = now.replace(microsecond=0)
+            second = fake.market().second_of(now)  # stands still outside the session
             tokens: list[int] = []
             if second != last_second and not valid():
                 await stream.ws.close(1000, "session expired")
                 return
             if second != last_second and stream.modes:
-                tokens, last_second = list(stream.modes), second
+                # A new second goes out whole (never a fresh-only frame of it first), and no
+                # sooner than ``busiest`` after the last whole frame.
+                if loop.time() - last_full >= self.busiest:
+                    tokens, last_second, last_full = list(stream.modes), second, loop.time()
+                    stream.fresh.clear()
             elif stream.fresh:
                 tokens = list(stream.fresh)
-            stream.fresh.clear()
+                stream.fresh.clear()
             if tokens and not muted:
                 fault = fake.faults.draw_ws()
                 frame = self._frame(stream.modes, tokens, now)

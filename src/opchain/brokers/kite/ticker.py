@@ -150,6 +150,7 @@ class Connection:
             self._ws.transport.abort()  # the reader sees the connection closed and reconnects
 
     async def close(self) -> None:
+        self.drop()  # no close handshake to wait for: the process is done with the stream
         self._task.cancel()
         with suppress(asyncio.CancelledError):
             await self._task
@@ -165,6 +166,7 @@ class Connection:
                     user_agent_header="opchain",
                     proxy=None,
                     open_timeout=max(ticker.stall_after, 1.0),
+                    close_timeout=1.0,
                     ping_interval=None,  # Kite's heartbeats and the watchdog do this job
                     compression=None,
                 ) as ws:
