@@ -1,6 +1,9 @@
 """Real servers for tests, on a random loopback port, in a thread (httpx's serve_in_thread)."""
 
+import re
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,3 +34,20 @@ def serve_in_thread(app: ASGIApp) -> Iterator[str]:
         server.should_exit = True
         thread.join()
         sock.close()
+
+
+@contextmanager
+def fake_kite_process(*options: str) -> Iterator[str]:
+    """``opchain fake-kite`` (API key k, secret s) in a subprocess until the block ends; yield
+    its root URL, read from the line it prints once it listens."""
+    command = [sys.executable, "-m", "opchain", "fake-kite", "--port", "0", "--api-key", "k"]
+    with subprocess.Popen(
+        [*command, "--api-secret", "s", *options], stderr=subprocess.PIPE, text=True
+    ) as server:
+        try:
+            assert server.stderr is not None
+            found = re.search(r"listening on (http://\S+) ", server.stderr.readline())
+            assert found, "fake-kite did not start"
+            yield found[1]
+        finally:
+            server.kill()

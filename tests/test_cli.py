@@ -1,7 +1,6 @@
 """The command line and the settings it loads."""
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,8 @@ from kiteconnect import KiteConnect
 
 from opchain.settings import Settings
 from opchain.store.splits import read_split
+
+from .servers import fake_kite_process
 
 OPCHAIN = [sys.executable, "-m", "opchain"]
 
@@ -84,31 +85,23 @@ def test_kite_broker_needs_credentials(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_run_with_the_kite_broker_against_the_fake_server(tmp_path: Path) -> None:
     start = ["--start", "2026-11-20T15:20:00", "--speed", "60"]  # 10 s of wall time
-    fake = [*OPCHAIN, "fake-kite", "--port", "0", "--api-key", "k", "--api-secret", "s", *start]
-    with subprocess.Popen(fake, stderr=subprocess.PIPE, text=True) as server:
-        try:
-            assert server.stderr is not None
-            found = re.search(r"listening on (http://\S+) ", server.stderr.readline())
-            assert found
-            root = found[1]
-            redirect = httpx.get(f"{root}/connect/login", params={"api_key": "k", "v": 3})
-            token = parse_qs(urlsplit(redirect.headers["location"]).query)["request_token"][0]
-            session = KiteConnect(api_key="k", root=root).generate_session(token, api_secret="s")
-            env = os.environ | {
-                "KITE_API_KEY": "k",
-                "KITE_ACCESS_TOKEN": session["access_token"],
-                "OPCHAIN_KITE_ROOT": root,
-            }
-            command = [*OPCHAIN, "run", "--broker", "kite", "--data-dir", str(tmp_path)]
-            done = subprocess.run(
-                [*command, "--cadence", "10", "--sessions", "1", *start],
-                capture_output=True,
-                text=True,
-                check=False,
-                env=env,
-            )
-        finally:
-            server.kill()
+    with fake_kite_process(*start) as root:
+        redirect = httpx.get(f"{root}/connect/login", params={"api_key": "k", "v": 3})
+        token = parse_qs(urlsplit(redirect.headers["location"]).query)["request_token"][0]
+        session = KiteConnect(api_key="k", root=root).generate_session(token, api_secret="s")
+        env = os.environ | {
+            "KITE_API_KEY": "k",
+            "KITE_ACCESS_TOKEN": session["access_token"],
+            "OPCHAIN_KITE_ROOT": root,
+        }
+        command = [*OPCHAIN, "run", "--broker", "kite", "--data-dir", str(tmp_path)]
+        done = subprocess.run(
+            [*command, "--cadence", "10", "--sessions", "1", *start],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
     assert done.returncode == 0, done.stderr
     rows = list(read_split(tmp_path / "csv_data/NIFTY/this_week/atm/2026-11-20.csv"))
     assert rows and all(r.call_last_price for r in rows)

@@ -4,7 +4,6 @@ exchange, a 0600 token file, and the login checked by ``opchain run`` before it 
 import asyncio
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
 from opchain.store.splits import read_split
 
-from .servers import serve_in_thread
+from .servers import fake_kite_process, serve_in_thread
 
 OPCHAIN = [sys.executable, "-m", "opchain"]
 CAPTURES = Path(__file__).parent / "captures" / "kite"
@@ -198,7 +197,6 @@ def test_login_then_run_in_tick_mode(tmp_path: Path) -> None:
     then collect from the ticker with the stored token."""
     callback = f"http://127.0.0.1:{_free_port()}/kite/callback"
     start = ["--start", "2026-11-20T15:20:00", "--speed", "60"]  # 10 s of wall time
-    fake = [*OPCHAIN, "fake-kite", "--port", "0", "--api-key", "k", "--api-secret", "s"]
     env = {k: v for k, v in os.environ.items() if "KITE" not in k} | {
         "KITE_API_KEY": "k",
         "KITE_API_SECRET": "s",
@@ -206,40 +204,32 @@ def test_login_then_run_in_tick_mode(tmp_path: Path) -> None:
         "OPCHAIN_KITE_TOKEN_FILE": str(tmp_path / "token.json"),
         "COLUMNS": "200",
     }
-    with subprocess.Popen(
-        [*fake, "--redirect-url", callback, *start], stderr=subprocess.PIPE, text=True
-    ) as server:
-        try:
-            assert server.stderr is not None
-            found = re.search(r"listening on (http://\S+) ", server.stderr.readline())
-            assert found
-            env["OPCHAIN_KITE_ROOT"] = root = found[1]
-            with subprocess.Popen(
-                [*OPCHAIN, "login"], env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
-                text=True,
-            ) as login:  # fmt: skip
-                assert login.stderr is not None
-                lines = [login.stderr.readline() for _ in range(3)]
-                assert lines[1].strip() == f"{root}/connect/login?api_key=k&v=3"
-                assert lines[2].startswith(f"Waiting for Kite's redirect to {callback}")
-                # The browser: Kite's login page redirects to the callback, opchain answers.
-                landed = httpx.get(lines[1].strip(), follow_redirects=True)
-                assert (
-                    landed.status_code == 200
-                    and "Logged in to Kite. You can close this tab" in landed.text
-                )
-                output, _ = login.communicate(timeout=60)
-            assert login.returncode == 0
-            assert "Logged in to Kite as opchain fake (OP0001)" in output
-            assert (tmp_path / "token.json").stat().st_mode & 0o777 == 0o600
+    with fake_kite_process("--redirect-url", callback, *start) as root:
+        env["OPCHAIN_KITE_ROOT"] = root
+        with subprocess.Popen(
+            [*OPCHAIN, "login"], env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True,
+        ) as login:  # fmt: skip
+            assert login.stderr is not None
+            lines = [login.stderr.readline() for _ in range(3)]
+            assert lines[1].strip() == f"{root}/connect/login?api_key=k&v=3"
+            assert lines[2].startswith(f"Waiting for Kite's redirect to {callback}")
+            # The browser: Kite's login page redirects to the callback, opchain answers.
+            landed = httpx.get(lines[1].strip(), follow_redirects=True)
+            assert (
+                landed.status_code == 200
+                and "Logged in to Kite. You can close this tab" in landed.text
+            )
+            output, _ = login.communicate(timeout=60)
+        assert login.returncode == 0
+        assert "Logged in to Kite as opchain fake (OP0001)" in output
+        assert (tmp_path / "token.json").stat().st_mode & 0o777 == 0o600
 
-            command = [*OPCHAIN, "run", "--broker", "kite", "--ticks", "--data-dir", str(tmp_path)]
-            done = subprocess.run(
-                [*command, "--cadence", "10", "--sessions", "1", *start],
-                capture_output=True, text=True, check=False, env=env, timeout=120,
-            )  # fmt: skip
-        finally:
-            server.kill()
+        command = [*OPCHAIN, "run", "--broker", "kite", "--ticks", "--data-dir", str(tmp_path)]
+        done = subprocess.run(
+            [*command, "--cadence", "10", "--sessions", "1", *start],
+            capture_output=True, text=True, check=False, env=env, timeout=120,
+        )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Kite: logged in as opchain fake (OP0001); the access token expires at 06:00 IST on" in (
         done.stderr
@@ -253,35 +243,26 @@ def test_login_then_run_in_tick_mode(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_an_expiring_token_stops_the_run_with_a_health_state(tmp_path: Path) -> None:
     start = ["--start", "2026-11-20T15:28:00", "--speed", "30"]
-    fake = [*OPCHAIN, "fake-kite", "--port", "0", "--api-key", "k", "--api-secret", "s", *start]
-    fake += ["--token-expires-at", "2026-11-20T15:28:40"]
-    with subprocess.Popen(fake, stderr=subprocess.PIPE, text=True) as server:
-        try:
-            assert server.stderr is not None
-            found = re.search(r"listening on (http://\S+) ", server.stderr.readline())
-            assert found
-            root = found[1]
-            token = _request_token(root)
-            with httpx.Client(base_url=root, headers={"X-Kite-Version": "3"}) as client:
-                form = {
-                    "api_key": "k",
-                    "request_token": token,
-                    "checksum": checksum("k", token, "s"),
-                }
-                session = client.post("/session/token", data=form).json()["data"]
-            env = {k: v for k, v in os.environ.items() if "KITE" not in k} | {
-                "KITE_API_KEY": "k",
-                "KITE_ACCESS_TOKEN": session["access_token"],
-                "OPCHAIN_KITE_ROOT": root,
-                "COLUMNS": "200",
+    with fake_kite_process(*start, "--token-expires-at", "2026-11-20T15:28:40") as root:
+        token = _request_token(root)
+        with httpx.Client(base_url=root, headers={"X-Kite-Version": "3"}) as client:
+            form = {
+                "api_key": "k",
+                "request_token": token,
+                "checksum": checksum("k", token, "s"),
             }
-            command = [*OPCHAIN, "run", "--broker", "kite", "--data-dir", str(tmp_path)]
-            done = subprocess.run(
-                [*command, "--cadence", "10", "--sessions", "1", *start],
-                capture_output=True, text=True, check=False, env=env, timeout=120,
-            )  # fmt: skip
-        finally:
-            server.kill()
+            session = client.post("/session/token", data=form).json()["data"]
+        env = {k: v for k, v in os.environ.items() if "KITE" not in k} | {
+            "KITE_API_KEY": "k",
+            "KITE_ACCESS_TOKEN": session["access_token"],
+            "OPCHAIN_KITE_ROOT": root,
+            "COLUMNS": "200",
+        }
+        command = [*OPCHAIN, "run", "--broker", "kite", "--data-dir", str(tmp_path)]
+        done = subprocess.run(
+            [*command, "--cadence", "10", "--sessions", "1", *start],
+            capture_output=True, text=True, check=False, env=env, timeout=120,
+        )  # fmt: skip
     assert done.returncode == 3, done.stderr
     assert "Kite no longer accepts the access token" in done.stderr
     health = json.loads((tmp_path / "health/broker.json").read_text())

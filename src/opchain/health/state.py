@@ -11,6 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, TypedDict
 
+from opchain.store.appendlog import write_atomic
+
 Status = Literal["ok", "degraded", "down"]
 
 
@@ -23,12 +25,9 @@ class State(TypedDict):
 
 def report(data_dir: Path, component: str, status: Status, detail: str, at: datetime) -> None:
     """Record ``component``'s state; the file is replaced whole (a temporary file, a rename)."""
-    folder = data_dir / "health"
-    folder.mkdir(parents=True, exist_ok=True)
     state = State(component=component, status=status, detail=detail, since=at.isoformat())
-    tmp = folder / f".{component}.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(folder / f"{component}.json")
+    path = data_dir / "health" / f"{component}.json"
+    write_atomic(path, (json.dumps(state, indent=1) + "\n").encode())
 
 
 def read(data_dir: Path) -> dict[str, State]:

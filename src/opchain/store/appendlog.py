@@ -8,14 +8,45 @@ written as whole lines; :class:`FlushSchedule` decides when they leave the proce
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 
 class FileFormatError(ValueError):
     """A file on disk that is not what it should be; the message names the file."""
+
+
+class LogBook(Generic[K]):
+    """The append logs of one store, by key: each opened on first use at ``path_of(key)``, all
+    closed together."""
+
+    def __init__(
+        self, path_of: Callable[[K], Path], header: Sequence[str], durable: bool = False
+    ) -> None:
+        self.path_of, self.header, self.durable = path_of, tuple(header), durable
+        self.logs: dict[K, AppendLog] = {}
+
+    def __getitem__(self, key: K) -> "AppendLog":
+        log = self.logs.get(key)
+        if log is None:
+            log = self.logs[key] = AppendLog(self.path_of(key), self.header, self.durable)
+        return log
+
+    def cursor(self, keys: Iterable[K]) -> datetime | None:
+        """The latest time every one of these files has reached (None: one has nothing)."""
+        stamps = [self[k].last_ts for k in keys]
+        if not stamps or any(s is None for s in stamps):
+            return None
+        return min(s for s in stamps if s is not None)
+
+    def close(self) -> None:
+        for log in self.logs.values():
+            log.close()
+        self.logs.clear()
 
 
 class AppendLog:

@@ -6,7 +6,7 @@ from pathlib import Path
 from opchain.market.indices import OVERVIEW
 from opchain.market.ist import trading_date
 from opchain.model import Quote, Snapshot
-from opchain.store.appendlog import AppendLog, FlushSchedule
+from opchain.store.appendlog import FlushSchedule, LogBook
 
 COLUMNS = (
     "ts",
@@ -27,22 +27,16 @@ class OverviewStore:
     def __init__(
         self, root: Path, durable: bool = False, flushes: FlushSchedule | None = None
     ) -> None:
-        self.root, self.durable = root, durable
         self.flushes = flushes or FlushSchedule()
-        self._logs: dict[tuple[str, date], AppendLog] = {}
-
-    def log(self, index: str, day: date) -> AppendLog:
-        key = (index, day)
-        if key not in self._logs:
-            path = self.root / index / f"{day.isoformat()}.csv"
-            self._logs[key] = AppendLog(path, COLUMNS, self.durable)
-        return self._logs[key]
+        self.logs: LogBook[tuple[str, date]] = LogBook(
+            lambda key: root / key[0] / f"{key[1].isoformat()}.csv", COLUMNS, durable
+        )
 
     def write(self, snapshot: Snapshot) -> int:
         day = trading_date(snapshot.ts)
         added = 0
         for index, quote in snapshot.indices.items():
-            log = self.log(index, day)
+            log = self.logs[index, day]
             if log.append(snapshot.ts, _line(snapshot.ts, index, quote)):
                 self.flushes.wrote(log)
                 added += 1
@@ -50,15 +44,10 @@ class OverviewStore:
         return added
 
     def cursor(self, indices: list[str], day: date) -> datetime | None:
-        stamps = [self.log(i, day).last_ts for i in indices]
-        if any(s is None for s in stamps):
-            return None
-        return min(s for s in stamps if s is not None)
+        return self.logs.cursor((i, day) for i in indices)
 
     def close(self) -> None:
-        for log in self._logs.values():
-            log.close()
-        self._logs.clear()
+        self.logs.close()
 
 
 def _line(ts: datetime, index: str, q: Quote) -> str:

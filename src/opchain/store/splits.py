@@ -12,7 +12,7 @@ from typing import Any
 
 from opchain.market.ist import trading_date
 from opchain.model import SplitRow
-from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule
+from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule, LogBook
 
 COLUMNS = SplitRow._fields
 # OP wrote these names; readers accept them (writers never produce them).
@@ -52,26 +52,22 @@ class SplitStore:
     def __init__(
         self, csv_root: Path, durable: bool = False, flushes: FlushSchedule | None = None
     ) -> None:
-        self.csv_root, self.durable = csv_root, durable
+        self.csv_root = csv_root
         self.flushes = flushes or FlushSchedule()
-        self._logs: dict[SeriesKey, AppendLog] = {}
-
-    def log(self, key: SeriesKey) -> AppendLog:
-        log = self._logs.get(key)
-        if log is None:
-            log = AppendLog(split_path(self.csv_root, *key), COLUMNS, self.durable)
-            self._logs[key] = log
-        return log
+        self.logs: LogBook[SeriesKey] = LogBook(
+            lambda key: split_path(csv_root, *key), COLUMNS, durable
+        )
 
     def write(self, rows: Iterable[SplitRow]) -> int:
         """Append rows not yet in their files, flushing as scheduled. Returns rows added."""
         added = 0
         stamp: datetime | None = None
         text, day = "", date.min
+        logs = self.logs
         for row in rows:
             if row.ts is not stamp:
                 stamp, text, day = row.ts, row.ts.isoformat(), trading_date(row.ts)
-            log = self.log((row.index, row.expiry_code, row.strike_offset, day))
+            log = logs[row.index, row.expiry_code, row.strike_offset, day]
             if log.append(row.ts, format_row(row, text)):
                 added += 1
                 self.flushes.wrote(log)
@@ -80,18 +76,13 @@ class SplitStore:
 
     def cursor(self, keys: Iterable[SeriesKey]) -> datetime | None:
         """The latest time every one of these series has reached (None: one has nothing)."""
-        stamps = [self.log(k).last_ts for k in keys]
-        if not stamps or any(s is None for s in stamps):
-            return None
-        return min(s for s in stamps if s is not None)
+        return self.logs.cursor(keys)
 
     def files(self) -> dict[SeriesKey, AppendLog]:
-        return dict(self._logs)
+        return dict(self.logs.logs)
 
     def close(self) -> None:
-        for log in self._logs.values():
-            log.close()
-        self._logs.clear()
+        self.logs.close()
 
 
 def read_split(path: Path) -> Iterator[SplitRow]:

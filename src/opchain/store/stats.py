@@ -9,7 +9,7 @@ from pathlib import Path
 
 from opchain.market.ist import trading_date
 from opchain.merge.stats import BucketStats
-from opchain.store.appendlog import AppendLog, FlushSchedule
+from opchain.store.appendlog import FlushSchedule, LogBook
 
 COLUMNS = BucketStats._fields
 # Decimals kept per column: enough for the quantity, no float noise in the file.
@@ -21,21 +21,15 @@ class StatsStore:
     def __init__(
         self, root: Path, durable: bool = False, flushes: FlushSchedule | None = None
     ) -> None:
-        self.root, self.durable = root, durable
         self.flushes = flushes or FlushSchedule()
-        self._logs: dict[tuple[str, str, date], AppendLog] = {}
-
-    def log(self, index: str, bucket: str, day: date) -> AppendLog:
-        key = (index, bucket, day)
-        if key not in self._logs:
-            path = self.root / index / bucket / f"{day.isoformat()}.csv"
-            self._logs[key] = AppendLog(path, COLUMNS, self.durable)
-        return self._logs[key]
+        self.logs: LogBook[tuple[str, str, date]] = LogBook(
+            lambda key: root / key[0] / key[1] / f"{key[2].isoformat()}.csv", COLUMNS, durable
+        )
 
     def write(self, ts: datetime, stats: list[BucketStats]) -> int:
         day, added = trading_date(ts), 0
         for row in stats:
-            log = self.log(row.index, row.bucket, day)
+            log = self.logs[row.index, row.bucket, day]
             if log.append(ts, format_stats(row)):
                 self.flushes.wrote(log)
                 added += 1
@@ -43,15 +37,10 @@ class StatsStore:
         return added
 
     def cursor(self, keys: list[tuple[str, str]], day: date) -> datetime | None:
-        stamps = [self.log(index, bucket, day).last_ts for index, bucket in keys]
-        if not stamps or any(s is None for s in stamps):
-            return None
-        return min(s for s in stamps if s is not None)
+        return self.logs.cursor((index, bucket, day) for index, bucket in keys)
 
     def close(self) -> None:
-        for log in self._logs.values():
-            log.close()
-        self._logs.clear()
+        self.logs.close()
 
 
 def format_stats(row: BucketStats) -> str:
