@@ -25,7 +25,7 @@ from opchain import pipeline
 from opchain.brokers.sim import SimBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
-from opchain.merge.rows import split_rows
+from opchain.merge.rows import merge
 from opchain.model import Quote, SplitRow
 from opchain.pipeline import record_session
 from opchain.settings import Settings
@@ -124,7 +124,8 @@ def store_race(day: date, cadence: float, minutes: int) -> None:
         for k in range(int(minutes * 60 / cadence)):
             ts = session.open + timedelta(seconds=k * cadence)
             await clock.sleep_until(ts)
-            batches.append(split_rows(await collector.snapshot(ts)))
+            snapshot = await collector.snapshot(ts)
+            batches.append(merge(snapshot, settings.rate, settings.strike_offsets)[0])
         return batches
 
     batches = asyncio.run(rows())

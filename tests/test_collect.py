@@ -46,12 +46,14 @@ def test_missing_quote() -> None:
     assert validate(None, NOW) == "missing"
 
 
-def _collect(broker: ScriptedBroker, clock: VirtualClock, cycles: int) -> list[Snapshot]:
+def _collect(
+    broker: ScriptedBroker, clock: VirtualClock, cycles: int, full_chain: bool = False
+) -> list[Snapshot]:
     async def go() -> list[Snapshot]:
         dump = await broker.instruments()
         watches, warnings = plan_watches(dump, ("NIFTY", "BANKNIFTY", "SENSEX"), clock.now())
         assert warnings == []
-        collector = Collector(broker, clock, watches, range(-2, 3))
+        collector = Collector(broker, clock, watches, range(-2, 3), full_chain=full_chain)
         snaps = []
         for k in range(cycles):
             ts = clock.now() + timedelta(seconds=30 * (k > 0))
@@ -69,8 +71,49 @@ def test_one_call_per_cycle_after_the_first(session_open: datetime) -> None:
     assert len(broker.calls) == 21
     assert max(broker.calls) <= broker.max_quote_batch
     assert all(len(s.chains) == 10 for s in snaps)
-    assert all(len(c.legs) == 10 for s in snaps for c in s.chains)
+    for chain in (c for s in snaps for c in s.chains):
+        assert {(leg.offset, leg.side) for leg in chain.legs} >= {
+            (o, side) for o in range(-2, 3) for side in ("CE", "PE")
+        }
     assert set(snaps[0].indices) == {"NIFTY", "BANKNIFTY", "SENSEX", "INDIAVIX"}
+
+
+def test_far_expiries_get_the_strikes_around_their_forward(session_open: datetime) -> None:
+    """A two-month forward lies strikes above the spot's ATM: from the second cycle on, the
+    slice also holds priced strikes on both sides of it (for the ATM IV), in the same one call."""
+    clock = VirtualClock(session_open)
+    broker = ScriptedBroker(clock, {})
+    snaps = _collect(broker, clock, 5)
+    assert len(broker.calls) == 6
+    beyond = 0
+    for snap in snaps[1:]:
+        for chain in snap.chains:
+            priced = {leg.strike: leg.price for leg in chain.legs if leg.side == "CE"}
+            puts = {leg.strike: leg.price for leg in chain.legs if leg.side == "PE"}
+            at = chain.atm_strike
+            forward = at + priced[at] - puts[at]  # type: ignore[operator]
+            strikes = [k for k, p in priced.items() if k is not None and p is not None]
+            assert min(strikes) <= forward <= max(strikes), (chain.index, chain.bucket)
+            beyond += forward > at + 2 * (sorted(strikes)[1] - sorted(strikes)[0])
+    assert beyond > 0  # some forward did lie past the watched offsets
+
+
+def test_full_chain_quotes_every_listed_strike(session_open: datetime) -> None:
+    clock = VirtualClock(session_open)
+    broker = ScriptedBroker(clock, {})
+    snaps = _collect(broker, clock, 2, full_chain=True)
+    dump = asyncio.run(broker.instruments())
+    watches, _ = plan_watches(dump, ("NIFTY", "BANKNIFTY", "SENSEX"), session_open)
+    listed = {(w.index, w.bucket): set(w.strikes) for w in watches}
+    for chain in snaps[-1].chains:
+        assert {leg.strike for leg in chain.legs} == listed[chain.index, chain.bucket]
+        assert all(leg.quote is not None for leg in chain.legs)  # far strikes may not trade
+    # Buckets that share an expiry (NIFTY's this_week is also its this_month) share contracts.
+    keys = {leg.instrument.key for c in snaps[-1].chains for leg in c.legs if leg.instrument}
+    assert len(keys) > 2_000
+    batch = broker.max_quote_batch
+    first = 1 + -(-len(keys) // batch)  # the index levels, then every leg
+    assert len(broker.calls) == first + -(-(len(keys) + 4) // batch)
 
 
 def test_a_bad_quote_costs_nobody_else(session_open: datetime) -> None:

@@ -87,6 +87,11 @@ def test_sigkill_mid_session_then_rerun_gives_the_same_files(whole: Path, tmp_pa
     assert skipped > 300  # it resumed rather than starting over
     assert tree_bytes(tmp_path / "csv_data") == tree_bytes(whole / "csv_data")
     assert tree_bytes(tmp_path / "overview") == tree_bytes(whole / "overview")
+    assert tree_bytes(tmp_path / "analytics") == tree_bytes(whole / "analytics")
+    # Weekday masters and DTE profiles, streamed minute by minute in both runs, with ledgers.
+    masters = tree_bytes(tmp_path / "data_adv", "*.csv*")
+    assert masters == tree_bytes(whole / "data_adv", "*.csv*")
+    assert len(masters) == 4 * 70  # a weekday master and a DTE profile per series, + ledgers
     resumed_raw = pq.read_table(tmp_path / "raw", partitioning="hive")
     whole_raw = pq.read_table(whole / "raw", partitioning="hive")
     order = [("ts", "ascending"), ("tradingsymbol", "ascending")]

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from opchain.analytics.black76 import black76_price
 from opchain.analytics.bs import bs_price
-from opchain.analytics.greeks import Greeks, bs_greeks, greeks
+from opchain.analytics.greeks import Greeks, bs_greeks, gamma, greeks
 
 TOLERANCE = 1e-6  # relative to each Greek's natural scale; the differences are good to ~1e-8
 
@@ -187,3 +187,23 @@ def test_scalars_give_zero_dimensional_arrays() -> None:
     for field in greeks(24_000.0, 24_000.0, 7 / 365, 0.13, True):
         assert isinstance(field, np.ndarray)
         assert field.shape == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(**domain)
+def test_gamma_alone_equals_the_gamma_of_all_greeks(
+    ratio: float, t: float, vol: float, rate: float, is_call: bool
+) -> None:
+    discount = math.exp(-rate * t)
+    full = greeks(24_000.0, 24_000.0 * ratio, t, vol, is_call, discount).gamma
+    alone = gamma(24_000.0, 24_000.0 * ratio, t, vol, discount)
+    assert alone.shape == full.shape == ()
+    assert alone == pytest.approx(full, rel=1e-13, abs=0.0)
+
+
+def test_gamma_alone_is_nan_where_undefined() -> None:
+    forward, strike, t, vol, discount = (
+        np.array(column) for column in zip(*UNDEFINED, strict=True)
+    )
+    with np.errstate(all="raise"):
+        assert np.isnan(gamma(forward, strike, t, vol, discount)).all()

@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from opchain.analytics.black76 import black76_price
 from opchain.analytics.expiry_time import years_to_expiry
-from opchain.merge.rows import slice_forward, split_rows
+from opchain.merge.rows import merge, slice_forward, split_rows
 from opchain.model import ChainSlice, DepthLevel, Leg, Quote, Side, Snapshot
 
 TS = datetime.fromisoformat("2026-11-20T10:00:00+05:30")
@@ -81,3 +81,11 @@ def test_ivs_recover_the_pricing_vol_on_the_parity_forward() -> None:
 def test_no_parity_pair_means_no_iv() -> None:
     calls_only = [x for x in ALL if x.side == "CE"]
     assert all(r.call_iv is None for r in split_rows(snapshot(*calls_only)))
+
+
+def test_rows_only_for_the_offsets_asked_for() -> None:
+    """A snapshot may hold more legs than the split files keep (the strikes around a far
+    forward, or the full chain): rows are written for the watched offsets only."""
+    rows, stats = merge(snapshot(*ALL), offsets=(-1, 0, 1))
+    assert [r.strike_offset for r in rows] == ["atm_m1", "atm", "atm_p1", "atm_p1m1"]
+    assert stats[0].strikes == len({leg.strike for leg in ALL})  # the analytics see them all

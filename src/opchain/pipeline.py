@@ -22,12 +22,14 @@ from opchain.market.indices import INDIA_VIX, INDICES
 from opchain.market.instruments import format_dump
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.rows import merge
+from opchain.merge.stats import History
 from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule, write_atomic
+from opchain.store.masters import MasterStream
 from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
 from opchain.store.splits import SeriesKey, SplitStore, read_split, split_path
-from opchain.store.stats import StatsStore
+from opchain.store.stats import StatsStore, iv30_closes, recent_cycles
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
 
@@ -91,13 +93,19 @@ async def record_session(
     overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes, flushes)
     stats = StatsStore(settings.data_dir / "analytics", settings.durable_writes, flushes)
     raw = RawStore(settings.data_dir / "raw", timedelta(minutes=settings.raw_window_minutes))
-    collector = Collector(broker, clock, watches, offsets)
+    collector = Collector(broker, clock, watches, offsets, full_chain=settings.full_chain)
+    masters = MasterStream(
+        settings.split_root, settings.profiles_root, day, settings.durable_writes
+    )
+    series = [key[:3] for key in series_keys(watches, offsets, day)]
+    minute = None
     with quiet_gc():
         try:
             resume = _resume_point(splits, overview, stats, raw, watches, settings, day)
             report.resumed_after = resume
+            history = _history(settings, raw, watches, day, resume)
             if resume is not None:
-                collector.resume(_atms_at(settings, watches, day, resume))
+                collector.resume(*_collector_state(settings, watches, day, resume))
             times = cycle_times(session, settings.cadence_seconds)
             if until is not None:
                 times = [t for t in times if t < until]
@@ -109,8 +117,13 @@ async def record_session(
                     report.missed += 1
                     continue
                 await clock.sleep_until(ts)
+                if minute is not None and ts.minute != minute:  # a minute is over: profiles
+                    flushes.flush()
+                    masters.update(series, now=ts)
+                minute = ts.minute
                 snapshot = await collector.snapshot(ts)
-                rows, bucket_stats = merge(snapshot, settings.rate)
+                rows, bucket_stats = merge(snapshot, settings.rate, offsets, history)
+                history.remember(bucket_stats)
                 report.rows_added += splits.write(rows)
                 overview.write(snapshot)
                 stats.write(ts, bucket_stats)
@@ -121,10 +134,14 @@ async def record_session(
                     report.flags.update(leg.flag for leg in chain.legs if leg.flag)
                 if progress:
                     progress(ts, n, len(times))
+            if until is None or until >= session.close:  # the whole day is in: close it
+                flushes.flush()
+                masters.update(series, final=True)
         finally:
             report.quote_calls = collector.quote_calls
             paths = {key: log.path for key, log in splits.files().items()}
             with ExitStack() as closing:  # every store is closed, whichever of them fails
+                closing.callback(masters.save)
                 closing.callback(raw.close)
                 closing.callback(overview.close)
                 closing.callback(stats.close)
@@ -177,18 +194,40 @@ def _resume_point(
     return min(c for c in cursors if c is not None)
 
 
-def _atms_at(
+def _history(
+    settings: Settings, raw: RawStore, watches: list[Watch], day: date, resume: datetime | None
+) -> History:
+    """What the day's analytics compare with: the previous close's open interest, earlier
+    closes of the 30-day IV, and (resuming) the cycles already recorded today."""
+    root = settings.data_dir / "analytics"
+    indices = sorted({w.index for w in watches})
+    history = History(
+        previous_oi={k: v for i in indices for k, v in raw.closing_oi(i, day).items()},
+        iv30_closes={i: iv30_closes(root, i, day) for i in indices},
+    )
+    if resume is not None:
+        for w in watches:
+            history.recent[w.index, w.bucket] = recent_cycles(root, w.index, w.bucket, day, resume)
+    return history
+
+
+def _collector_state(
     settings: Settings, watches: list[Watch], day: date, moment: datetime
-) -> dict[Watch, float]:
-    """Each watch's ATM strike in its last ``atm`` row at or before ``moment``."""
-    atms = {}
+) -> tuple[dict[Watch, float], dict[Watch, float]]:
+    """Each watch's ATM strike in its last ``atm`` row at or before ``moment``, and the forward
+    estimate (K + C − P) of the last such row with both prices: what the collector held."""
+    atms, forwards = {}, {}
     for watch in watches:
         path = split_path(settings.split_root, watch.index, watch.bucket, offset_label(0), day)
         if path.exists():
             rows = [row for row in read_split(path) if row.ts <= moment]
             if rows:
                 atms[watch] = rows[-1].atm_strike
-    return atms
+            for row in reversed(rows):
+                if row.call_last_price is not None and row.put_last_price is not None:
+                    forwards[watch] = row.atm_strike + row.call_last_price - row.put_last_price
+                    break
+    return atms, forwards
 
 
 def _rows_on_disk(path: Path) -> int:

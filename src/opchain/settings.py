@@ -26,6 +26,11 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPCHAIN_CSV_SPLIT_ROOT", "CSV_SPLIT_ROOT", "csv_split_root"),
         description="Daily split CSVs; default <data_dir>/csv_data.",
     )
+    adv_root: Path | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_ADV_ROOT", "ADV_ROOT", "adv_root"),
+        description="Weekday masters, DTE profiles and EOD reports; default <data_dir>/data_adv.",
+    )
     broker: Literal["sim", "kite"] = "sim"
     indices: Annotated[tuple[str, ...], NoDecode] = Field(
         tuple(INDICES),
@@ -44,6 +49,11 @@ class Settings(BaseSettings):
         None,
         validation_alias=_alias("OPCHAIN_OFFSETS", "LOGGER_OFFSETS", "offsets"),
         description="Explicit offsets such as -2,-1,0,1,2 (overrides strike_width).",
+    )
+    full_chain: bool = Field(
+        False,
+        description="Quote every listed strike of the watched expiries, so PCR, max pain, GEX "
+        "and walls see the whole chain (split files keep their offsets; raw keeps every leg).",
     )
     rate: float = Field(0.0, description="Risk-free rate for discounting under Black-76.")
     sim_seed: int = 7
@@ -141,6 +151,10 @@ class Settings(BaseSettings):
         if self.kite_root.rstrip("/") == "https://api.kite.trade":
             return "wss://ws.kite.trade"
         return "ws" + self.kite_root.rstrip("/").removeprefix("http")
+
+    @property
+    def profiles_root(self) -> Path:
+        return self.adv_root or self.data_dir / "data_adv"
 
     @property
     def split_root(self) -> Path:

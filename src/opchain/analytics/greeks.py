@@ -99,6 +99,26 @@ def bs_greeks(
         )
 
 
+def gamma(
+    forward: ArrayLike, strike: ArrayLike, t: ArrayLike, vol: ArrayLike, discount: ArrayLike = 1.0
+) -> FloatArray:
+    """Black-76 gamma alone (the same for a call and a put), equal to ``greeks(...).gamma``.
+
+    Gamma exposure re-evaluates gamma at hundreds of levels of the underlying for every strike;
+    computing only this field there is several times cheaper than all seven Greeks.
+    """
+    f, k, tt, sigma, df = np.broadcast_arrays(
+        *(np.asarray(x, dtype=np.float64) for x in (forward, strike, t, vol, discount))
+    )
+    with np.errstate(all="ignore"):
+        valid = np.isfinite(f + k + tt + sigma + df)
+        valid &= (f > 0) & (k > 0) & (df > 0) & (tt > 0) & (sigma > 0)
+        s = sigma * np.sqrt(tt)
+        d1 = np.log(f / k) / s + 0.5 * s
+        value = df * _INV_SQRT_2PI * np.exp(-0.5 * d1 * d1) / (f * s)
+    return np.asarray(np.where(valid, value, np.nan), dtype=np.float64)
+
+
 def _black76_greeks(
     f: FloatArray,
     k: FloatArray,

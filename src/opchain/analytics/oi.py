@@ -146,7 +146,7 @@ def _columns(strikes: ArrayLike, *columns: ArrayLike) -> tuple[FloatArray, ...]:
         values = np.asarray(column, dtype=np.float64)
         if values.shape != k.shape:
             raise ValueError(f"a column has shape {values.shape}, strikes have {k.shape}")
-        out.append(np.nan_to_num(values, nan=0.0))
+        out.append(np.where(np.isnan(values), 0.0, values))  # cheaper than nan_to_num
     return tuple(out)
 
 

@@ -24,7 +24,7 @@ from opchain.market.ist import IST
 from opchain.pipeline import SessionReport, record_session, run_sessions
 from opchain.settings import Settings
 
-from . import kite
+from . import kite, profiles
 from .console import console, fail, load_settings, log, make_clock, out
 from .report import ProgressView, print_report
 
@@ -38,6 +38,9 @@ app = typer.Typer(
 )
 app.command()(kite.login)
 app.command("fake-kite")(kite.fake_kite)
+app.command()(profiles.eod)
+app.command("rebuild-masters")(profiles.rebuild_masters)
+app.command("import")(profiles.import_op)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")

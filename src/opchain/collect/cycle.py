@@ -5,8 +5,19 @@ A cycle asks for the index levels together with a band of strikes around each sl
 ATM (the watched offsets plus a margin), all in one batched call. Only when the market has moved
 past the band, or on the first cycle, does it make a second call for the legs it lacks. With
 Kite's 1 request/s quote limit that keeps a 1-second cadence possible.
+
+Far expiries trade around their forward, not the spot: a two-month SENSEX forward sits five
+strikes above the spot's ATM, past the watched offsets, where the analytics need strikes on both
+sides of it for an ATM IV. So each slice also gets the strikes next to its forward, estimated
+by put-call parity at the ATM strike of the previous cycle (K + C − P, close enough to pick a
+strike); the split files still hold only the watched offsets.
+
+In full-chain mode every listed strike of the slice's expiry is a leg and the band is all of
+them: about 3,000 legs for three indices, six or seven calls of 500 per cycle, so a cadence of
+10 s or more when polling Kite (ticks have no such limit).
 """
 
+import bisect
 from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -42,24 +53,32 @@ class Collector:
         watches: Sequence[Watch],
         offsets: Sequence[int],
         band_margin: int = 1,
+        full_chain: bool = False,
     ) -> None:
         self.broker, self.clock = broker, clock
         self.watches, self.offsets = list(watches), tuple(offsets)
         self.band_margin = band_margin
+        self.full_chain = full_chain
         self.index_keys = {k: INDICES[k].quote_key for k in {w.index for w in watches}}
         self.index_keys[INDIA_VIX.key] = INDIA_VIX.quote_key
         self._last_atm: dict[Watch, float] = {}
-        self._plans: dict[tuple[Watch, float], Plan] = {}
+        self._forward: dict[Watch, float] = {}  # parity estimate at the previous cycle's ATM
+        self._plans: dict[tuple[Watch, float, int], Plan] = {}
         self.quote_calls = 0
 
-    def resume(self, atms: dict[Watch, float]) -> None:
-        """Continue from an earlier run whose last cycle found these ATM strikes: the next
-        cycle asks for the same band it would have asked for had the run never stopped."""
-        self._last_atm = dict(atms)
+    def resume(self, atms: dict[Watch, float], forwards: dict[Watch, float]) -> None:
+        """Continue from an earlier run whose last cycle found these ATM strikes and forward
+        estimates: the next cycle asks for the same band it would have asked for had the run
+        never stopped."""
+        self._last_atm, self._forward = dict(atms), dict(forwards)
 
     async def snapshot(self, ts: datetime) -> Snapshot:
         """Collect the cycle scheduled at ``ts``."""
-        band = [key for watch, atm in self._last_atm.items() for key in self._plan(watch, atm).band]
+        band = [
+            key
+            for watch, atm in self._last_atm.items()
+            for key in self._plan(watch, atm, self._shift(watch, atm)).band
+        ]
         quotes = await self._quote([*self.index_keys.values(), *band])
         indices = {
             k: q
@@ -72,7 +91,7 @@ class Collector:
             for w in self.watches
             if w.index in indices
         }
-        plans = {w: self._plan(w, atm) for w, atm in atms.items()}
+        plans = {w: self._plan(w, atm, self._shift(w, atm)) for w, atm in atms.items()}
         lacking = [
             p.instrument.key
             for plan in plans.values()
@@ -87,29 +106,51 @@ class Collector:
             spot, atm = indices[watch.index].last_price, atms[watch]
             legs = tuple(_leg(watch, p, quotes, received_at) for p in plan.legs)
             chains.append(ChainSlice(watch.index, watch.bucket, watch.expiry, spot, atm, legs))
+            self._estimate_forward(watch, atm, legs)
         self._last_atm = atms
         return Snapshot(ts=ts, received_at=received_at, indices=indices, chains=tuple(chains))
 
-    def _plan(self, watch: Watch, atm: float) -> Plan:
-        """The legs wanted around ``atm``, and the band of keys to ask for while it stays ATM.
+    def _shift(self, watch: Watch, atm: float) -> int:
+        """Listed strikes from ``atm`` to the strike nearest the estimated forward (0: none)."""
+        forward = self._forward.get(watch)
+        if forward is None:
+            return 0
+        at = bisect.bisect_left(watch.strikes, atm)
+        return bisect.bisect_left(watch.strikes, atm_strike(watch.strikes, forward)) - at
+
+    def _estimate_forward(self, watch: Watch, atm: float, legs: tuple[Leg, ...]) -> None:
+        prices = {leg.side: leg.price for leg in legs if leg.offset == 0}
+        call, put = prices.get("CE"), prices.get("PE")
+        if call is not None and put is not None:
+            self._forward[watch] = atm + call - put
+
+    def _plan(self, watch: Watch, atm: float, shift: int) -> Plan:
+        """The legs wanted around ``atm`` (and around the forward, ``shift`` strikes away), and
+        the band of keys to ask for while they stay where they are.
 
         Cached: the ATM strike changes only now and then, and this is per-cycle work otherwise.
         """
-        plan = self._plans.get((watch, atm))
+        plan = self._plans.get((watch, atm, shift))
         if plan is None:
+            wanted = {*self.offsets, shift - 1, shift, shift + 1}
+            if self.full_chain:  # every listed strike, and the offsets past the grid if asked
+                at = bisect.bisect_left(watch.strikes, atm)
+                wanted |= set(range(-at, len(watch.strikes) - at))
+            offsets = sorted(wanted)
             legs = tuple(
                 Planned(offset, side, *_contract(watch, atm, offset, side))
-                for offset in self.offsets
+                for offset in offsets
                 for side in SIDES
             )
-            reach = max(abs(o) for o in self.offsets) + self.band_margin
+            margin = range(-self.band_margin, self.band_margin + 1)
+            steps = sorted({o + m for o in offsets for m in margin})
             band = tuple(
                 inst.key
-                for step in range(-reach, reach + 1)
+                for step in steps
                 for side in SIDES
                 if (inst := _contract(watch, atm, step, side)[1]) is not None
             )
-            plan = self._plans[(watch, atm)] = Plan(legs, band)
+            plan = self._plans[(watch, atm, shift)] = Plan(legs, band)
         return plan
 
     async def _quote(self, keys: list[str]) -> dict[str, Quote]:

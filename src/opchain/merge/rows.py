@@ -10,7 +10,7 @@ put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
 """
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from opchain.analytics.forward import parity_forward
 from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
-from opchain.merge.stats import BucketStats, bucket_stats
+from opchain.merge.stats import BucketStats, History, bucket_stats
 from opchain.model import ChainSlice, Snapshot, SplitRow
 
 IV_DECIMALS = 6  # IVs and deltas
@@ -35,8 +35,19 @@ def split_rows(snapshot: Snapshot, rate: float = 0.0) -> list[SplitRow]:
     return merge(snapshot, rate)[0]
 
 
-def merge(snapshot: Snapshot, rate: float = 0.0) -> tuple[list[SplitRow], list[BucketStats]]:
-    """The split rows of one snapshot and its per-bucket analytics, from one IV solve."""
+def merge(
+    snapshot: Snapshot,
+    rate: float = 0.0,
+    offsets: Collection[int] | None = None,
+    history: History | None = None,
+) -> tuple[list[SplitRow], list[BucketStats]]:
+    """The split rows of one snapshot and its per-bucket analytics, from one IV solve.
+
+    Split rows are written for ``offsets`` (default: every offset the snapshot holds); the
+    analytics see every leg, so a full-chain snapshot gives full-chain PCR, max pain and GEX
+    while the split files keep their usual offsets. ``history`` is what the analytics compare
+    with (previous close, earlier cycles); it is not changed here.
+    """
     ts = snapshot.ts
     day = trading_date(ts)
     prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
@@ -56,12 +67,13 @@ def merge(snapshot: Snapshot, rate: float = 0.0) -> tuple[list[SplitRow], list[B
         head = (ts, chain.index, chain.bucket, chain.expiry)
         where = (chain.atm_strike, chain.spot)
         dte = (chain.expiry - day).days
-        offsets = sorted({offset for offset, _ in halves})
-        pairs = [(offset_label(o), (o, "CE"), (o, "PE")) for o in offsets]
+        held = sorted({offset for offset, _ in halves})
+        wanted = held if offsets is None else [o for o in held if o in offsets]
+        pairs = [(offset_label(o), (o, "CE"), (o, "PE")) for o in wanted]
         pairs += [
             (pair_label(s), (s, "CE"), (-s, "PE"))
-            for s in range(1, max(offsets, default=0) + 1)
-            if (s, "CE") in halves and (-s, "PE") in halves
+            for s in range(1, max(wanted, default=0) + 1)
+            if s in wanted and -s in wanted and (s, "CE") in halves and (-s, "PE") in halves
         ]
         for label, call_at, put_at in pairs:
             c, p = halves.get(call_at, _ABSENT), halves.get(put_at, _ABSENT)
@@ -69,11 +81,15 @@ def merge(snapshot: Snapshot, rate: float = 0.0) -> tuple[list[SplitRow], list[B
             rows.append(
                 SplitRow(
                     *head, label, *where,
-                    c[0], p[0], c[1], p[1], c[2], p[2], c[3], p[3], c[4], p[4],
-                    total, dte, c[5], p[5],
+                    c[0], p[0], c[1], p[1], _round(c[2]), _round(p[2]), c[3], p[3], c[4], p[4],
+                    total, dte, _round(c[5]), _round(p[5]),
                 )
             )  # fmt: skip
-    return rows, bucket_stats(snapshot, ivs, forwards)
+    return rows, bucket_stats(snapshot, prices, ivs, forwards, rate, history or History())
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, IV_DECIMALS)
 
 
 def slice_forward(
@@ -105,27 +121,45 @@ def implied_vols(
 ) -> tuple[Column, Column, list[float | None]]:
     """Implied vol and delta of every leg, chain by chain (None where no vol fits), in one
     vectorized solve for the whole snapshot, and each chain's parity forward. ``prices`` are
-    the legs' usable prices."""
+    the legs' usable prices. Unrounded: the split rows round what they write."""
     out: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
     deltas: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
     forwards: list[float | None] = []
-    at, price, forward, strike, years, is_call = [], [], [], [], [], []
+    at: list[tuple[int, int]] = []
+    price: list[float] = []
+    strike: list[float] = []
+    is_call: list[bool] = []
+    forward: list[float] = []
+    years: list[float] = []
     for c, (chain, chain_prices) in enumerate(zip(snapshot.chains, prices, strict=True)):
         t = years_to_expiry(snapshot.ts, chain.expiry)
         f = slice_forward(chain, t, rate, chain_prices) if t > 0 else None
         forwards.append(f)
         if f is None:
             continue
-        for n, (leg, p) in enumerate(zip(chain.legs, chain_prices, strict=True)):
-            if p is not None and leg.strike is not None:
-                at.append((c, n))
-                price.append(p)
-                forward.append(f)
-                strike.append(leg.strike)
-                years.append(t)
-                is_call.append(leg.side == "CE")
+        legs = chain.legs
+        used = [
+            n for n, p in enumerate(chain_prices) if p is not None and legs[n].strike is not None
+        ]
+        at += [(c, n) for n in used]
+        price += [chain_prices[n] for n in used]  # type: ignore[misc]
+        strike += [legs[n].strike for n in used]  # type: ignore[misc]
+        is_call += [legs[n].side == "CE" for n in used]
+        forward += [f] * len(used)
+        years += [t] * len(used)
     if not at:
         return out, deltas, forwards
+    t_arr = np.array(years)
+    f_arr, k_arr, calls = np.array(forward), np.array(strike), np.array(is_call)
+    discount = np.exp(-rate * t_arr)
+    vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
+    delta = greeks(f_arr, k_arr, t_arr, vols, calls, discount).delta  # NaN where vol is NaN
+    solved = np.isfinite(vols)
+    for (c, n), ok, v, d in zip(at, solved.tolist(), vols.tolist(), delta.tolist(), strict=True):
+        if ok:
+            out[c][n] = v
+            deltas[c][n] = d
+    return out, deltas, forwards
     t_arr = np.array(years)
     f_arr, k_arr, calls = np.array(forward), np.array(strike), np.array(is_call)
     discount = np.exp(-rate * t_arr)

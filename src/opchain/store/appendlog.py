@@ -168,12 +168,17 @@ def _last_newline(f: IO[bytes], end: int) -> int:
     return -1
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a whole file so that readers see the old one or the new one, never half."""
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write a whole file so that readers see the old one or the new one, never half.
+
+    ``durable`` syncs the data to disk before the rename, so a power cut cannot leave an empty
+    file behind it either; without it a killed process still cannot.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("wb") as f:
         f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+        if durable:
+            f.flush()
+            os.fsync(f.fileno())
     tmp.replace(path)

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from opchain.market.ist import IST, to_ist, trading_date
+from opchain.merge.stats import OiKey
 from opchain.model import ChainSlice, DepthLevel, Quote, Snapshot
 
 _TS = pa.timestamp("ms", tz="Asia/Kolkata")
@@ -236,6 +237,27 @@ class RawStore:
         if latest is None:
             return None
         return to_ist(latest) if latest.tzinfo else latest.replace(tzinfo=IST)
+
+    def closing_oi(self, index: str, before: date) -> dict[OiKey, int]:
+        """Open interest per contract at the close of the index's last recorded day before
+        ``before``: the last row of each contract in that day's last window part (the legs
+        watched at the close). Empty when no earlier day is on disk."""
+        days = sorted(
+            p.parent.name.removeprefix("date=")
+            for p in self.root.glob(f"date=*/index={index}")
+            if p.parent.name.removeprefix("date=") < before.isoformat()
+        )
+        for day in reversed(days):
+            parts = sorted((self.root / f"date={day}" / f"index={index}").glob("part-*.parquet"))
+            if not parts:
+                continue
+            columns = ["ts", "expiry", "strike", "side", "oi"]
+            table = pq.read_table(parts[-1], columns=columns).sort_by("ts")
+            closing: dict[OiKey, int] = {}
+            for row in table.drop_null().to_pylist():
+                closing[index, row["expiry"], row["strike"], row["side"]] = row["oi"]
+            return closing
+        return {}
 
     def flush(self) -> None:
         """Write every buffered window, closed or not, and wait until it is on disk."""

@@ -1,20 +1,25 @@
 """Per-bucket chain analytics, one daily CSV per index and bucket, beside the overview:
 ``analytics/<INDEX>/<bucket>/<YYYY-MM-DD>.csv``, columns those of
-:class:`~opchain.merge.stats.BucketStats`.
+:class:`~opchain.merge.stats.BucketStats`; and what the next rows are compared with, read back
+from these files: today's earlier cycles and the 30-day IV at earlier closes.
 """
 
+import csv
 import math
+from collections import deque
 from datetime import date, datetime
 from pathlib import Path
 
 from opchain.market.ist import trading_date
-from opchain.merge.stats import BucketStats
-from opchain.store.appendlog import FlushSchedule, LogBook
+from opchain.merge.stats import ANOMALY_WINDOW, BucketStats
+from opchain.store.appendlog import FlushSchedule, LogBook, last_line
 
 COLUMNS = BucketStats._fields
-# Decimals kept per column: enough for the quantity, no float noise in the file.
+# Decimals kept per column: enough for the quantity, no float noise in the file (0: integer).
 _DECIMALS = {"forward": 2, "atm_iv": 6, "pcr_oi": 4, "pcr_volume": 4, "straddle": 2,
-             "expected_move_pct": 4}  # fmt: skip
+             "expected_move_pct": 4, "gex": 0, "call_oi_change": 0, "put_oi_change": 0,
+             "iv30": 6, "iv_rank": 2, "iv_percentile": 2}  # fmt: skip
+IV_RANK_SESSIONS = 252  # about a year of sessions: the usual IV rank window
 
 
 class StatsStore:
@@ -47,6 +52,59 @@ def format_stats(row: BucketStats) -> str:
     cells = []
     for name, value in zip(COLUMNS, row, strict=True):
         if isinstance(value, float):
-            value = "" if math.isnan(value) else repr(round(value, _DECIMALS.get(name, 2)))
+            decimals = _DECIMALS.get(name, 2)
+            if math.isnan(value):
+                value = ""
+            else:
+                value = repr(round(float(value), decimals)) if decimals else str(round(value))
         cells.append(str(value))
     return ",".join(cells)
+
+
+def stats_path(root: Path, index: str, bucket: str, day: date) -> Path:
+    return root / index / bucket / f"{day.isoformat()}.csv"
+
+
+def recent_cycles(
+    root: Path, index: str, bucket: str, day: date, until: datetime
+) -> deque[tuple[float, float]]:
+    """ATM IV and straddle of a bucket's last cycles at or before ``until`` on ``day``, oldest
+    first: what :class:`~opchain.merge.stats.History` holds when a run resumes there."""
+    path = stats_path(root, index, bucket, day)
+    kept: deque[tuple[float, float]] = deque(maxlen=ANOMALY_WINDOW + 1)
+    if not path.exists():
+        return kept
+    with path.open(encoding="utf-8", newline="") as f:
+        for row in csv.DictReader(f):
+            if datetime.fromisoformat(row["ts"]) > until:
+                break
+            kept.append((_number(row["atm_iv"]), _number(row["straddle"])))
+    return kept
+
+
+def iv30_closes(
+    root: Path, index: str, before: date, sessions: int = IV_RANK_SESSIONS
+) -> list[float]:
+    """The index's 30-day IV in the last row of each of its last ``sessions`` days before
+    ``before``, oldest first (days whose close has no iv30 are left out). Reads only each
+    file's header and last line."""
+    folder = root / index
+    days: dict[str, Path] = {}
+    for path in sorted(folder.glob("*/*.csv")) if folder.exists() else []:
+        if path.stem < before.isoformat():
+            days.setdefault(path.stem, path)  # any bucket: iv30 is the index's
+    closes = []
+    for day in sorted(days)[-sessions:]:
+        path = days[day]
+        with path.open(encoding="utf-8") as f:
+            header = f.readline().rstrip("\n").split(",")
+        cells = last_line(path).split(",")
+        if "iv30" in header and len(cells) == len(header) and cells != header:
+            value = _number(cells[header.index("iv30")])
+            if math.isfinite(value):
+                closes.append(value)
+    return closes
+
+
+def _number(text: str) -> float:
+    return float(text) if text else math.nan

@@ -1,0 +1,167 @@
+"""``opchain eod``, ``opchain rebuild-masters`` and ``opchain import``: the historical layer."""
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from opchain.market import calendar
+from opchain.market.ist import IST
+from opchain.profiles.master import CLOSED, merge_profiles
+from opchain.profiles.master import Cell as ProfileCell
+from opchain.profiles.minutes import paise
+from opchain.store import eod as eod_store
+from opchain.store.masters import Progress as Step
+from opchain.store.masters import build
+from opchain.store.opdata import OpMaster, OpSplit, Problem, find_splits, survey
+from opchain.store.profiles import ProfileBook, weekday_path
+
+from .console import console, fail, load_settings, out
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
+]
+Day = Annotated[datetime | None, typer.Option("--date", formats=["%Y-%m-%d"])]
+
+
+def eod(data_dir: DataDir = None, day: Day = None) -> None:
+    """Close a day (default: the last trading day) in every weekday master and DTE profile,
+    adding any minute the live updates missed, and write the day's quality report to
+    `<data_adv>/eod/<date>.csv` (coverage, gaps, outliers per series). Running it twice
+    changes nothing."""
+    settings = load_settings(data_dir=data_dir)
+    when = day.date() if day else _last_session()
+    series = eod_store.day_series(settings.split_root, when)
+    if not series:
+        fail(f"no split files for {when} under {settings.split_root}")
+    added = eod_store.reconcile(settings.split_root, settings.profiles_root, when)
+    path, scores = eod_store.report(settings.split_root, settings.profiles_root, when)
+    table = Table(title=f"End of day {when}: {len(scores)} series, {added} minutes added now")
+    for column in ("series", "minutes", "coverage %", "gaps", "outliers"):
+        table.add_column(column, justify="left" if column in ("series", "gaps") else "right")
+    for s in scores:
+        gaps = ", ".join(a if a == b else f"{a}-{b}" for a, b in s.gaps[:3])
+        more = f" (+{len(s.gaps) - 3})" if len(s.gaps) > 3 else ""
+        table.add_row("/".join(s.series), str(s.minutes), f"{s.coverage:.1f}", gaps + more,
+                      str(len(s.outliers)))  # fmt: skip
+    out.print(table)
+    out.print(f"report: {path}")
+
+
+def rebuild_masters(
+    data_dir: DataDir = None,
+    start: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,
+    end: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"])] = None,
+) -> None:
+    """Recompute every weekday master and DTE profile from the split CSVs of the days from
+    `--from` to `--to` (default: all of them), replacing what was there."""
+    settings = load_settings(data_dir=data_dir)
+    splits, problems = find_splits(settings.split_root)
+    first, last = start.date() if start else date.min, end.date() if end else date.max
+    splits = [s for s in splits if first <= s.day <= last]
+    if not splits:
+        within = "" if start is None and end is None else "in those dates "
+        fail(f"no split files {within}under {settings.split_root}")
+    book = ProfileBook(fresh=True)
+    with _bar("rebuilding", len(splits)) as step:
+        problems += build(book, settings.profiles_root, splits, step)
+    for folder in ("weekday_masters", "dte_profiles"):
+        shutil.rmtree(settings.profiles_root / folder, ignore_errors=True)
+    written = book.save()
+    days = len({s.day for s in splits})
+    out.print(f"{written} profiles from {len(splits)} split files ({days} days)")
+    _print_problems(problems)
+
+
+def import_op(
+    source: Annotated[Path, typer.Argument(help="An OP data directory (or its csv_data).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Read an OP data directory as it is (nothing there is changed), report what it holds and
+    what could not be read, and build opchain's weekday masters and DTE profiles from its split
+    CSVs, adding the days of OP's own masters whose split files are gone."""
+    settings = load_settings(data_dir=data_dir)
+    try:
+        found = survey(source)
+    except (FileNotFoundError, NotADirectoryError) as err:
+        fail(str(err))
+    for line in found.summary():
+        out.print(line, highlight=False)
+    book = ProfileBook()
+    problems = list(found.problems)
+    with _bar("importing", len(found.splits)) as step:
+        problems += build(book, settings.profiles_root, found.splits, step)
+    merged, skipped = _old_masters(book, settings.profiles_root, found.masters, found.splits)
+    written = book.save()
+    out.print(f"{written} profiles written under {settings.profiles_root}")
+    if merged:
+        out.print(f"{merged} days from OP's masters whose split files are gone, added")
+    for line in skipped:
+        out.print(line, highlight=False)
+    _print_problems(problems)
+
+
+def _old_masters(
+    book: ProfileBook, adv_root: Path, masters: list[OpMaster], splits: list[OpSplit]
+) -> tuple[int, list[str]]:
+    """Pool OP's ``adv`` weekday masters into ours for the days only they still hold."""
+    have = {(s.index, s.bucket, s.offset, s.day) for s in splits}
+    merged, skipped = 0, []
+    for m in masters:
+        if m.kind != "adv" or m.offset is None or m.weekday is None:
+            skipped.append(f"not added: {m.path} ({m.kind} format has no low and high per minute)")
+            continue
+        if not m.ledger:
+            skipped.append(f"not added: {m.path} (no ledger: its days are unknown)")
+            continue
+        days = [d for d in m.ledger if (m.index, m.bucket, m.offset, d) not in have]
+        if not days or len(days) != len(m.ledger):
+            if days:
+                skipped.append(f"not added: {m.path} (its days are partly in the split files)")
+            continue
+        path = weekday_path(adv_root, m.index, m.bucket, m.offset, days[0])
+        profile, ledger = book[path]
+        if any(d in ledger for d in days):
+            continue
+        stamp = datetime.combine(max(days), datetime.min.time(), tzinfo=IST)
+        merge_profiles(profile, {
+            minute: ProfileCell(c.n, paise(c.total if c.total is not None else c.mean * c.n),
+                                paise(c.low if c.low is not None else c.mean),
+                                paise(c.high if c.high is not None else c.mean), stamp)
+            for minute, c in m.cells.items()
+        })  # fmt: skip
+        ledger.update(dict.fromkeys(days, CLOSED))
+        book.touch(path)
+        merged += len(days)
+    return merged, skipped
+
+
+@contextmanager
+def _bar(what: str, total: int) -> Iterator[Step]:
+    with Progress(
+        TextColumn(f"[bold]{what}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, disable=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task(what, total=total)
+        yield lambda done, _: bar.update(task, completed=done)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    if not problems:
+        return
+    console.print(f"[yellow]{len(problems)} things could not be read:[/]")
+    for p in problems[:20]:
+        where = f"{p.path}:{p.line}" if p.line else str(p.path)
+        console.print(f"  {where}: {p.reason}", highlight=False, soft_wrap=True)
+    if len(problems) > 20:
+        console.print(f"  ... and {len(problems) - 20} more")
+
+
+def _last_session() -> date:
+    return calendar.last_trading_day("NSE", datetime.now(IST).date())

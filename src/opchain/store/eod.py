@@ -1,0 +1,97 @@
+"""End of day: close the day in every profile, and score how well the day was recorded.
+
+:func:`reconcile` adds whatever minutes of the day the live updates had not added yet (all of
+them when nothing ran live) and closes the day in every ledger, so the profiles equal a rebuild
+from the split files; run again, it changes nothing. :func:`report` writes one line per series
+to ``<adv>/eod/<YYYY-MM-DD>.csv``: minutes recorded against the session's, the gaps, and the
+outliers (minutes whose change is a robust five-sigma jump).
+"""
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from opchain.analytics.history import anomalies
+from opchain.profiles.minutes import SESSION_MINUTES, last_per_minute
+from opchain.store.appendlog import write_atomic
+from opchain.store.masters import MasterStream, Series
+from opchain.store.opdata import OpSplit, read_premiums
+
+REPORT_COLUMNS = "index,bucket,offset,minutes,coverage_pct,gaps,outliers"
+
+
+def day_series(csv_root: Path, day: date) -> list[Series]:
+    """Every series with a split file for ``day``."""
+    name = f"{day.isoformat()}.csv"
+    return sorted((p.parts[-4], p.parts[-3], p.parts[-2]) for p in csv_root.glob(f"*/*/*/{name}"))
+
+
+def reconcile(csv_root: Path, adv_root: Path, day: date, durable: bool = True) -> int:
+    """Close ``day`` in every profile its split files feed; returns the minutes added."""
+    stream = MasterStream(csv_root, adv_root, day, durable)
+    return stream.update(day_series(csv_root, day), final=True)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuality:
+    series: Series
+    minutes: int  # session minutes with a premium
+    gaps: tuple[tuple[str, str], ...]  # runs of missing minutes, first and last
+    outliers: tuple[str, ...]  # minutes whose change was a jump
+
+    @property
+    def coverage(self) -> float:
+        return 100.0 * self.minutes / len(SESSION_MINUTES)
+
+
+def quality(csv_root: Path, day: date) -> list[SeriesQuality]:
+    """Coverage, gaps and outliers of every series of ``day``."""
+    scores = []
+    for series in day_series(csv_root, day):
+        path = csv_root.joinpath(*series, f"{day.isoformat()}.csv")
+        split = OpSplit(path, *series, day)
+        premiums, _ = read_premiums(split)
+        minutes = last_per_minute((p.ts, p.paise) for p in premiums)
+        values = np.array([minutes.get(m, np.nan) for m in SESSION_MINUTES], dtype=np.float64)
+        scores.append(SeriesQuality(series, len(minutes), _gaps(minutes), _outliers(values)))
+    return scores
+
+
+def report(csv_root: Path, adv_root: Path, day: date) -> tuple[Path, list[SeriesQuality]]:
+    """Write the day's quality report; returns its path and the scores."""
+    scores = quality(csv_root, day)
+    lines = [REPORT_COLUMNS]
+    for s in scores:
+        gaps = " ".join(a if a == b else f"{a}-{b}" for a, b in s.gaps)
+        lines.append(
+            f"{','.join(s.series)},{s.minutes},{s.coverage:.1f},{gaps},{' '.join(s.outliers)}"
+        )
+    path = adv_root / "eod" / f"{day.isoformat()}.csv"
+    write_atomic(path, ("\n".join(lines) + "\n").encode())
+    return path, scores
+
+
+def _gaps(minutes: dict[str, int]) -> tuple[tuple[str, str], ...]:
+    runs: list[tuple[str, str]] = []
+    start = None
+    for i, minute in enumerate(SESSION_MINUTES):
+        if minute in minutes:
+            if start is not None:
+                runs.append((SESSION_MINUTES[start], SESSION_MINUTES[i - 1]))
+                start = None
+        elif start is None:
+            start = i
+    if start is not None:
+        runs.append((SESSION_MINUTES[start], SESSION_MINUTES[-1]))
+    return tuple(runs)
+
+
+def _outliers(values: np.ndarray) -> tuple[str, ...]:
+    """Minutes whose change from the minute before is a jump against the 30 changes before."""
+    span = 32  # the latest change and 30 before it
+    padded = np.concatenate([np.full(span - 1, np.nan), values])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span)  # one per minute
+    flagged = anomalies(windows, window=span - 2, min_scale=5.0).flagged  # 5 paise: one tick
+    return tuple(m for m, jump in zip(SESSION_MINUTES, flagged.tolist(), strict=True) if jump)

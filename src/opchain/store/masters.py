@@ -1,0 +1,181 @@
+"""Keeping weekday masters and DTE profiles up to date from the split files.
+
+Three ways in, one result. During a session :class:`MasterStream` reads only the bytes the split
+files gained since its last look (a cursor per file) and adds each minute once it is over. At
+the end of a day :func:`close_day` adds what is left and closes the day in every ledger (``opchain
+eod``). :func:`build` adds whole days from any split files, opchain's or OP's (``opchain
+rebuild-masters``, ``opchain import``). Because the ledgers keep any minute from counting twice
+and the sums are exact, the three agree byte for byte.
+"""
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+from opchain.profiles.master import add_minutes
+from opchain.profiles.minutes import last_per_minute, minute_of, paise
+from opchain.store.opdata import OpSplit, Premium, Problem, read_premiums
+from opchain.store.profiles import ProfileBook, dte_path, weekday_path
+from opchain.store.splits import COLUMNS
+
+Series = tuple[str, str, str]  # index, bucket, offset label
+_TS, _TOTAL, _DTE = (COLUMNS.index(c) for c in ("ts", "total_premium", "days_to_expiry"))
+
+
+def targets(adv_root: Path, series: Series, day: date, dte: int | None) -> list[Path]:
+    """The profiles a day of a series belongs to: its weekday master, and its DTE profile
+    when the days to expiry are known."""
+    paths = [weekday_path(adv_root, *series, day)]
+    if dte is not None and dte >= 0:
+        paths.append(dte_path(adv_root, *series, dte))
+    return paths
+
+
+def add_day_part(
+    book: ProfileBook,
+    paths: Iterable[Path],
+    day: date,
+    rows: Iterable[tuple[datetime, int | None]],
+    close: bool,
+) -> int:
+    """Add a day's rows (or the finished minutes among them) to each profile; returns the
+    minutes added to the first."""
+    rows = list(rows)
+    minutes = last_per_minute(rows)
+    stamps = {minute_of(ts): ts for ts, value in rows if value is not None}
+    added = []
+    for path in paths:
+        profile, ledger = book[path]
+        added.append(add_minutes(profile, ledger, day, minutes, stamps, close))
+        if added[-1] or close:
+            book.touch(path)
+    return added[0] if added else 0
+
+
+@dataclass
+class _Tail:
+    """How far one split file has been read, and the rows of minutes not yet over."""
+
+    offset: int = 0
+    pending: list[tuple[datetime, int | None]] = field(default_factory=list)
+    dte: int | None = None
+
+
+@dataclass
+class MasterStream:
+    """Live updates of one day's profiles from the split files as they grow."""
+
+    csv_root: Path
+    adv_root: Path
+    day: date
+    durable: bool = False
+    # Profiles are saved at most this often (wall seconds) and when the day closes. Unsaved
+    # minutes are not lost by a crash: the next run reads the split files again from the
+    # ledgers' marks. Live, a minute lasts longer than this, so every minute is saved; a
+    # simulated day at 60x speed saves every few seconds instead of 375 times.
+    save_every: float = 5.0
+    now: Callable[[], float] = time.monotonic
+    book: ProfileBook = field(init=False)
+    tails: dict[Series, _Tail] = field(default_factory=dict)
+    _saved_at: float = field(init=False, default=-math.inf)
+
+    def __post_init__(self) -> None:
+        self.book = ProfileBook(durable=self.durable)
+
+    def update(
+        self, series: Iterable[Series], now: datetime | None = None, final: bool = False
+    ) -> int:
+        """Read what each series' split file gained and add every minute that is over: before
+        ``now``'s minute, or before the newest row's when ``now`` is not given (all of them
+        with ``final``, closing the day). Saves the profiles it changed; returns the minutes
+        added."""
+        added = 0
+        for key in series:
+            tail = self.tails.setdefault(key, _Tail())
+            new = self._read_new(key, tail)
+            if new is None:  # no file (yet): nothing to add or close
+                continue
+            tail.pending += new
+            if not tail.pending:
+                if final:
+                    self._close(key, tail, [])
+                continue
+            if final:
+                added += self._close(key, tail, tail.pending)
+                tail.pending = []
+                continue
+            current = minute_of(now if now is not None else tail.pending[-1][0])
+            done = [r for r in tail.pending if minute_of(r[0]) < current]
+            if done:
+                paths = targets(self.adv_root, key, self.day, tail.dte)
+                added += add_day_part(self.book, paths, self.day, done, close=False)
+                tail.pending = tail.pending[len(done) :]
+        if final or self.now() - self._saved_at >= self.save_every:
+            self.save()
+        return added
+
+    def save(self) -> None:
+        """Save every profile changed since the last save."""
+        self.book.save()
+        self._saved_at = self.now()
+
+    def _close(self, key: Series, tail: _Tail, rows: list[tuple[datetime, int | None]]) -> int:
+        paths = targets(self.adv_root, key, self.day, tail.dte)
+        return add_day_part(self.book, paths, self.day, rows, close=True)
+
+    def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:
+        path = self.csv_root.joinpath(*key, f"{self.day.isoformat()}.csv")
+        if not path.exists():
+            return None
+        with path.open("rb") as f:
+            f.seek(tail.offset)
+            data = f.read()
+        end = data.rfind(b"\n") + 1  # whole lines only: the writer may be mid-line
+        tail.offset += end
+        rows = []
+        for line in data[:end].decode("utf-8").splitlines():
+            cells = line.split(",")
+            if cells[0] == "ts":
+                continue
+            total = cells[_TOTAL]
+            rows.append(
+                (datetime.fromisoformat(cells[_TS]), paise(float(total)) if total else None)
+            )
+            tail.dte = int(cells[_DTE])
+        return rows
+
+
+Progress = Callable[[int, int], None]  # (files done, files in all)
+
+
+def build(
+    book: ProfileBook,
+    adv_root: Path,
+    splits: list[OpSplit],
+    progress: Progress | None = None,
+) -> list[Problem]:
+    """Add whole days from split files (any dialect :mod:`opchain.store.opdata` reads) to the
+    profiles in ``book``, closing each day. Days already closed in a ledger are not added
+    again. Returns what could not be read."""
+    problems: list[Problem] = []
+    for done, split in enumerate(splits, start=1):
+        premiums, found = read_premiums(split)
+        problems += found
+        paths = targets(adv_root, (split.index, split.bucket, split.offset), split.day,
+                        _dte(premiums, split.day))  # fmt: skip
+        add_day_part(book, paths, split.day, [(p.ts, p.paise) for p in premiums], close=True)
+        if progress:
+            progress(done, len(splits))
+    return problems
+
+
+def _dte(premiums: list[Premium], day: date) -> int | None:
+    for p in premiums:
+        if p.days_to_expiry is not None:
+            return p.days_to_expiry
+        if p.expiry is not None:
+            return (p.expiry - day).days
+    return None
