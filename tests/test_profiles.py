@@ -29,6 +29,8 @@ from opchain.store import eod, profiles
 from opchain.store.masters import build
 from opchain.store.opdata import find_splits
 from opchain.store.profiles import ProfileBook, load, save
+from opchain.store.query import today_vs_profile
+from opchain.store.splits import read_split
 
 from .oplayout import build_op_tree
 from .sessions import DAY, record, tree_bytes
@@ -262,3 +264,20 @@ def test_import_builds_profiles_from_an_op_directory_and_changes_nothing(tmp_pat
         break
     else:
         pytest.fail("no undamaged NIFTY Monday split in the OP tree")
+
+
+def test_today_against_the_profiles_with_duckdb(session_dir: Path) -> None:
+    csv_root, adv = session_dir / "csv_data", session_dir / "data_adv"
+    eod.reconcile(csv_root, adv, DAY)
+    rows = today_vs_profile(csv_root, adv, "SENSEX", "next_week", "atm_p1m1", DAY)
+    assert [r.minute for r in rows] == list(SESSION_MINUTES)
+    split = csv_root / "SENSEX" / "next_week" / "atm_p1m1" / f"{DAY}.csv"
+    last = {r.ts.strftime("%H:%M"): r.total_premium for r in read_split(split)}
+    master, _ = load(profiles.weekday_path(adv, "SENSEX", "next_week", "atm_p1m1", DAY))
+    seen = [r for r in rows if r.today is not None]
+    assert len(seen) == 60 and all(r.today == last[r.minute] for r in seen)
+    for r in seen:  # one day in the profiles so far: they are today
+        cell = master[r.minute]
+        assert (r.weekday_avg, r.weekday_days) == (cell.total / cell.n / 100, 1)
+        assert r.dte_min == r.dte_max == r.today
+    assert all(r.weekday_avg is None for r in rows if r.today is None)
