@@ -89,11 +89,14 @@ def anomalies(
     enough = np.count_nonzero(np.isfinite(recent), axis=-1) >= min_changes
     # Rows without enough data get a dummy window, so no all-NaN slice reaches nanmedian.
     recent = np.where(enough[..., np.newaxis], recent, 0.0)
+    # nanmedian goes through masked arrays and is ten times slower than median on the small
+    # windows scored every cycle; without NaN the two agree exactly.
+    median, mean = (np.nanmedian, np.nanmean) if np.isnan(recent).any() else (np.median, np.mean)
     with np.errstate(divide="ignore", invalid="ignore"):
-        center = np.nanmedian(recent, axis=-1)
+        center = median(recent, axis=-1)
         deviation = np.abs(recent - center[..., np.newaxis])
-        scale = MAD_TO_SIGMA * np.nanmedian(deviation, axis=-1)
-        fallback = MEAN_AD_TO_SIGMA * np.nanmean(deviation, axis=-1)
+        scale = MAD_TO_SIGMA * median(deviation, axis=-1)
+        fallback = MEAN_AD_TO_SIGMA * mean(deviation, axis=-1)
         scale = np.maximum(np.where(scale > 0, scale, fallback), min_scale)
         gap = latest - center
         score = np.where(gap == 0, 0.0, gap / scale)
