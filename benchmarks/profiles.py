@@ -2,12 +2,13 @@
 a rebuild from 250 days of split files.
 
 Streaming: one recorded simulated day (2026-11-20, 30 s cadence, 70 series) is replayed into
-fresh split files minute by minute; after each minute, opchain's ``MasterStream.update`` reads
-what the files gained and adds the finished minute to every weekday master and DTE profile,
-saving them (as live). Beside it, OP's way: re-read each day file from the start and recompute
-the day's minutes. Each is timed at minutes 6-15 and 366-375 of the session.
+fresh split files minute by minute, onto profiles that already hold 20 earlier Fridays. After
+each minute, opchain's ``MasterStream.update`` reads what the files gained and adds the
+finished minute to every weekday master and DTE profile, saving them (as live). Beside it,
+OP's way: re-read each day file from the start and recompute the day's minutes. Each is timed
+at minutes 6-15 and 366-375 of the session.
 
-Rebuild: that day's split files copied to 250 trading dates, then ``opchain rebuild-masters``'
+Rebuild: that day's split files copied to 250 weekdays, then ``opchain rebuild-masters``'
 work (``build`` + save) over all of them.
 
     .venv/bin/python benchmarks/profiles.py [--days 250]
@@ -45,7 +46,34 @@ def record(folder: Path) -> Path:
     return settings.split_root
 
 
+def weekdays_before(day: date, count: int) -> list[date]:
+    """``count`` weekdays before ``day``, oldest first (holidays do not matter here)."""
+    days: list[date] = []
+    while len(days) < count:
+        day -= timedelta(days=1)
+        if day.weekday() < 5:
+            days.append(day)
+    return days[::-1]
+
+
+def copy_days(source: Path, target: Path, dates: list[date]) -> None:
+    """The recorded day's split files again under other dates."""
+    for f in source.glob(f"*/*/*/{DAY}.csv"):
+        text = f.read_text()
+        for d in dates:
+            path = target / f.relative_to(source).parent / f"{d}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text.replace(f"{DAY}T", f"{d}T"))
+
+
 def streaming(source: Path, work: Path) -> dict[str, list[float]]:
+    """Live updates on profiles that already hold 20 earlier Fridays (as they will after a
+    month: full 375-row files from the first minute on)."""
+    history = [d for d in weekdays_before(DAY, 100) if d.weekday() == 4][-20:]
+    copy_days(source, work / "history", history)
+    book = ProfileBook(fresh=True)
+    build(book, work / "adv", find_splits(work / "history")[0])
+    book.save()
     files = sorted(source.glob(f"*/*/*/{DAY}.csv"))
     lines = {f: f.read_text().splitlines(keepends=True) for f in files}
     series = [tuple(f.relative_to(source).parts[:3]) for f in files]
@@ -78,14 +106,7 @@ def streaming(source: Path, work: Path) -> dict[str, list[float]]:
 
 
 def rebuild(source: Path, work: Path, days: int) -> tuple[float, int, int]:
-    dates = [d.day for d in calendar.sessions_between("NSE", date(2025, 11, 1), date(2026, 12, 31))]
-    dates = dates[-days:]
-    for f in source.glob(f"*/*/*/{DAY}.csv"):
-        text = f.read_text()
-        for d in dates:
-            target = work / "csv" / f.relative_to(source).parent / f"{d}.csv"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text.replace(f"{DAY}T", f"{d}T"))
+    copy_days(source, work / "csv", weekdays_before(DAY, days))
     t0 = time.perf_counter()
     splits, _ = find_splits(work / "csv")
     book = ProfileBook(fresh=True)
