@@ -160,13 +160,3 @@ def implied_vols(
             out[c][n] = v
             deltas[c][n] = d
     return out, deltas, forwards
-    t_arr = np.array(years)
-    f_arr, k_arr, calls = np.array(forward), np.array(strike), np.array(is_call)
-    discount = np.exp(-rate * t_arr)
-    vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
-    delta = greeks(f_arr, k_arr, t_arr, vols, calls, discount).delta  # NaN where vol is NaN
-    for (c, n), v, d in zip(at, vols.tolist(), delta.tolist(), strict=True):
-        if math.isfinite(v):
-            out[c][n] = round(v, IV_DECIMALS)
-            deltas[c][n] = round(d, IV_DECIMALS)
-    return out, deltas, forwards

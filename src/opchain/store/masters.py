@@ -99,20 +99,16 @@ class MasterStream:
             if new is None:  # no file (yet): nothing to add or close
                 continue
             tail.pending += new
-            if not tail.pending:
-                if final:
-                    self._close(key, tail, [])
-                continue
             if final:
-                added += self._close(key, tail, tail.pending)
-                tail.pending = []
+                done = tail.pending
+            elif tail.pending:
+                current = minute_of(now if now is not None else tail.pending[-1][0])
+                done = [r for r in tail.pending if minute_of(r[0]) < current]
+            else:
                 continue
-            current = minute_of(now if now is not None else tail.pending[-1][0])
-            done = [r for r in tail.pending if minute_of(r[0]) < current]
-            if done:
-                paths = targets(self.adv_root, key, self.day, tail.dte)
-                added += add_day_part(self.book, paths, self.day, done, close=False)
-                tail.pending = tail.pending[len(done) :]
+            paths = targets(self.adv_root, key, self.day, tail.dte)
+            added += add_day_part(self.book, paths, self.day, done, close=final)
+            tail.pending = tail.pending[len(done) :]
         if final or self.now() - self._saved_at >= self.save_every:
             self.save()
         return added
@@ -121,10 +117,6 @@ class MasterStream:
         """Save every profile changed since the last save."""
         self.book.save()
         self._saved_at = self.now()
-
-    def _close(self, key: Series, tail: _Tail, rows: list[tuple[datetime, int | None]]) -> int:
-        paths = targets(self.adv_root, key, self.day, tail.dte)
-        return add_day_part(self.book, paths, self.day, rows, close=True)
 
     def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:
         path = self.csv_root.joinpath(*key, f"{self.day.isoformat()}.csv")

@@ -28,8 +28,8 @@ from opchain.profiles.master import (
     parse_profile,
 )
 from opchain.store.appendlog import write_atomic
+from opchain.store.opmasters import WEEKDAYS
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HASH = "# sha256 "
 
 
