@@ -22,7 +22,8 @@ from opchain.market.indices import INDIA_VIX, INDICES
 from opchain.market.instruments import format_dump
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.rows import merge
-from opchain.merge.stats import History
+from opchain.merge.stats import BucketStats, History
+from opchain.model import Snapshot
 from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule, write_atomic
 from opchain.store.masters import MasterStream
@@ -32,6 +33,9 @@ from opchain.store.splits import SeriesKey, SplitStore, read_split, split_path
 from opchain.store.stats import StatsStore, iv30_closes, recent_cycles
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
+# Called after each cycle is stored, with the snapshot and its per-bucket analytics: how the API,
+# the metrics and other watchers in the same process see each snapshot as it happens.
+OnCycle = Callable[[Snapshot, list[BucketStats]], None]
 
 
 @dataclass
@@ -72,6 +76,7 @@ async def record_session(
     day: date,
     progress: Progress | None = None,
     until: datetime | None = None,
+    on_cycle: OnCycle | None = None,
 ) -> SessionReport:
     """Record one session of ``day`` from the clock's current time to the close (or ``until``)."""
     exchange = INDICES[settings.indices[0]].exchange
@@ -132,6 +137,8 @@ async def record_session(
                 for chain in snapshot.chains:
                     report.legs += len(chain.legs)
                     report.flags.update(leg.flag for leg in chain.legs if leg.flag)
+                if on_cycle:
+                    on_cycle(snapshot, bucket_stats)
                 if progress:
                     progress(ts, n, len(times))
             if until is None or until >= session.close:  # the whole day is in: close it
@@ -242,6 +249,7 @@ async def run_sessions(
     sessions: int | None = None,
     on_session: Callable[[SessionReport], None] | None = None,
     progress: Progress | None = None,
+    on_cycle: OnCycle | None = None,
 ) -> None:
     """Record session after session, waiting for each open (``sessions=None``: forever)."""
     exchange = INDICES[settings.indices[0]].exchange
@@ -255,7 +263,7 @@ async def run_sessions(
             next_session = calendar.session(exchange, day)
             assert next_session is not None
             await clock.sleep_until(next_session.open)
-        report = await record_session(settings, broker, clock, day, progress)
+        report = await record_session(settings, broker, clock, day, progress, on_cycle=on_cycle)
         done += 1
         if on_session:
             on_session(report)

@@ -106,6 +106,47 @@ class Settings(BaseSettings):
         False, description="Collect from Kite's WebSocket ticker instead of polling /quote."
     )
 
+    # The API and dashboard (opchain serve, and inside opchain run).
+    api_host: str = Field("127.0.0.1", description="Where the API listens.")
+    api_port: int = Field(8000, ge=0, le=65535, description="The API's port (0: any free one).")
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (),
+        description="Keys for the data endpoints, comma-separated: a key itself or its SHA-256 "
+        "as sha256:<hex>; kept only as hashes. Empty: the API is open (loopback use).",
+    )
+    api_rate: float = Field(50.0, gt=0, description="Requests per second per client, sustained.")
+    api_burst: int = Field(100, ge=1, description="Requests a client may make at once.")
+    # Health and alerts.
+    influxdb_url: str | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_INFLUXDB_URL", "INFLUXDB_URL", "influxdb_url"),
+        description="InfluxDB to check and write to (none: not used).",
+    )
+    redis_url: str | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_REDIS_URL", "REDIS_URL", "redis_url"),
+        description="Redis to check and publish to, e.g. redis://127.0.0.1:6379/0 (none: unused).",
+    )
+    alert_webhook_url: str | None = Field(None, description="POST each alert here as JSON.")
+    alert_smtp_host: str | None = Field(None, description="Mail each alert through this server.")
+    alert_smtp_port: int = Field(25, ge=1, le=65535)
+    alert_smtp_user: str | None = None
+    alert_smtp_password: SecretStr | None = None
+    alert_smtp_tls: bool = Field(False, description="STARTTLS before logging in.")
+    alert_email_from: str = "opchain@localhost"
+    alert_email_to: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="Recipients, comma-separated."
+    )
+    alert_repeat_minutes: float = Field(
+        60.0, gt=0, description="An alert still firing is sent again after this long, not sooner."
+    )
+    stale_seconds: float = Field(
+        120.0, gt=0, description="Data older than this in a session is stale (alert)."
+    )
+    disk_min_free_gb: float = Field(
+        5.0, ge=0, description="Less free space than this under the data directory alerts."
+    )
+
     @field_validator("indices", mode="before")
     @classmethod
     def _split_indices(cls, value: object) -> object:
@@ -124,6 +165,13 @@ class Settings(BaseSettings):
     def _split_offsets(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(int(v) for v in value.replace(" ", "").split(",") if v)
+        return value
+
+    @field_validator("api_keys", "alert_email_to", mode="before")
+    @classmethod
+    def _split_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
         return value
 
     @property
