@@ -89,3 +89,25 @@ def test_rows_only_for_the_offsets_asked_for() -> None:
     rows, stats = merge(snapshot(*ALL), offsets=(-1, 0, 1))
     assert [r.strike_offset for r in rows] == ["atm_m1", "atm", "atm_p1", "atm_p1m1"]
     assert stats[0].strikes == len({leg.strike for leg in ALL})  # the analytics see them all
+
+
+def test_slices_without_quotes_give_blank_analytics_beside_full_ones() -> None:
+    """Slices are analysed together in one padded table: a slice with no quote at all, or
+    none priced, is blank and leaves its neighbours' numbers as they are alone."""
+    missing = [x._replace(quote=None, flag="missing") for x in ALL]
+    empty = ChainSlice("NIFTY", "next_week", EXPIRY, 26_010.0, 26_000.0, tuple(missing))
+    full = snapshot(*ALL)
+    both = Snapshot(TS, TS, {}, (*full.chains, empty))
+    _, alone = merge(full)
+    _, together = merge(both)
+    assert [_cell(v) for v in together[0]] == [_cell(v) for v in alone[0]]
+    blank = together[1]
+    assert blank.strikes == 0 and blank.anomaly == ""
+    numbers = blank[6:-1]
+    assert all(math.isnan(v) for v in numbers if v != blank.iv30)
+    _, none = merge(Snapshot(TS, TS, {}, (empty,)))
+    assert none[0].strikes == 0 and math.isnan(none[0].max_pain) and math.isnan(none[0].gex)
+
+
+def _cell(value: object) -> object:
+    return "nan" if isinstance(value, float) and math.isnan(value) else value

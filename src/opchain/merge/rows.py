@@ -14,13 +14,14 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
-from opchain.analytics.black76 import implied_vol
+from opchain.analytics.black76 import FloatArray, implied_vol
 from opchain.analytics.expiry_time import years_to_expiry
 from opchain.analytics.forward import parity_forward
 from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.stats import BucketStats, History, bucket_stats
+from opchain.merge.table import Table, chain_table
 from opchain.model import ChainSlice, Snapshot, SplitRow
 
 IV_DECIMALS = 6  # IVs and deltas
@@ -48,10 +49,13 @@ def merge(
     while the split files keep their usual offsets. ``history`` is what the analytics compare
     with (previous close, earlier cycles); it is not changed here.
     """
+    history = history or History()
     ts = snapshot.ts
     day = trading_date(ts)
     prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
-    ivs, deltas, forwards = implied_vols(snapshot, prices, rate)
+    table = chain_table(snapshot, prices, history.previous_oi)
+    years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
+    ivs, deltas, forwards = _solve(snapshot, prices, rate, table, years)
     rows = []
     for chain, chain_prices, chain_ivs, chain_deltas in zip(
         snapshot.chains, prices, ivs, deltas, strict=True
@@ -85,7 +89,7 @@ def merge(
                     total, dte, _round(c[5]), _round(p[5]),
                 )
             )  # fmt: skip
-    return rows, bucket_stats(snapshot, prices, ivs, forwards, rate, history or History())
+    return rows, bucket_stats(snapshot, table, forwards, years, rate, history)
 
 
 def _round(value: float | None) -> float | None:
@@ -122,37 +126,53 @@ def implied_vols(
     """Implied vol and delta of every leg, chain by chain (None where no vol fits), in one
     vectorized solve for the whole snapshot, and each chain's parity forward. ``prices`` are
     the legs' usable prices. Unrounded: the split rows round what they write."""
+    table = chain_table(snapshot, prices, {})
+    years = np.array([years_to_expiry(snapshot.ts, chain.expiry) for chain in snapshot.chains])
+    ivs, deltas, forwards = _solve(snapshot, prices, rate, table, years)
+    return ivs, deltas, [None if math.isnan(f) else f for f in forwards.tolist()]
+
+
+def _solve(
+    snapshot: Snapshot,
+    prices: Sequence[Sequence[float | None]],
+    rate: float,
+    table: Table,
+    years: FloatArray,
+) -> tuple[Column, Column, FloatArray]:
+    """``implied_vols`` on a snapshot's table, whose IV columns it fills in; forwards are NaN
+    where a slice has none (no strike priced on both sides, or expired)."""
     out: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
     deltas: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
-    forwards: list[float | None] = []
+    with np.errstate(invalid="ignore"):
+        discounts = np.exp(-rate * years)
+        forwards = parity_forward(
+            table.strikes, table.column("price", 0), table.column("price", 1), discounts
+        )
+        forwards = np.where(years > 0, forwards, np.nan)
     at: list[tuple[int, int]] = []
+    place: list[tuple[int, int, int]] = []  # the table cell of each solved leg
     price: list[float] = []
-    strike: list[float] = []
-    is_call: list[bool] = []
-    forward: list[float] = []
-    years: list[float] = []
-    for c, (chain, chain_prices) in enumerate(zip(snapshot.chains, prices, strict=True)):
-        t = years_to_expiry(snapshot.ts, chain.expiry)
-        f = slice_forward(chain, t, rate, chain_prices) if t > 0 else None
-        forwards.append(f)
-        if f is None:
+    chain_of: list[int] = []
+    for c, (f, chain_prices, cells) in enumerate(
+        zip(forwards.tolist(), prices, table.cells, strict=True)
+    ):
+        if math.isnan(f):
             continue
-        legs = chain.legs
-        used = [
-            n for n, p in enumerate(chain_prices) if p is not None and legs[n].strike is not None
-        ]
-        at += [(c, n) for n in used]
-        price += [chain_prices[n] for n in used]  # type: ignore[misc]
-        strike += [legs[n].strike for n in used]  # type: ignore[misc]
-        is_call += [legs[n].side == "CE" for n in used]
-        forward += [f] * len(used)
-        years += [t] * len(used)
+        for n, (p, cell) in enumerate(zip(chain_prices, cells, strict=True)):
+            if p is not None and cell is not None:
+                at.append((c, n))
+                place.append((2 + cell[1], c, cell[0]))
+                price.append(p)
+                chain_of.append(c)
     if not at:
         return out, deltas, forwards
-    t_arr = np.array(years)
-    f_arr, k_arr, calls = np.array(forward), np.array(strike), np.array(is_call)
+    rows = np.array(chain_of)
+    kind, row, column = np.array(place).T
+    k_arr, f_arr, t_arr = table.strikes[row, column], forwards[rows], years[rows]
+    calls = kind == 2
     discount = np.exp(-rate * t_arr)
     vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
+    table.values[kind, row, column] = vols
     delta = greeks(f_arr, k_arr, t_arr, vols, calls, discount).delta  # NaN where vol is NaN
     solved = np.isfinite(vols)
     for (c, n), ok, v, d in zip(at, solved.tolist(), vols.tolist(), delta.tolist(), strict=True):

@@ -14,19 +14,20 @@ import math
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import NDArray
 
+from opchain.analytics import chains
 from opchain.analytics.black76 import FloatArray
-from opchain.analytics.expiry_time import years_to_expiry
 from opchain.analytics.forward import otm_implied_vol
-from opchain.analytics.gex import gamma_exposure, zero_gamma
+from opchain.analytics.gex import zero_gamma
 from opchain.analytics.history import anomalies, iv_percentile, iv_rank
-from opchain.analytics.oi import max_pain, oi_walls, put_call_ratio
-from opchain.analytics.smile import atm_iv, expected_move, iv_at_maturity
-from opchain.model import ChainSlice, Snapshot
+from opchain.analytics.smile import iv_at_maturity
+from opchain.merge.table import OiKey as OiKey
+from opchain.merge.table import Table
+from opchain.model import Snapshot
 
 IV30_YEARS = 30 / 365  # the constant maturity whose IV is ranked against its history
 ANOMALY_WINDOW = 30  # earlier changes a jump is scored against (analytics.history.anomalies)
@@ -40,8 +41,6 @@ OI_LOT = 1.0
 # says little, and re-evaluating GEX at 72 levels costs more than the rest of the row. It is
 # left blank below this many strikes (full-chain mode has 100 and more).
 FLIP_MIN_STRIKES = 20
-
-OiKey = tuple[str, date, float, str]  # index, expiry, strike, "CE"|"PE"
 
 
 class BucketStats(NamedTuple):
@@ -94,129 +93,95 @@ class History:
 
 def bucket_stats(
     snapshot: Snapshot,
-    prices: Sequence[Sequence[float | None]],
-    ivs: Sequence[Sequence[float | None]],
-    forwards: Sequence[float | None],
+    table: Table,
+    forwards: FloatArray,
+    years: FloatArray,
     rate: float = 0.0,
     history: History | None = None,
 ) -> list[BucketStats]:
-    """One row per slice; ``prices`` (the legs' usable prices), ``ivs`` and ``forwards`` as the
-    merge computed them, slice by slice."""
+    """One row per slice, all slices at once: ``table`` is the snapshot's
+    (:func:`~opchain.merge.table.chain_table`) with its IVs solved, ``forwards`` and ``years``
+    (to expiry) one per slice, NaN where a slice has no forward."""
     history = history or History()
-    ts = snapshot.ts.isoformat()
-    rows = [
-        _stats(ts, chain, chain_prices, chain_ivs, forward,
-               years_to_expiry(snapshot.ts, chain.expiry), rate, history.previous_oi)
-        for chain, chain_prices, chain_ivs, forward in zip(
-            snapshot.chains, prices, ivs, forwards, strict=True
+    k = table.strikes
+    call_oi, put_oi = table.column("oi", 0), table.column("oi", 1)
+    call_iv, put_iv = table.column("iv", 0), table.column("iv", 1)
+    call, put = table.column("price", 0), table.column("price", 1)
+    spot = np.array([chain.spot for chain in snapshot.chains], dtype=np.float64)
+    count = np.count_nonzero(np.isfinite(k), axis=-1)
+    has_forward = np.isfinite(forwards)
+    smile = otm_implied_vol(k, forwards[:, None], call_iv, put_iv)
+    atm = np.round(chains.atm_ivs(k, smile, forwards), _ROUND["atm_iv"])
+    move = chains.straddles(k, call, put, np.where(has_forward, forwards, spot))
+    with np.errstate(invalid="ignore"):
+        discount = np.exp(-rate * years)
+        live = has_forward & (years > 0) & (count > 0)
+        gex = chains.gex_totals(
+            k, call_oi, put_oi, forwards, years, call_iv, put_iv, OI_LOT, discount
         )
+    resistance, support = chains.walls(k, call_oi, put_oi, spot)
+    columns = np.stack(
+        [
+            forwards,
+            atm,
+            chains.put_call_ratios(put_oi, call_oi),
+            chains.put_call_ratios(table.column("volume", 1), table.column("volume", 0)),
+            chains.max_pains(k, call_oi, put_oi),
+            np.round(move.straddle, _ROUND["straddle"]),
+            100.0 * move.straddle / spot,
+            np.where(live, gex, np.nan),
+            _flips(k, count, table, forwards, years, discount, spot, live),
+            resistance,
+            support,
+            chains.oi_changes(call_oi, table.column("oi_before", 0)),
+            chains.oi_changes(put_oi, table.column("oi_before", 1)),
+        ]
+    ).T.tolist()
+    ts = snapshot.ts.isoformat()
+    nan = math.nan
+    out = [
+        BucketStats._make(
+            [ts, chain.index, chain.bucket, chain.expiry.isoformat(), n, chain.spot, *values,
+             nan, nan, nan, ""]
+        )
+        for chain, n, values in zip(snapshot.chains, count.tolist(), columns, strict=True)
     ]  # fmt: skip
-    return _with_history(rows, snapshot, history)
+    return _with_history(out, years, history)
 
 
-class _Columns(NamedTuple):
-    """A slice's legs as one row per strike, ascending, NaN where a side is absent."""
-
-    strikes: FloatArray
-    call: FloatArray
-    put: FloatArray
-    call_iv: FloatArray
-    put_iv: FloatArray
-    call_oi: FloatArray
-    put_oi: FloatArray
-    call_volume: FloatArray
-    put_volume: FloatArray
-    call_oi_before: FloatArray
-    put_oi_before: FloatArray
-
-
-def _columns(
-    chain: ChainSlice,
-    prices: Sequence[float | None],
-    ivs: Sequence[float | None],
-    previous_oi: Mapping[OiKey, int],
-) -> _Columns:
-    nan = math.nan
-    by_strike: dict[float, list[float]] = {}  # strike -> [call price, put price, call iv, ...]
-    index, expiry = chain.index, chain.expiry
-    for leg, price, iv in zip(chain.legs, prices, ivs, strict=True):
-        q, strike = leg.quote, leg.strike
-        if strike is None or q is None:
-            continue
-        cells = by_strike.get(strike)
-        if cells is None:
-            cells = by_strike[strike] = [nan] * 10
-        side = leg.side == "PE"
-        cells[side] = nan if price is None else price
-        cells[2 + side] = nan if iv is None else iv
-        cells[4 + side] = q.oi
-        cells[6 + side] = q.volume
-        before = previous_oi.get((index, expiry, strike, leg.side)) if previous_oi else None
-        cells[8 + side] = nan if before is None else before
-    strikes = sorted(by_strike)
-    table = np.array([by_strike[k] for k in strikes], dtype=np.float64).reshape(-1, 10)
-    return _Columns(np.array(strikes, dtype=np.float64), *table.T)
+def _flips(
+    k: FloatArray,
+    count: NDArray[np.intp],
+    table: Table,
+    forwards: FloatArray,
+    years: FloatArray,
+    discount: FloatArray,
+    spot: FloatArray,
+    live: NDArray[np.bool_],
+) -> FloatArray:
+    """The zero-gamma level of each slice with at least FLIP_MIN_STRIKES strikes, else NaN."""
+    flips = np.full(len(k), math.nan)
+    for i in np.flatnonzero(live & (count >= FLIP_MIN_STRIKES)).tolist():
+        n = int(count[i])
+        call_oi, put_oi, call_iv, put_iv = (
+            table.column(kind, side)[i, :n] for kind, side in _FLIP_COLUMNS
+        )
+        flips[i] = zero_gamma(
+            k[i, :n], call_oi, put_oi, float(forwards[i]), float(years[i]), call_iv, put_iv,
+            OI_LOT, float(discount[i]), spot=float(spot[i]),
+        )  # fmt: skip
+    return flips
 
 
-def _stats(
-    ts: str,
-    chain: ChainSlice,
-    prices: Sequence[float | None],
-    ivs: Sequence[float | None],
-    forward: float | None,
-    t: float,
-    rate: float,
-    previous_oi: Mapping[OiKey, int],
-) -> BucketStats:
-    nan = math.nan
-    c = _columns(chain, prices, ivs, previous_oi)
-    f = nan if forward is None else forward
-    head = (ts, chain.index, chain.bucket, chain.expiry.isoformat(), len(c.strikes), chain.spot)
-    if len(c.strikes) == 0:
-        return BucketStats._make([*head, f, *[nan] * 15, ""])
-    call_oi, put_oi = c.call_oi, c.put_oi  # NaN where a side is absent: counted as no OI
-    smile = otm_implied_vol(c.strikes, f, c.call_iv, c.put_iv)
-    move = expected_move(c.strikes, c.call, c.put, chain.spot, forward)
-    walls = oi_walls(c.strikes, call_oi, put_oi, chain.spot, top=1)
-    gex = flip = nan
-    if forward is not None and t > 0:
-        discount = math.exp(-rate * t)
-        gex = gamma_exposure(
-            c.strikes, call_oi, put_oi, f, t, c.call_iv, c.put_iv, OI_LOT, discount
-        ).total
-        if len(c.strikes) >= FLIP_MIN_STRIKES:
-            flip = zero_gamma(
-                c.strikes, call_oi, put_oi, f, t, c.call_iv, c.put_iv, OI_LOT, discount,
-                spot=chain.spot,
-            )  # fmt: skip
-    return BucketStats(
-        *head, f,
-        round(atm_iv(c.strikes, smile, f), _ROUND["atm_iv"]) if forward is not None else nan,
-        put_call_ratio(put_oi, call_oi),
-        put_call_ratio(c.put_volume, c.call_volume),
-        max_pain(c.strikes, call_oi, put_oi),
-        round(move.straddle, _ROUND["straddle"]), move.percent,
-        gex, flip,
-        float(walls.resistance[0]) if walls.resistance.size else nan,
-        float(walls.support[0]) if walls.support.size else nan,
-        _change(c.call_oi, c.call_oi_before), _change(c.put_oi, c.put_oi_before),
-        nan, nan, nan, "",
-    )  # fmt: skip
-
-
-def _change(now: FloatArray, before: FloatArray) -> float:
-    """Σ (OI now − OI at the previous close) over strikes known both times; NaN if none."""
-    seen = np.isfinite(now) & np.isfinite(before)
-    return float((now[seen] - before[seen]).sum()) if seen.any() else math.nan
+_FLIP_COLUMNS = (("oi", 0), ("oi", 1), ("iv", 0), ("iv", 1))
 
 
 def _with_history(
-    rows: list[BucketStats], snapshot: Snapshot, history: History
+    rows: list[BucketStats], years: FloatArray, history: History
 ) -> list[BucketStats]:
     """Fill in each index's iv30 with its rank and percentile, and each bucket's jump flags."""
     by_index: dict[str, list[tuple[float, float]]] = {}
-    for row, chain in zip(rows, snapshot.chains, strict=True):
-        t = years_to_expiry(snapshot.ts, chain.expiry)
+    for row, t in zip(rows, years.tolist(), strict=True):
         by_index.setdefault(row.index, []).append((t, row.atm_iv))
     iv30 = {}
     for index, points in by_index.items():
