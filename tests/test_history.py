@@ -1,13 +1,14 @@
 """IV rank, IV percentile and robust jump flags (analytics.md §4)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opchain.analytics.history import anomalies, iv_percentile, iv_rank
+from opchain.analytics.history import _nanmean, _nanmedian, anomalies, iv_percentile, iv_rank
 
 ivs = st.floats(0.01, 2.0)
 
@@ -119,3 +120,37 @@ def test_scores_ignore_level_and_units(values: list[float], shift: int, power: i
     assert float(moved.score) == float(base.score) or math.isnan(float(base.score))
     assert math.isnan(float(moved.score)) == math.isnan(float(base.score))
     assert bool(moved.flagged) == bool(base.flagged)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), min_size=1, max_size=12),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_the_sorting_median_and_mean_equal_numpys_nan_functions(
+    rows: list[list[float | None]],
+) -> None:
+    width = max(len(r) for r in rows)
+    x = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = [np.nan if v is None else v for v in r]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: numpy warns, gives NaN
+        median, mean = np.nanmedian(x, axis=-1), np.nanmean(x, axis=-1)
+    np.testing.assert_array_equal(_nanmedian(x), median)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_array_equal(_nanmean(x), mean)
+
+
+def test_a_minimum_scale_per_series_equals_one_call_per_series() -> None:
+    rng = np.random.default_rng(3)
+    steady = np.cumsum(rng.choice([0.0, 0.05], size=(2, 4, 40)), axis=-1)
+    steady[..., -1] += np.array([[0.06], [0.5]])
+    together = anomalies(steady, min_scale=np.array([[0.001], [0.05]]))
+    for series, scale in enumerate((0.001, 0.05)):
+        alone = anomalies(steady[series], min_scale=scale)
+        np.testing.assert_array_equal(together.score[series], alone.score)
+        np.testing.assert_array_equal(together.flagged[series], alone.flagged)

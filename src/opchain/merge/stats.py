@@ -208,7 +208,7 @@ def _jumps(
     earlier: Sequence[Iterable[tuple[float, float]]], rows: Sequence[BucketStats]
 ) -> list[str]:
     """Each row's flags: which of its series (ATM IV, straddle) just jumped, scored for all
-    rows in one call per series (their histories padded to one length with NaN)."""
+    rows and both series in one call (histories padded to one length with NaN)."""
     series = [
         [*before, (row.atm_iv, row.straddle)] for before, row in zip(earlier, rows, strict=True)
     ]
@@ -217,10 +217,9 @@ def _jumps(
     for i, values in enumerate(series):
         table[i, width - len(values) :] = values
     names = ("atm_iv", "straddle")
-    flagged = [
-        anomalies(table[..., k], window=ANOMALY_WINDOW, min_scale=_MIN_SCALE[name]).flagged
-        for k, name in enumerate(names)
-    ]
+    scales = np.array([[_MIN_SCALE[name]] for name in names])  # both series in one call
+    both = np.moveaxis(table, -1, 0)  # (series, rows, cycles)
+    flagged = anomalies(both, window=ANOMALY_WINDOW, min_scale=scales).flagged
     return [
         " ".join(name for name, column in zip(names, flagged, strict=True) if column[i])
         for i in range(len(rows))
