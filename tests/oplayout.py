@@ -188,7 +188,7 @@ def _op_lines(plan: SplitTruth, day: date, rng: random.Random) -> tuple[bytes, l
             f"{call + put!r},{group}".encode()
         )
         paise = None if k == one_leg else c + p
-        plan.premiums.append(Premium(ts, paise, None, None))
+        plan.premiums.append(Premium(ts, paise, None, None, f"{call_k!r}|{put_k!r}"))
     return OP_HEADER.encode(), lines, b"\r\n"
 
 
@@ -228,7 +228,8 @@ def _own_lines(plan: SplitTruth, day: date, rng: random.Random) -> tuple[bytes, 
             total, dte,
         )  # fmt: skip
         lines.append(format_row(row).encode())
-        plan.premiums.append(Premium(ts, None if call is None else c + p, expiry, dte))
+        strikes = f"{call_k!r}|{put_k!r}"
+        plan.premiums.append(Premium(ts, None if call is None else c + p, expiry, dte, strikes))
     return ",".join(COLUMNS).encode(), lines, b"\n"
 
 

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from opchain.cli.app import app
 from opchain.market.ist import IST
+from opchain.model import SplitRow
 from opchain.profiles.master import (
     CLOSED,
     Ledger,
@@ -30,7 +31,7 @@ from opchain.store.masters import build
 from opchain.store.opdata import find_splits
 from opchain.store.profiles import ProfileBook, load, save
 from opchain.store.query import today_vs_profile
-from opchain.store.splits import read_split
+from opchain.store.splits import COLUMNS, format_row, read_split
 
 from .oplayout import build_op_tree
 from .sessions import DAY, record, tree_bytes
@@ -204,28 +205,54 @@ class _Crash:
         return self.real(path, target)
 
 
+# Runs `opchain eod` and SIGKILLs itself at its N-th rename: the process dies at once, with no
+# exception, no finally block and no flush, exactly as under `kill -9` at that point.
+_KILLED_AT_RENAME = """
+import os, signal, sys
+from pathlib import Path
+left, real = int(sys.argv[1]), Path.replace
+def replace(self, target):
+    global left
+    if left == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    left -= 1
+    return real(self, target)
+Path.replace = replace
+from opchain.cli import app
+sys.argv = ["opchain", "eod", "--date", sys.argv[2], "--data-dir", sys.argv[3]]
+app()
+"""
+
+
 def test_an_eod_killed_anywhere_then_rerun_equals_an_uninterrupted_one(
     session_dir: Path, tmp_path: Path
 ) -> None:
-    """Kill the EOD run at a random file operation (the profile or ledger rename of any of
+    """SIGKILL `opchain eod` at a random rename of its 280 (a profile or a ledger of any of
     its 140 saves), run it again: the profiles equal an uninterrupted run's."""
     import shutil
+    import signal
+    import subprocess
+    import sys
 
-    whole = tmp_path / "whole"
-    shutil.copytree(session_dir / "data_adv", whole)
-    eod.reconcile(session_dir / "csv_data", whole, DAY)
+    def copy(name: str) -> Path:
+        root = tmp_path / name
+        shutil.copytree(session_dir / "csv_data", root / "csv_data")
+        shutil.copytree(session_dir / "data_adv", root / "data_adv")
+        return root
+
+    whole = copy("whole")
+    eod.reconcile(whole / "csv_data", whole / "data_adv", DAY)
     rng = random.Random(20261121)
-    for trial in range(4):
-        adv = tmp_path / f"killed{trial}"
-        shutil.copytree(session_dir / "data_adv", adv)
-        steps = _Crash(rng.randrange(0, 280))
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(Path, "replace", steps.method())
-            with pytest.raises(_Crash.Died):
-                eod.reconcile(session_dir / "csv_data", adv, DAY)
-        eod.reconcile(session_dir / "csv_data", adv, DAY)
-        assert tree_bytes(adv, "*.csv") == tree_bytes(whole, "*.csv")
-        assert tree_bytes(adv, "*.ledger") == tree_bytes(whole, "*.ledger")
+    for trial in range(3):
+        root = copy(f"killed{trial}")
+        at = str(rng.randrange(0, 280))
+        command = [sys.executable, "-c", _KILLED_AT_RENAME, at, DAY.isoformat(), str(root)]
+        killed = subprocess.run(command, capture_output=True, check=False)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+        eod.reconcile(root / "csv_data", root / "data_adv", DAY)
+        assert tree_bytes(root / "data_adv", "*.csv") == tree_bytes(whole / "data_adv", "*.csv")
+        ledgers = tree_bytes(root / "data_adv", "*.ledger")
+        assert ledgers == tree_bytes(whole / "data_adv", "*.ledger")
 
 
 def test_import_builds_profiles_from_an_op_directory_and_changes_nothing(tmp_path: Path) -> None:
@@ -281,3 +308,32 @@ def test_today_against_the_profiles_with_duckdb(session_dir: Path) -> None:
         assert (r.weekday_avg, r.weekday_days) == (cell.total / cell.n / 100, 1)
         assert r.dte_min == r.dte_max == r.today
     assert all(r.weekday_avg is None for r in rows if r.today is None)
+
+
+def test_eod_flags_a_jump_but_not_a_strike_roll(tmp_path: Path) -> None:
+    """``atm_p2`` becomes another option when the ATM moves: its premium steps, and that is
+    no outlier; the same step with the strikes unchanged is one."""
+    rng = random.Random(5)
+    open_ = datetime.combine(DAY, time(9, 15), IST)
+    lines = [",".join(COLUMNS)]
+    call, put, atm = 80.0, 75.0, 26_000.0
+    for k, _ in enumerate(SESSION_MINUTES):
+        call += rng.choice([-0.1, -0.05, 0.0, 0.05, 0.1])
+        put += rng.choice([-0.1, -0.05, 0.0, 0.05, 0.1])
+        if k == 100:  # the ATM moves up a strike: atm_p2 is now 26,150, far cheaper
+            atm, call, put = atm + 50.0, call - 30.0, put + 25.0
+        bump = 40.0 if k == 200 else 0.0  # a jump with the same strikes
+        c = round(call + bump, 2)
+        row = SplitRow(
+            open_ + timedelta(minutes=k), "NIFTY", "this_week", DAY, "atm_p2", atm, atm,
+            atm + 100, atm + 100, c, round(put, 2), None, None, 1, 1, 1, 1,
+            round(c + put, 2), 3,
+        )  # fmt: skip
+        lines.append(format_row(row))
+    path = tmp_path / "NIFTY" / "this_week" / "atm_p2" / f"{DAY}.csv"
+    path.parent.mkdir(parents=True)
+    path.write_text("\n".join(lines) + "\n")
+    (score,) = eod.quality(tmp_path, DAY)
+    assert SESSION_MINUTES[100] not in score.outliers
+    assert SESSION_MINUTES[200] in score.outliers
+    assert score.minutes == len(SESSION_MINUTES) and score.gaps == ()

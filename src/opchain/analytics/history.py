@@ -57,6 +57,7 @@ def anomalies(
     threshold: float = 5.0,
     min_changes: int = 10,
     min_scale: ArrayLike = 0.0,
+    differenced: bool = False,
 ) -> Anomalies:
     """Flag series whose latest change is a robust outlier among their recent changes.
 
@@ -77,14 +78,17 @@ def anomalies(
     for the whole window is not flagged for moving one tick; one per series broadcasts against
     the leading axes). A zero scale gives ±inf for any
     move. Fewer than ``min_changes`` finite changes in the window: score NaN, no flag.
+    ``differenced``: ``values`` are the changes already (a change known to be no jump, such
+    as a strike roll, can then be left out as NaN).
     """
     if window < 1 or min_changes < 1:
         raise ValueError(f"window and min_changes must be >= 1, got {window}, {min_changes}")
     x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 0 or x.shape[-1] < min_changes + 2:  # the latest change and min_changes before
+    needed = min_changes + 1 + (not differenced)  # the latest change and min_changes before
+    if x.ndim == 0 or x.shape[-1] < needed:
         shape = x.shape[:-1] if x.ndim else ()
         return Anomalies(np.full(shape, np.nan), np.zeros(shape, dtype=bool))
-    changes = np.diff(x, axis=-1)
+    changes = x if differenced else np.diff(x, axis=-1)
     latest = changes[..., -1]
     recent = changes[..., max(changes.shape[-1] - 1 - window, 0) : -1]
     enough = np.count_nonzero(np.isfinite(recent), axis=-1) >= min_changes

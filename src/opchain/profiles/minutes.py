@@ -7,8 +7,11 @@ sum would depend on the order in the last bits).
 
 from collections.abc import Iterable
 from datetime import datetime, time
+from typing import TypeVar
 
 from opchain.market.ist import to_ist
+
+T = TypeVar("T")
 
 OPEN, CLOSE = time(9, 15), time(15, 30)
 # The session's minutes, "09:15" .. "15:29": the rows of a master.
@@ -26,13 +29,13 @@ def paise(rupees: float) -> int:
     return round(rupees * 100)
 
 
-def last_per_minute(rows: Iterable[tuple[datetime, int | None]]) -> dict[str, int]:
+def last_per_minute(rows: Iterable[tuple[datetime, T | None]]) -> dict[str, T]:
     """The premium of the last row with a premium in each session minute, rows in time order.
 
     A minute whose every row lacks a premium (a leg missing) is absent, not zero. Rows outside
     09:15-15:29 IST are ignored (OP kept some; they are not part of the session).
     """
-    minutes: dict[str, int] = {}
+    minutes: dict[str, T] = {}
     for ts, value in rows:
         if value is None:
             continue

@@ -9,6 +9,7 @@ outliers (minutes whose change is a robust five-sigma jump).
 
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -53,9 +54,14 @@ def quality(csv_root: Path, day: date) -> list[SeriesQuality]:
         path = csv_root.joinpath(*series, f"{day.isoformat()}.csv")
         split = OpSplit(path, *series, day)
         premiums, _ = read_premiums(split)
-        minutes = last_per_minute((p.ts, p.paise) for p in premiums)
+        ticks = last_per_minute(
+            (p.ts, None if p.paise is None else (p.paise, p.strikes)) for p in premiums
+        )
+        minutes = {minute: paise for minute, (paise, _) in ticks.items()}
         values = np.array([minutes.get(m, np.nan) for m in SESSION_MINUTES], dtype=np.float64)
-        scores.append(SeriesQuality(series, len(minutes), _gaps(minutes), _outliers(values)))
+        strikes = [ticks[m][1] if m in ticks else None for m in SESSION_MINUTES]
+        outliers = _outliers(values, strikes)
+        scores.append(SeriesQuality(series, len(minutes), _gaps(minutes), outliers))
     return scores
 
 
@@ -88,10 +94,17 @@ def _gaps(minutes: dict[str, int]) -> tuple[tuple[str, str], ...]:
     return tuple(runs)
 
 
-def _outliers(values: np.ndarray) -> tuple[str, ...]:
-    """Minutes whose change from the minute before is a jump against the 30 changes before."""
-    span = 32  # the latest change and 30 before it
-    padded = np.concatenate([np.full(span - 1, np.nan), values])
+def _outliers(values: np.ndarray, strikes: list[str | None]) -> tuple[str, ...]:
+    """Minutes whose change from the minute before is a jump against the 30 changes before.
+
+    A change across a strike roll (the series' strikes differ from the minute before's: the
+    ATM moved, so ``atm_p2`` is now another option) is no jump and is left out.
+    """
+    changes = np.concatenate([[np.nan], np.diff(values)])
+    rolled = [a is not None and b is not None and a != b for a, b in pairwise([None, *strikes])]
+    changes[np.array(rolled, dtype=bool)] = np.nan
+    span = 31  # the latest change and 30 before it
+    padded = np.concatenate([np.full(span - 1, np.nan), changes])
     windows = np.lib.stride_tricks.sliding_window_view(padded, span)  # one per minute
-    flagged = anomalies(windows, window=span - 2, min_scale=5.0).flagged  # 5 paise: one tick
+    flagged = anomalies(windows, span - 1, min_scale=5.0, differenced=True).flagged  # 5 paise
     return tuple(m for m, jump in zip(SESSION_MINUTES, flagged.tolist(), strict=True) if jump)

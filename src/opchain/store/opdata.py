@@ -54,6 +54,7 @@ __all__ = [
 _TS = ("ts", "timestamp", "ts_ist")  # opchain's, OP's minute merge, OP's advanced split
 _TOTAL = ("total_premium", "tp_sum")
 _LEGS = (("call_last_price", "put_last_price"), ("ce_ltp", "pe_ltp"))
+_STRIKES = ("call_strike", "put_strike")
 _LAYOUT = "<INDEX>/<bucket>/<offset>/<YYYY-MM-DD>.csv"
 
 
@@ -75,6 +76,9 @@ class Premium(NamedTuple):
     paise: int | None  # None: a leg missing or zero, or no usable total
     expiry: date | None  # from an ``expiry`` column when the file has one
     days_to_expiry: int | None
+    # The legs' strikes as written ("26000|26000"), when the file has them: a change from one
+    # minute to the next is a strike roll (the ATM moved), not a jump in the premium.
+    strikes: str | None = None
 
 
 class _Columns(NamedTuple):
@@ -84,6 +88,7 @@ class _Columns(NamedTuple):
     put: int | None
     expiry: int | None
     dte: int | None
+    strikes: tuple[int, ...]  # call_strike, put_strike where present
 
 
 def split_roots(root: Path) -> list[Path]:
@@ -185,7 +190,8 @@ def _columns(header: list[str]) -> _Columns | str:
     call, put = legs[0] if legs else (None, None)
     if total is None and call is None:
         return "missing column total_premium/tp_sum (or call_last_price and put_last_price)"
-    return _Columns(ts, total, call, put, where.get("expiry"), where.get("days_to_expiry"))
+    strikes = tuple(where[c] for c in _STRIKES if c in where)
+    return _Columns(ts, total, call, put, where.get("expiry"), where.get("days_to_expiry"), strikes)
 
 
 def _premium(cells: list[str], c: _Columns) -> Premium:
@@ -199,6 +205,7 @@ def _premium(cells: list[str], c: _Columns) -> Premium:
         premium_paise(cell(c.total), cell(c.call), cell(c.put)),
         _day(expiry) if expiry and expiry.strip() else None,
         count(dte, "days_to_expiry") if dte and dte.strip() else None,
+        "|".join(cells[i].strip() for i in c.strikes) if c.strikes else None,
     )
 
 
