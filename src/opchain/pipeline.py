@@ -26,6 +26,7 @@ from opchain.merge.stats import BucketStats, History
 from opchain.model import Snapshot
 from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule, write_atomic
+from opchain.store.live import LiveFiles
 from opchain.store.masters import MasterStream
 from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
@@ -103,6 +104,7 @@ async def record_session(
         settings.split_root, settings.profiles_root, day, settings.durable_writes
     )
     series = [key[:3] for key in series_keys(watches, offsets, day)]
+    live = LiveFiles(settings.data_dir, settings.rate)  # for an API in another process
     minute = None
     with quiet_gc():
         try:
@@ -133,6 +135,7 @@ async def record_session(
                 overview.write(snapshot)
                 stats.write(ts, bucket_stats)
                 raw.add(snapshot)
+                live.offer(snapshot, bucket_stats, history.previous_oi)
                 report.cycles += 1
                 for chain in snapshot.chains:
                     report.legs += len(chain.legs)
@@ -148,6 +151,7 @@ async def record_session(
             report.quote_calls = collector.quote_calls
             paths = {key: log.path for key, log in splits.files().items()}
             with ExitStack() as closing:  # every store is closed, whichever of them fails
+                closing.callback(live.flush)
                 closing.callback(masters.save)
                 closing.callback(raw.close)
                 closing.callback(overview.close)

@@ -1,5 +1,8 @@
 """The ``opchain`` command."""
 
+from opchain.cli import health
 from opchain.cli.app import app
+
+app.command()(health.health)
 
 __all__ = ["app"]

@@ -1,15 +1,18 @@
 """``opchain``: typer commands. Errors are one clear line; the detail goes to the log."""
 
 import asyncio
+import contextlib
 import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from opchain import __version__
+from opchain.api.live import Hub
 from opchain.brokers.base import Broker
 from opchain.brokers.kite.broker import KiteBroker
 from opchain.brokers.kite.client import TokenExpired
@@ -17,6 +20,10 @@ from opchain.brokers.kite.session import StoredToken
 from opchain.brokers.kite.ticks import TickBroker
 from opchain.brokers.sim import SimBroker
 from opchain.health import state as health
+from opchain.health.broker import BrokerTally, CountingTransport
+from opchain.health.metrics import Metrics
+from opchain.health.monitor import monitor
+from opchain.health.supervisor import supervise
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
 from opchain.market.indices import INDICES
@@ -27,6 +34,7 @@ from opchain.settings import Settings
 from . import kite, profiles
 from .console import console, fail, load_settings, log, make_clock, out
 from .report import ProgressView, print_report
+from .serve import api_beside, each, serve
 
 app = typer.Typer(
     name="opchain",
@@ -41,6 +49,7 @@ app.command("fake-kite")(kite.fake_kite)
 app.command()(profiles.eod)
 app.command("rebuild-masters")(profiles.rebuild_masters)
 app.command("import")(profiles.import_op)
+app.command()(serve)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
@@ -114,6 +123,13 @@ def run(
     sessions: Annotated[
         int | None, typer.Option(help="Stop after this many sessions (default: run forever).")
     ] = None,
+    api: Annotated[
+        bool,
+        typer.Option(
+            "--api/--no-api",
+            help="Serve the API and dashboard beside the collector (OPCHAIN_API_HOST, _PORT).",
+        ),
+    ] = True,
 ) -> None:
     """Collect continuously: wait for each session's open, record it, repeat.
 
@@ -128,12 +144,16 @@ def run(
         cadence_seconds=cadence,
     )
     clock = make_clock(start, speed)
+    metrics = Metrics()
+    tally = BrokerTally(metrics.observe_request) if settings.broker == "kite" else None
     source: Broker
     kite_source: KiteBroker | TickBroker | None = None
     stored: StoredToken | None = None
     if settings.broker == "kite":
         accelerated = start is not None or speed != 1.0
-        kite_source, stored = kite.kite_broker(settings, clock, accelerated)
+        assert tally is not None
+        counted = CountingTransport(httpx.AsyncHTTPTransport(), tally)
+        kite_source, stored = kite.kite_broker(settings, clock, accelerated, counted)
         source = kite_source
     else:
         source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
@@ -146,10 +166,26 @@ def run(
             notice = await kite.check_login(kite_source, stored, clock)
             console.print(notice, soft_wrap=True)
             health.report(settings.data_dir, "broker", "ok", notice, clock.now())
-        try:
-            await run_sessions(settings, source, clock, sessions, on_session=done)
-        finally:
-            await source.close()
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(source.close)
+            hub = Hub(settings.data_dir, settings.rate) if api else None
+            if hub is not None:
+                await stack.enter_async_context(api_beside(settings, hub, clock, metrics, tally))
+            watcher = asyncio.create_task(monitor(settings, clock, metrics, tally))
+            stack.push_async_callback(_stop, watcher)
+            on_cycle = each(metrics.observe_cycle, hub.publish if hub is not None else None)
+            # A failed collector is restarted with backoff and resumes from its files; an
+            # expired login or a missing calendar cannot be helped by a restart.
+            await supervise(
+                "collector",
+                lambda: run_sessions(
+                    settings, source, clock, sessions, on_session=done, on_cycle=on_cycle
+                ),
+                settings.data_dir,
+                clock,
+                give_up_on=(TokenExpired, calendar.CalendarUnavailable),
+                metrics=metrics,
+            )
 
     try:
         asyncio.run(collect())
@@ -167,6 +203,12 @@ def run(
             soft_wrap=True,
         )
         raise typer.Exit(3) from None
+
+
+async def _stop(task: "asyncio.Task[None]") -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _last_trading_day() -> date:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
+import httpx
 import typer
 import uvicorn
 
@@ -107,16 +108,22 @@ def _catch(settings: Settings, timeout: float) -> str:
 
 
 def kite_broker(
-    settings: Settings, clock: Clock, accelerated: bool
+    settings: Settings,
+    clock: Clock,
+    accelerated: bool,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> tuple[KiteBroker | TickBroker, StoredToken | None]:
     """The kite broker the settings ask for, and the stored login it uses (None for a token
-    from the environment). Fails with a clear line when there is no usable token."""
+    from the environment). Fails with a clear line when there is no usable token.
+    ``transport`` carries its HTTP requests (the health tally counts them there)."""
     if not settings.kite_api_key:
         fail("the kite broker needs KITE_API_KEY, and a login: run `opchain login`")
     if accelerated and settings.kite_root == ROOT:
         fail("--start and --speed are for simulated markets; Kite's market runs in real time")
     stored, read = _token_source(settings, clock)
-    client = KiteClient(settings.kite_api_key, read(), settings.kite_root, clock)
+    client = KiteClient(
+        settings.kite_api_key, read(), settings.kite_root, clock, transport=transport
+    )
     broker = KiteBroker(client, cache_dir=settings.data_dir / "cache" / "kite")
     if settings.kite_ticks:
         return TickBroker(broker, read, settings.ticker_url), stored

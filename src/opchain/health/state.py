@@ -31,9 +31,18 @@ def report(data_dir: Path, component: str, status: Status, detail: str, at: date
 
 
 def read(data_dir: Path) -> dict[str, State]:
-    """Every component's last reported state, by component."""
+    """Every component's last reported state, by component. A file that cannot be read (not
+    one this module wrote) reads as that component ``down``, saying so; it never raises."""
     states: dict[str, State] = {}
     for path in sorted((data_dir / "health").glob("*.json")):
-        body = json.loads(path.read_text(encoding="utf-8"))
-        states[body["component"]] = body
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            found = State(component=str(body["component"]), status=body["status"],
+                          detail=str(body["detail"]), since=str(body["since"]))  # fmt: skip
+            if found["status"] not in ("ok", "degraded", "down"):
+                raise ValueError(f"unknown status {found['status']!r}")
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            detail = f"unreadable health state {path.name}: {err}"
+            found = State(component=path.stem, status="down", detail=detail, since="")
+        states[found["component"]] = found
     return states

@@ -1,0 +1,73 @@
+"""The API application: routers, errors as one sentence, the dashboard's files at ``/``.
+
+``create_app`` takes the one Settings object and, optionally, the Hub the collector in the same
+process publishes to (``opchain run``); without one it makes a Hub that follows the live files
+(``opchain serve`` starts :meth:`Hub.follow` beside the server).
+"""
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from opchain import __version__
+from opchain.api import ops, ws
+from opchain.api.keys import digests
+from opchain.api.limits import RateLimiter
+from opchain.api.live import Hub
+from opchain.api.routes import chain, market, profiles, splits
+from opchain.market.clock import Clock, WallClock
+from opchain.settings import Settings
+
+STATIC = Path(__file__).parent / "static"
+
+DESCRIPTION = """Option chains, analytics, profiles and split files of the indices opchain
+records (docs/api.md). Data endpoints want a key in `X-API-Key` when `OPCHAIN_API_KEYS` is
+set; `/ws/live/{index}` pushes each new snapshot."""
+
+
+def create_app(settings: Settings, hub: Hub | None = None, clock: Clock | None = None) -> FastAPI:
+    app = FastAPI(title="opchain", version=__version__, description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.hub = hub if hub is not None else Hub(settings.data_dir, settings.rate)
+    app.state.clock = clock or WallClock()
+    app.state.key_digests = digests(settings.api_keys)
+    app.state.limiter = RateLimiter(settings.api_rate, settings.api_burst)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(ops.router)
+    for module in (market, chain, profiles, splits):
+        app.include_router(module.router)
+    app.include_router(ws.router)
+    if STATIC.is_dir():  # the dashboard's files; the API works without them
+        app.mount("/", StaticFiles(directory=STATIC, html=True), name="dashboard")
+    return app
+
+
+def describe(error: dict[str, Any]) -> str:
+    """One sentence from a validation error: where, then what."""
+    where = ".".join(str(part) for part in error.get("loc", ()) if part not in ("path", "query"))
+    return f"{where or 'request'}: {error.get('msg', 'not valid')}"
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError | WebSocketRequestValidationError)
+    errors = list(exc.errors())
+    detail = describe(errors[0]) if errors else "the request is not valid"
+    return JSONResponse({"detail": detail}, 422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return JSONResponse({"detail": detail}, exc.status_code, exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Still JSON, still one sentence; the tests make sure no input gets here."""
+    return JSONResponse({"detail": "the server failed to answer; see its log"}, 500)

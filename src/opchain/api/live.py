@@ -1,0 +1,155 @@
+"""The Hub: the latest ``Live`` message per index, and the WebSocket fan-out of new ones.
+
+Two sources feed it. Inside ``opchain run`` the collector hands over every snapshot
+(:meth:`Hub.publish`, the pipeline's ``on_cycle``); that only stores a reference and wakes the
+waiting clients, so the collector pays nothing when nobody watches. The messages are built on
+the first request for them (one IV solve for all indices) and kept, with their encoded bytes,
+until the next snapshot. ``opchain serve`` follows the live files a collector writes
+(:meth:`Hub.poll`, called by :meth:`Hub.follow` twice a second, or directly by tests).
+
+Fan-out keeps no queues: each client waits for the index's ``changed`` event and then sends
+whatever is newest, so a slow client skips what it had no time for.
+"""
+
+import asyncio
+from collections.abc import Callable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from opchain.market.indices import INDIA_VIX, INDICES
+from opchain.market.ist import trading_date
+from opchain.merge.stats import BucketStats, OiKey
+from opchain.merge.view import live_messages
+from opchain.model import Snapshot
+from opchain.store.live import encode, live_path, read_live
+from opchain.store.raw import RawStore
+
+Message = dict[str, Any]
+PreviousOi = Callable[[str, date], Mapping[OiKey, int]]
+POLL_SECONDS = 0.5
+
+
+def closing_oi(data_dir: Path) -> PreviousOi:
+    """Open interest at the previous close, read from the raw Parquet parts (as the pipeline's
+    history is), for the OI change per strike."""
+    return lambda index, day: RawStore(data_dir / "raw").closing_oi(index, day)
+
+
+class Hub:
+    def __init__(
+        self, data_dir: Path, rate: float = 0.0, previous_oi: PreviousOi | None = None
+    ) -> None:
+        self.data_dir, self.rate = data_dir, rate
+        self.previous_oi = previous_oi or closing_oi(data_dir)
+        self._pending: tuple[Snapshot, list[BucketStats]] | None = None
+        self._messages: dict[str, Message] = {}
+        self._cache: dict[tuple[str, str], Any] = {}  # (index, what) -> encoded view
+        self._versions: dict[str, int] = {}
+        self._events: dict[str, asyncio.Event] = {}
+        self._stamps: dict[str, tuple[int, int]] = {}  # live file -> (mtime_ns, size)
+        self._closes: dict[tuple[str, date], Mapping[OiKey, int]] = {}
+
+    # Feeding it.
+
+    def publish(self, snapshot: Snapshot, stats: list[BucketStats]) -> None:
+        """A new snapshot from the collector in this process (call it on the event loop)."""
+        self._pending = (snapshot, stats)
+        self._changed({chain.index for chain in snapshot.chains})
+
+    def poll(self) -> list[str]:
+        """Load the live files that changed since the last look; the indices updated."""
+        updated = []
+        for index in INDICES:
+            path = live_path(self.data_dir, index)
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            if self._stamps.get(index) == stamp:
+                continue
+            self._stamps[index] = stamp
+            message = read_live(path)
+            if message is not None and message.get("index") == index:
+                self._build()  # an in-process snapshot pending is older than the file
+                self._messages[index] = message
+                updated.append(index)
+        self._changed(set(updated))
+        return updated
+
+    async def follow(self, interval: float = POLL_SECONDS) -> None:
+        """Poll the live files forever (``opchain serve``)."""
+        while True:
+            self.poll()
+            await asyncio.sleep(interval)
+
+    # Reading it.
+
+    def message(self, index: str) -> Message | None:
+        """The newest ``Live`` message of ``index``, built now if it is not yet."""
+        self._build()
+        return self._messages.get(index)
+
+    def messages(self) -> dict[str, Message]:
+        self._build()
+        return dict(self._messages)
+
+    def cached(self, index: str, what: str, make: Callable[[Message], Any]) -> Any:
+        """``make(message)`` of the newest message, computed once per snapshot."""
+        key = (index, what)
+        if key not in self._cache:
+            message = self.message(index)
+            if message is None:
+                return None
+            self._cache[key] = make(message)
+        return self._cache[key]
+
+    def encoded(self, index: str) -> bytes | None:
+        data: bytes | None = self.cached(index, "live", encode)
+        return data
+
+    def version(self, index: str) -> int:
+        return self._versions.get(index, 0)
+
+    def changed(self, index: str) -> asyncio.Event:
+        """An event set at the next new message of ``index``."""
+        event = self._events.get(index)
+        if event is None:
+            event = self._events[index] = asyncio.Event()
+        return event
+
+    # Inside.
+
+    def _changed(self, indices: set[str]) -> None:
+        for index in indices:
+            self._versions[index] = self.version(index) + 1
+            for key in [k for k in self._cache if k[0] == index]:
+                del self._cache[key]
+            event = self._events.pop(index, None)
+            if event is not None:
+                event.set()
+
+    def _build(self) -> None:
+        if self._pending is None:
+            return
+        snapshot, stats = self._pending
+        self._pending = None
+        day = trading_date(snapshot.ts)
+        previous: dict[OiKey, int] = {}
+        for index in sorted({chain.index for chain in snapshot.chains}):
+            if (index, day) not in self._closes:
+                self._closes = {k: v for k, v in self._closes.items() if k[1] == day}
+                self._closes[index, day] = self.previous_oi(index, day)
+            previous.update(self._closes[index, day])
+        self._messages.update(live_messages(snapshot, stats, self.rate, previous))
+
+
+def vix_overview(messages: Mapping[str, Message]) -> Message | None:
+    """INDIA VIX's overview from the newest message that has one."""
+    newest = sorted(messages.values(), key=lambda m: str(m.get("ts")), reverse=True)
+    for message in newest:
+        vix = message.get("vix")
+        if isinstance(vix, dict) and vix.get("index") == INDIA_VIX.key:
+            return vix
+    return None

@@ -1,0 +1,1 @@
+"""The data endpoints, one module per group of docs/api.md's table."""

@@ -1,0 +1,54 @@
+"""``opchain health``: the checks and the components' states, as a table or as JSON.
+
+The exit code is the verdict, for scripts and cron: 0 ok, 1 degraded, 2 down.
+"""
+
+import asyncio
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from opchain.health import state
+from opchain.health.checks import check_all
+from opchain.health.summary import EXIT_CODES, summarize
+from opchain.market.ist import IST
+
+from .console import fail, load_settings, out
+
+COLOURS = {"ok": "green", "degraded": "yellow", "down": "bold red"}
+
+
+def health(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print /health's JSON instead.")] = False,
+) -> None:
+    """Check the Kite login, the newest stored data, disk, CPU, memory and the configured
+    InfluxDB and Redis, and show what running components reported in `<data>/health/`.
+    Exits 0 when all is ok, 1 when something is degraded, 2 when something is down."""
+    settings = load_settings(data_dir=data_dir)
+    now = datetime.now(IST)
+    try:
+        checks = asyncio.run(check_all(settings, now))
+    except OSError as err:
+        fail(f"cannot check {settings.data_dir}: {err}")
+    found = summarize(checks, state.read(settings.data_dir))
+    if as_json:
+        out.print_json(json.dumps(found))
+    else:
+        colour = COLOURS[found["status"]]
+        table = Table(title=f"opchain health at {now:%Y-%m-%d %H:%M:%S} IST: "
+                            f"[{colour}]{found['status']}[/]")  # fmt: skip
+        for column in ("check", "status", "since", "detail"):
+            table.add_column(column, overflow="fold")
+        for name, entry in found["checks"].items():
+            since = entry["since"][:19].replace("T", " ")
+            status = f"[{COLOURS[entry['status']]}]{entry['status']}[/]"
+            table.add_row(name, status, since, entry["detail"])
+        out.print(table)
+    raise typer.Exit(EXIT_CODES[found["status"]])

@@ -1,0 +1,129 @@
+"""``opchain serve``: the API and dashboard over a data directory, following the live files
+of a collector running elsewhere; and what ``opchain run`` needs to serve them beside it."""
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from opchain.api.app import create_app
+from opchain.api.live import Hub
+from opchain.api.server import address, listen, server
+from opchain.health.broker import BrokerTally
+from opchain.health.metrics import Metrics
+from opchain.market.clock import Clock
+from opchain.merge.stats import BucketStats
+from opchain.model import Snapshot
+from opchain.pipeline import OnCycle
+from opchain.settings import Settings
+
+from .console import fail, load_settings
+
+
+def each(*hooks: OnCycle | None) -> OnCycle | None:
+    """One ``on_cycle`` that calls every hook given, in order (None: no hook at all)."""
+    chosen = [hook for hook in hooks if hook is not None]
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return chosen[0]
+
+    def call(snapshot: Snapshot, stats: list[BucketStats]) -> None:
+        for hook in chosen:
+            hook(snapshot, stats)
+
+    return call
+
+
+def bind(settings: Settings) -> socket.socket:
+    """The API's listening socket, or one clear line and exit code 2."""
+    try:
+        return listen(settings.api_host, settings.api_port)
+    except OSError as err:
+        fail(f"cannot listen on {settings.api_host}:{settings.api_port}: {err.strerror or err}")
+
+
+def make_app(
+    settings: Settings,
+    hub: Hub,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    tally: BrokerTally | None = None,
+) -> FastAPI:
+    """The application, or one clear line when the settings cannot make one (a bad key).
+    ``metrics`` and ``tally`` are the collector's when it runs in the same process, so
+    ``/metrics`` and ``/health`` see its counters and its broker's answers."""
+    try:
+        app = create_app(settings, hub, clock)
+    except ValueError as err:
+        fail(f"bad settings: api_keys: {err}")
+    if metrics is not None:
+        app.state.metrics = metrics
+    if tally is not None:
+        app.state.broker_tally = tally
+    return app
+
+
+def announce(sock: socket.socket) -> None:
+    """The one line the dashboard's tests (and people) read to find the API."""
+    print(f"API at {address(sock)}", flush=True)
+
+
+@contextlib.asynccontextmanager
+async def api_beside(
+    settings: Settings,
+    hub: Hub,
+    clock: Clock | None = None,
+    metrics: Metrics | None = None,
+    tally: BrokerTally | None = None,
+) -> AsyncIterator[uvicorn.Server]:
+    """Serve the API in this event loop while the block runs (``opchain run``)."""
+    api = server(make_app(settings, hub, clock, metrics, tally))
+    sock = bind(settings)
+    task = asyncio.create_task(api.serve(sockets=[sock]))
+    announce(sock)
+    try:
+        yield api
+    finally:
+        api.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
+
+
+def serve(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Address (env OPCHAIN_API_HOST).")] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port, 0 for any free one (env OPCHAIN_API_PORT).")
+    ] = None,
+) -> None:
+    """Serve the API and the dashboard over DATA_DIR.
+
+    Shows the last snapshot each index's live file holds (`opchain demo` leaves one), and
+    follows the files while a collector elsewhere replaces them (about twice a second).
+    """
+    settings = load_settings(data_dir=data_dir, api_host=host, api_port=port)
+    hub = Hub(settings.data_dir, settings.rate)
+    api = server(make_app(settings, hub))
+    sock = bind(settings)
+    hub.poll()
+
+    async def main() -> None:
+        follower = asyncio.create_task(hub.follow())
+        try:
+            await api.serve(sockets=[sock])
+        finally:
+            follower.cancel()
+
+    announce(sock)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
