@@ -15,7 +15,9 @@ from starlette.types import ASGIApp
 @contextmanager
 def serve_in_thread(app: ASGIApp) -> Iterator[str]:
     """Run ``app`` under uvicorn until the block ends; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # TCP named (not protocol 0): asyncio turns Nagle's algorithm off only then, else every
+    # response in two writes waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")

@@ -2,7 +2,6 @@
 ``opchain run`` (polling or ticks), with the access token checked before a session starts."""
 
 import asyncio
-import socket
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
@@ -11,6 +10,7 @@ import httpx
 import typer
 import uvicorn
 
+from opchain.api import server as api_server
 from opchain.brokers.kite.broker import KiteBroker
 from opchain.brokers.kite.client import ROOT, KiteClient, KiteError
 from opchain.brokers.kite.fake import FakeKite, Faults
@@ -220,11 +220,8 @@ def fake_kite(
         make_clock(start, speed), api_key, api_secret, settings.sim_seed,
         settings.sim_glitch_rate, redirect_url, faults=faults,
     )  # fmt: skip
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind(("127.0.0.1", port))
-        sock.listen(128)
+        sock = api_server.listen("127.0.0.1", port)  # TCP named: no Nagle delay
     except OSError as err:
         fail(f"cannot listen on 127.0.0.1:{port}: {err.strerror}")
     root = f"http://127.0.0.1:{sock.getsockname()[1]}"

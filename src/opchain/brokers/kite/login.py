@@ -39,7 +39,7 @@ def listen(redirect_url: str) -> socket.socket:
             "paste the request_token instead"
         )
     family = socket.AF_INET6 if parts.hostname == "::1" else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((parts.hostname, parts.port or 80))
