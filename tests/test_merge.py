@@ -5,7 +5,7 @@ from datetime import date, datetime
 
 from opchain.analytics.black76 import black76_price
 from opchain.analytics.expiry_time import years_to_expiry
-from opchain.merge.rows import merge, slice_forward, split_rows
+from opchain.merge.rows import implied_vols, merge, split_rows
 from opchain.model import ChainSlice, DepthLevel, Leg, Quote, Side, Snapshot
 
 TS = datetime.fromisoformat("2026-11-20T10:00:00+05:30")
@@ -70,8 +70,8 @@ def test_warning_flags_keep_the_price() -> None:
 
 
 def test_ivs_recover_the_pricing_vol_on_the_parity_forward() -> None:
-    chain = snapshot(*ALL).chains[0]
-    forward = slice_forward(chain, T, 0.0)
+    snap = snapshot(*ALL)
+    _, _, (forward,) = implied_vols(snap, [[leg.price for leg in snap.chains[0].legs]], 0.0)
     assert forward is not None and math.isclose(forward, FORWARD, abs_tol=1e-6)
     for row in split_rows(snapshot(*ALL)):
         assert row.call_iv is not None and row.put_iv is not None

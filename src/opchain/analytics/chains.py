@@ -17,8 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from opchain.analytics.black76 import FloatArray
-from opchain.analytics.gex import ONE_PERCENT
-from opchain.analytics.greeks import gamma
+from opchain.analytics.gex import dealer_legs
 
 
 class Straddles(NamedTuple):
@@ -116,13 +115,11 @@ def gex_totals(
     discount: FloatArray,
 ) -> FloatArray:
     """``gex.gamma_exposure(...).total`` per row (rupees per 1% move)."""
-    f, tt, df = forward[:, None], t[:, None], discount[:, None]
-    gamma_both = gamma(f, strikes, tt, np.stack([call_vol, put_vol]), df)
-    call, put = gamma_both[0] * call_oi, gamma_both[1] * put_oi
-    dollar = ONE_PERCENT * f * f
-    call = np.where(np.isnan(call), 0.0, call) * dollar * lot_size
-    put = -np.where(np.isnan(put), 0.0, put) * dollar * lot_size
-    return np.asarray((call + put).sum(axis=-1), dtype=np.float64)
+    call, put = dealer_legs(
+        strikes, call_oi, put_oi, forward[:, None], t[:, None], call_vol, put_vol,
+        discount[:, None],
+    )  # fmt: skip
+    return np.asarray((call * lot_size + put * lot_size).sum(axis=-1), dtype=np.float64)
 
 
 def oi_changes(now: FloatArray, before: FloatArray) -> FloatArray:

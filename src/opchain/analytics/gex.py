@@ -56,7 +56,7 @@ def gamma_exposure(
 
     ``t`` is the time to expiry in years and ``discount`` exp(-r·t), as in ``black76``.
     """
-    call, put = _legs(strikes, call_oi, put_oi, forward, t, call_vol, put_vol, discount)
+    call, put = dealer_legs(strikes, call_oi, put_oi, forward, t, call_vol, put_vol, discount)
     call, put = call * lot_size, put * lot_size
     net = call + put
     return GammaExposure(call, put, net, float(net.sum()))
@@ -82,7 +82,7 @@ def gamma_profile(
     """
     x = np.asarray(levels, dtype=np.float64)
     moved = x * (forward / spot) if spot is not None else x
-    call, put = _legs(
+    call, put = dealer_legs(
         strikes, call_oi, put_oi, moved[..., np.newaxis], t, call_vol, put_vol, discount
     )
     return np.asarray((call + put).sum(axis=-1) * lot_size, dtype=np.float64)
@@ -158,22 +158,23 @@ def _nearest(crossings: FloatArray, here: float) -> float:
     return float(crossings[np.argmin(np.abs(crossings - here))]) if crossings.size else np.nan
 
 
-def _legs(
+def dealer_legs(
     strikes: ArrayLike,
     call_oi: ArrayLike,
     put_oi: ArrayLike,
     forward: ArrayLike,
-    t: float,
+    t: ArrayLike,
     call_vol: ArrayLike,
     put_vol: ArrayLike,
-    discount: float,
+    discount: ArrayLike,
 ) -> tuple[FloatArray, FloatArray]:
     """Signed Γ·OI·F²·0.01 of the calls and of the puts, per strike (last axis) and per forward
-    (the leading axes of ``forward``); NaN OI or gamma counts as zero."""
+    (the leading axes of ``forward``); NaN OI or gamma counts as zero. Strikes may have leading
+    axes too (one row per expiry, ``analytics.chains``), with t and discount broadcasting."""
     k = np.asarray(strikes, dtype=np.float64)
     columns = [np.asarray(x, dtype=np.float64) for x in (call_oi, put_oi, call_vol, put_vol)]
-    if any(column.shape != k.shape for column in columns) or k.ndim != 1:
-        raise ValueError("strikes, OI and vols must be one-dimensional and of equal length")
+    if any(column.shape != k.shape for column in columns) or k.ndim == 0:
+        raise ValueError("strikes, OI and vols must be of equal length (and one shape)")
     c_oi, p_oi, c_vol, p_vol = columns
     f = np.asarray(forward, dtype=np.float64)
     # Black-76 gamma is the same for a call and a put; each leg keeps its own vol.

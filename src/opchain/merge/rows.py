@@ -22,7 +22,7 @@ from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.stats import BucketStats, History, bucket_stats
 from opchain.merge.table import Table, chain_table
-from opchain.model import ChainSlice, Snapshot, SplitRow
+from opchain.model import Snapshot, SplitRow
 
 IV_DECIMALS = 6  # IVs and deltas
 
@@ -94,27 +94,6 @@ def merge(
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, IV_DECIMALS)
-
-
-def slice_forward(
-    chain: ChainSlice, t: float, rate: float, prices: Sequence[float | None] | None = None
-) -> float | None:
-    """The slice's forward implied by put-call parity, or None without a strike priced on both
-    sides. ``prices`` are the legs' usable prices when the caller has them already."""
-    if prices is None:
-        prices = [leg.price for leg in chain.legs]
-    calls: dict[float, float] = {}
-    puts: dict[float, float] = {}
-    for leg, price in zip(chain.legs, prices, strict=True):
-        if price is not None and leg.strike is not None:
-            (calls if leg.side == "CE" else puts)[leg.strike] = price
-    both = sorted(calls.keys() & puts.keys())
-    if not both:
-        return None
-    forward = parity_forward(
-        both, [calls[k] for k in both], [puts[k] for k in both], math.exp(-rate * t)
-    )
-    return float(forward) if math.isfinite(forward) else None
 
 
 Column = list[list[float | None]]  # one value per leg, chain by chain
