@@ -5,7 +5,7 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 
@@ -28,11 +28,12 @@ class Running:
 
 
 @contextmanager
-def running(app: FastAPI) -> Iterator[Running]:
+def running(app: FastAPI, **limits: Any) -> Iterator[Running]:
     """Serve ``app`` on a random loopback port until the block ends. The socket listens
-    before the server starts, so requests made at once wait in its backlog."""
+    before the server starts, so requests made at once wait in its backlog. ``limits`` go to
+    :func:`opchain.api.server.server` (``head_timeout``, ``max_head``)."""
     sock = listen("127.0.0.1", 0)
-    api = server(app)
+    api = server(app, **limits)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(
         target=loop.run_until_complete, args=(api.serve(sockets=[sock]),), daemon=True

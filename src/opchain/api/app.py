@@ -3,6 +3,10 @@
 ``create_app`` takes the one Settings object and, optionally, the Hub the collector in the same
 process publishes to (``opchain run``); without one it makes a Hub that follows the live files
 (``opchain serve`` starts :meth:`Hub.follow` beside the server).
+
+A client's address (what the rate limiter counts when there is no key) is the connecting
+address, or, from a proxy named in ``api_trusted_proxies`` only, what its X-Forwarded-For says;
+the server believes no header itself (``server.server``).
 """
 
 from pathlib import Path
@@ -14,6 +18,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from opchain import __version__
 from opchain.api import ops, ws
@@ -47,6 +52,10 @@ def create_app(settings: Settings, hub: Hub | None = None, clock: Clock | None =
     app.state.clock = clock or WallClock()
     app.state.key_digests = digests(settings.api_keys)
     app.state.limiter = RateLimiter(settings.api_rate, settings.api_burst)
+    if settings.api_trusted_proxies:
+        # The one place a client's address may come from a header: X-Forwarded-For from a
+        # configured proxy. The server itself believes no header (server.server).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.api_trusted_proxies))
     app.add_exception_handler(RequestValidationError, _invalid)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
