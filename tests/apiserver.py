@@ -18,13 +18,14 @@ class Running:
     def __init__(self, url: str, loop: asyncio.AbstractEventLoop) -> None:
         self.url, self.loop = url, loop
 
-    def on_loop(self, call: Callable[[], T]) -> T:
-        """Run ``call`` on the server's event loop and return what it returned."""
+    def on_loop(self, call: Callable[[], T], timeout: float | None = None) -> T:
+        """Run ``call`` on the server's event loop and return what it returned (TimeoutError
+        after ``timeout`` seconds)."""
 
         async def run() -> T:
             return call()
 
-        return asyncio.run_coroutine_threadsafe(run(), self.loop).result()
+        return asyncio.run_coroutine_threadsafe(run(), self.loop).result(timeout)
 
 
 @contextmanager

@@ -12,18 +12,21 @@ whatever is newest, so a slow client skips what it had no time for.
 """
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from opchain.api.models import Live
 from opchain.market.indices import INDIA_VIX, INDICES
 from opchain.market.ist import trading_date
 from opchain.merge.stats import BucketStats, OiKey
 from opchain.merge.view import live_messages
 from opchain.model import Snapshot
-from opchain.store.live import encode, live_path, read_live
+from opchain.store.live import encode, live_path
 from opchain.store.raw import RawStore
+from opchain.store.regular import read_regular
 
 Message = dict[str, Any]
 PreviousOi = Callable[[str, date], Mapping[OiKey, int]]
@@ -70,7 +73,7 @@ class Hub:
             if self._stamps.get(index) == stamp:
                 continue
             self._stamps[index] = stamp
-            message = read_live(path)
+            message = live_message(path, self.data_dir / "live")
             if message is not None and message.get("index") == index:
                 self._build()  # an in-process snapshot pending is older than the file
                 self._messages[index] = message
@@ -143,6 +146,24 @@ class Hub:
                 self._closes[index, day] = self.previous_oi(index, day)
             previous.update(self._closes[index, day])
         self._messages.update(live_messages(snapshot, stats, self.rate, previous))
+
+
+def live_message(path: Path, root: Path) -> Message | None:
+    """The ``Live`` message of a live file, or None when it is not one: not a regular file
+    inside ``root`` (a FIFO would block the event loop), not JSON, NaN or Infinity in it, or
+    not the shape docs/api.md gives a ``Live`` message (strictly, so every view made of it is
+    one the schema allows). A file from elsewhere may be anything; the routes index into
+    what they get."""
+    try:
+        message = json.loads(read_regular(path, root), parse_constant=_no_constant)
+        Live.model_validate(message, strict=True)
+    except (OSError, ValueError):  # ValidationError and UnicodeDecodeError are ValueErrors
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def vix_overview(messages: Mapping[str, Message]) -> Message | None:
