@@ -26,6 +26,7 @@ from opchain.settings import Settings
 from .apidata import KEY, copy_of, recorded
 from .apiserver import Running, running
 from .sessions import DAY
+from .test_api import _cycles
 
 GIVE_UP = 30.0  # seconds an answer may take before the test calls the server stuck
 TODAY = DAY.isoformat()
@@ -149,7 +150,37 @@ def test_fifos_and_devices_where_files_belong_hang_no_answer(data: Path, tmp_pat
         assert {p["bucket"] for p in series} == {"this_month", "next_month"}
 
 
+def test_a_fifo_among_the_health_states_hangs_no_answer(data: Path, tmp_path: Path) -> None:
+    folder = copy_of(data, tmp_path / "data")
+    with _serving(folder) as (_, client, _hub), _fifos(folder / "health" / "collector.json"):
+        answer = client.get("/health")
+        assert answer.status_code == 503  # a state that cannot be read is down
+        collector = answer.json()["checks"]["collector"]
+        assert collector["status"] == "down"
+        assert "collector.json" in collector["detail"]
+
+
 # Damaged contents.
+
+
+def test_a_damaged_raw_part_of_an_earlier_day_costs_only_the_oi_change(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``opchain run``'s Hub reads the previous close's OI from the raw parts; a zero-byte
+    part of yesterday leaves the OI change blank, with a warning, and the rest is served."""
+    part = tmp_path / "raw" / "date=2026-11-19" / "index=NIFTY" / "part-1515.parquet"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"")
+    hub = Hub(tmp_path)
+    hub.publish(*_cycles(1)[-1])
+    message = hub.message("NIFTY")
+    assert message is not None
+    legs = [leg for c in message["chains"] for r in c["rows"] for leg in (r["call"], r["put"])]
+    assert legs and all(leg["oi_change"] is None for leg in legs if leg is not None)
+    assert all(leg["oi"] is not None for leg in legs if leg is not None)
+    assert hub.message("BANKNIFTY") is not None
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and warnings[0].startswith("no OI change for NIFTY on 2026-")
 
 
 def _lines(path: Path) -> list[bytes]:

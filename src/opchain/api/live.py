@@ -13,6 +13,7 @@ whatever is newest, so a slow client skips what it had no time for.
 
 import asyncio
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
@@ -28,6 +29,7 @@ from opchain.store.live import encode, live_path
 from opchain.store.raw import RawStore
 from opchain.store.regular import read_regular
 
+log = logging.getLogger(__name__)
 Message = dict[str, Any]
 PreviousOi = Callable[[str, date], Mapping[OiKey, int]]
 POLL_SECONDS = 0.5
@@ -133,6 +135,15 @@ class Hub:
             if event is not None:
                 event.set()
 
+    def _previous_oi(self, index: str, day: date) -> Mapping[OiKey, int]:
+        """The previous close's OI, or none when it cannot be read (a damaged raw part of an
+        earlier day costs the OI change, blank, with one warning a day; never the answers)."""
+        try:
+            return self.previous_oi(index, day)
+        except (OSError, ValueError) as err:  # pyarrow's errors are among these
+            log.warning("no OI change for %s on %s: the previous close: %s", index, day, err)
+            return {}
+
     def _build(self) -> None:
         if self._pending is None:
             return
@@ -143,7 +154,7 @@ class Hub:
         for index in sorted({chain.index for chain in snapshot.chains}):
             if (index, day) not in self._closes:
                 self._closes = {k: v for k, v in self._closes.items() if k[1] == day}
-                self._closes[index, day] = self.previous_oi(index, day)
+                self._closes[index, day] = self._previous_oi(index, day)
             previous.update(self._closes[index, day])
         self._messages.update(live_messages(snapshot, stats, self.rate, previous))
 

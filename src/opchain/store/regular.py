@@ -9,6 +9,7 @@ following a last symlink and without blocking, and checked again, so a file swap
 check cannot slip through either.
 """
 
+import errno
 import os
 import stat
 from pathlib import Path
@@ -29,14 +30,14 @@ def regular_file(path: Path, root: Path) -> Path | None:
 
 def open_regular(path: Path, root: Path) -> BinaryIO:
     """``path`` opened for reading in binary, if :func:`regular_file` accepts it; else
-    FileNotFoundError naming it."""
+    FileNotFoundError naming it (by its name alone: the message may reach a client)."""
     real = regular_file(path, root)
     if real is None:
-        raise FileNotFoundError(f"{path} is not a regular file inside {root}")
+        raise _not_there(path)
     fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise FileNotFoundError(f"{path} is not a regular file inside {root}")
+            raise _not_there(path)
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
@@ -47,3 +48,7 @@ def read_regular(path: Path, root: Path) -> bytes:
     """The bytes of ``path`` (see :func:`open_regular`)."""
     with open_regular(path, root) as f:
         return f.read()
+
+
+def _not_there(path: Path) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, "not a regular file inside its folder", path.name)
