@@ -12,8 +12,9 @@ open:
   a client sending its headers a byte at a time was held for as long as it liked. Past the
   deadline a partly sent request gets 408; a connection that sent nothing is closed.
 - A WebSocket handshake the ``websockets`` parser refuses (a request line over its 8 KiB, more
-  than 128 headers, a method other than GET) is answered, 414, 431 or 400, and closed; uvicorn
-  left such a connection open with no answer at all.
+  than 128 headers, a body) is answered, 414, 431 or 400, and closed; uvicorn sent an answer
+  only for a handshake it could parse (and for a method other than GET, 405), and left the
+  others open with no answer at all.
 - No header names the client: the server believes no ``X-Forwarded-For`` (uvicorn's default
   believes it from 127.0.0.1). The app does, from the proxies ``api_trusted_proxies`` names
   (``app.create_app``), so the client the rate limiter counts is the same whichever server
