@@ -20,18 +20,25 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import (
     Browser,
+    BrowserContext,
     ConsoleMessage,
     Page,
     Playwright,
+    Route,
     WebSocketRoute,
     sync_playwright,
 )
 from websockets.sync.client import connect
 
 import opchain.api
+from opchain.api.app import create_app, docs_html
+from opchain.settings import Settings
+
+from .apiserver import running
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -102,10 +109,37 @@ def test_vendored_files_match_their_recorded_sha256() -> None:
     assert present - {"README.md"} == set(listed), "every vendored file, and only those, is listed"
     for name, digest in listed.items():
         assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
-    page = (STATIC / "index.html").read_text()
+    pages = (STATIC / "index.html").read_text() + docs_html("", "/openapi.json").body.decode()
     for name in listed:
         if name.endswith((".js", ".css")):
-            assert f'"vendor/{name}"' in page, f"index.html does not load vendor/{name}"
+            assert f'vendor/{name}"' in pages, f"neither the dashboard nor /docs loads {name}"
+
+
+def test_the_api_docs_render_without_any_other_host(browser: Browser, tmp_path: Path) -> None:
+    """``/docs`` with every request to another host refused (as without internet): Swagger UI
+    comes from the package and shows every operation of the schema."""
+    app = create_app(Settings(data_dir=tmp_path))
+    operations = sum(len(methods) for methods in app.openapi()["paths"].values())
+    with running(app) as server:
+        ctx = browser.new_context()
+        refused = refuse_other_hosts(ctx, server.url)
+        page = ctx.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        page.goto(f"{server.url}/docs", wait_until="load")
+        assert refused == [], "the docs page asked another host for these"
+        page.wait_for_function(
+            "n => document.querySelectorAll('.opblock').length === n", arg=operations
+        )
+        for path in ("/option-chain/{index}", "/splits/{index}/{bucket}/{offset}/{date}.csv"):
+            assert page.locator(f".opblock-summary-path[data-path='{path}']").count() == 1
+        assert page.locator(".info .title").inner_text().startswith("opchain")
+        screenshot(page, "api-docs")
+        ctx.close()
+        assert errors == []
+        assert refused == []
+        assert httpx.get(f"{server.url}/redoc").status_code == 404
 
 
 # ---------------------------------------------------------------- the running session
@@ -118,8 +152,6 @@ class Session:
     output: list[str] = field(default_factory=list)
 
     def get(self, path: str) -> Any:
-        import httpx
-
         response = httpx.get(self.base + path, headers={"X-API-Key": KEY}, timeout=30)
         assert response.status_code == 200, (path, response.status_code, response.text)
         return response.json()
@@ -194,10 +226,12 @@ def launch(playwright: Playwright) -> Browser:
 class Tab:
     page: Page
     errors: list[str]
+    refused: list[str]
 
     def check_no_errors(self, allowed: str | None = None) -> None:
         left = [e for e in self.errors if not (allowed and re.search(allowed, e))]
         assert left == [], "errors on the page:\n" + "\n".join(left)
+        assert self.refused == [], "the page asked other hosts for these"
 
 
 def open_tab(
@@ -211,6 +245,7 @@ def open_tab(
     """A new context (its own localStorage) with the key stored, or none; ``sockets`` sees
     every WebSocket the page opens to the API."""
     ctx = browser.new_context(**context)
+    refused = refuse_other_hosts(ctx, base)
     if key is not None:
         ctx.add_init_script(f"localStorage.setItem('opchain.apiKey', {json.dumps(key)})")
     page = ctx.new_page()
@@ -226,7 +261,23 @@ def open_tab(
     page.on("console", console)
     page.on("pageerror", lambda err: errors.append(f"page error: {err}"))
     page.goto(f"{base}/")
-    return Tab(page, errors)
+    return Tab(page, errors, refused)
+
+
+def refuse_other_hosts(ctx: BrowserContext, base: str) -> list[str]:
+    """Abort every request of ``ctx`` that is not to ``base`` (the page must work without
+    internet); the list returned fills with the addresses refused."""
+    refused: list[str] = []
+
+    def route(r: Route) -> None:
+        if r.request.url.startswith(base + "/") or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            refused.append(r.request.url)
+            r.abort()
+
+    ctx.route("**/*", route)
+    return refused
 
 
 def wait_live(page: Page) -> None:

@@ -2,6 +2,7 @@
 and passed in to everything that needs it. OP's variable names are accepted where they exist.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -116,6 +117,12 @@ class Settings(BaseSettings):
     )
     api_rate: float = Field(50.0, gt=0, description="Requests per second per client, sustained.")
     api_burst: int = Field(100, ge=1, description="Requests a client may make at once.")
+    api_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        (),
+        description="Reverse proxies in front of the API, comma-separated addresses or networks "
+        "(10.0.0.5, 10.0.0.0/24): only a request from one of these has its X-Forwarded-For and "
+        "X-Forwarded-Proto believed. Empty: none; a client is the address it connects from.",
+    )
     # Health and alerts.
     influxdb_url: str | None = Field(
         None,
@@ -172,6 +179,20 @@ class Settings(BaseSettings):
     def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(v.strip() for v in value.split(",") if v.strip())
+        return value
+
+    @field_validator("api_trusted_proxies", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, list | tuple):
+            for item in value:
+                try:
+                    ipaddress.ip_network(str(item), strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network") from None
+            return tuple(str(item) for item in value)
         return value
 
     @property

@@ -52,6 +52,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": Error, "description": "Nothing of that name, or no data yet."},
     422: {"model": Error, "description": "A parameter is not valid."},
     429: {"model": Error, "description": "Too many requests; see Retry-After."},
+    503: {"model": Error, "description": "The file the answer is made of cannot be read."},
 }
 
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="One of OPCHAIN_API_KEYS")

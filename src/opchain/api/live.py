@@ -12,19 +12,24 @@ whatever is newest, so a slow client skips what it had no time for.
 """
 
 import asyncio
+import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from opchain.api.models import Live
 from opchain.market.indices import INDIA_VIX, INDICES
 from opchain.market.ist import trading_date
 from opchain.merge.stats import BucketStats, OiKey
 from opchain.merge.view import live_messages
 from opchain.model import Snapshot
-from opchain.store.live import encode, live_path, read_live
+from opchain.store.live import encode, live_path
 from opchain.store.raw import RawStore
+from opchain.store.regular import read_regular
 
+log = logging.getLogger(__name__)
 Message = dict[str, Any]
 PreviousOi = Callable[[str, date], Mapping[OiKey, int]]
 POLL_SECONDS = 0.5
@@ -70,7 +75,7 @@ class Hub:
             if self._stamps.get(index) == stamp:
                 continue
             self._stamps[index] = stamp
-            message = read_live(path)
+            message = live_message(path, self.data_dir / "live")
             if message is not None and message.get("index") == index:
                 self._build()  # an in-process snapshot pending is older than the file
                 self._messages[index] = message
@@ -130,6 +135,15 @@ class Hub:
             if event is not None:
                 event.set()
 
+    def _previous_oi(self, index: str, day: date) -> Mapping[OiKey, int]:
+        """The previous close's OI, or none when it cannot be read (a damaged raw part of an
+        earlier day costs the OI change, blank, with one warning a day; never the answers)."""
+        try:
+            return self.previous_oi(index, day)
+        except (OSError, ValueError) as err:  # pyarrow's errors are among these
+            log.warning("no OI change for %s on %s: the previous close: %s", index, day, err)
+            return {}
+
     def _build(self) -> None:
         if self._pending is None:
             return
@@ -140,9 +154,27 @@ class Hub:
         for index in sorted({chain.index for chain in snapshot.chains}):
             if (index, day) not in self._closes:
                 self._closes = {k: v for k, v in self._closes.items() if k[1] == day}
-                self._closes[index, day] = self.previous_oi(index, day)
+                self._closes[index, day] = self._previous_oi(index, day)
             previous.update(self._closes[index, day])
         self._messages.update(live_messages(snapshot, stats, self.rate, previous))
+
+
+def live_message(path: Path, root: Path) -> Message | None:
+    """The ``Live`` message of a live file, or None when it is not one: not a regular file
+    inside ``root`` (a FIFO would block the event loop), not JSON, NaN or Infinity in it, or
+    not the shape docs/api.md gives a ``Live`` message (strictly, so every view made of it is
+    one the schema allows). A file from elsewhere may be anything; the routes index into
+    what they get."""
+    try:
+        message = json.loads(read_regular(path, root), parse_constant=_no_constant)
+        Live.model_validate(message, strict=True)
+    except (OSError, ValueError):  # ValidationError and UnicodeDecodeError are ValueErrors
+        return None
+    return message if isinstance(message, dict) else None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a number JSON allows")
 
 
 def vix_overview(messages: Mapping[str, Message]) -> Message | None:

@@ -233,20 +233,22 @@ class ProfileView(BaseModel):
     weekday: str
     dte: Count
     minutes: list[MinuteRow]
+    skipped: list[str]  # files (or their lines) that could not be read, one sentence each
 
 
 class ProfileRow(BaseModel):
     minute: str
     n: int
-    avg: float
-    min: float
-    max: float
+    avg: Num  # None (and min, max) when the row counts no day
+    min: Num
+    max: Num
     last_updated: str
 
 
 class ProfileFile(BaseModel):
     applied: list[str]
     rows: list[ProfileRow]
+    skipped: list[str]  # lines (or the ledger) that could not be read, one sentence each
 
 
 class SplitFile(BaseModel):

@@ -8,41 +8,64 @@ import math
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from opchain.api.deps import BucketName
+from opchain.store.regular import open_regular
 from opchain.store.stats import stats_path
 
 
 @dataclass
 class Tail:
-    """The rows of one growing CSV file, parsed as dictionaries."""
+    """The rows of one growing CSV file under ``root``, parsed as dictionaries (read only while
+    it is a regular file inside ``root``: never a FIFO that would block the event loop)."""
 
     path: Path
+    root: Path
     offset: int = 0
     header: list[str] = field(default_factory=list)
     rows: list[dict[str, str]] = field(default_factory=list)
+    last: bytes = b""  # the bytes just before ``offset``, to see that the file was only appended
+
+    def _same_start(self, f: BinaryIO) -> bool:
+        """Whether what was read before is still there (an append-only file keeps it; a
+        repaired or replaced one, even as long, does not)."""
+        f.seek(self.offset - len(self.last))
+        return f.read(len(self.last)) == self.last
 
     def update(self) -> list[dict[str, str]]:
         try:
-            with self.path.open("rb") as f:
+            with open_regular(self.path, self.root) as f:
                 size = f.seek(0, io.SEEK_END)
-                if size < self.offset:  # replaced by a shorter file: start again
-                    self.offset, self.header, self.rows = 0, [], []
+                if size < self.offset or not self._same_start(f):  # rewritten: start again
+                    self.offset, self.last, self.header, self.rows = 0, b"", [], []
                 f.seek(self.offset)
                 data = f.read(size - self.offset)
         except OSError:
             return self.rows
         whole = data[: data.rfind(b"\n") + 1]
         self.offset += len(whole)
-        lines = list(csv.reader(io.StringIO(whole.decode("utf-8", errors="replace"))))
-        if not self.header and lines:
-            self.header, lines = lines[0], lines[1:]
-        self.rows += [dict(zip(self.header, cells, strict=False)) for cells in lines]
+        self.last = (self.last + whole)[-_CHECKED:]
+        for line in whole.splitlines():
+            cells = _cells(line)
+            if not self.header:
+                self.header = cells or []
+            elif cells is not None and len(cells) == len(self.header) and cells != self.header:
+                self.rows.append(dict(zip(self.header, cells, strict=True)))
         return self.rows
 
 
+def _cells(line: bytes) -> list[str] | None:
+    """One CSV line's cells; None for a line that is no CSV row (a NUL, a broken quote, a
+    field past the csv module's limit): a damaged line costs only itself."""
+    try:
+        return next(csv.reader([line.decode("utf-8", errors="replace")]), [])
+    except csv.Error:
+        return None
+
+
 _TAILS: dict[Path, Tail] = {}
+_CHECKED = 256  # bytes before the offset compared on every read
 
 
 def _number(text: str | None) -> float | None:
@@ -70,7 +93,7 @@ def pcr_series(root: Path, index: str, buckets: list[str], ts: str) -> list[dict
         if tail is None:
             if len(_TAILS) > 64:
                 _TAILS.clear()
-            tail = _TAILS[path] = Tail(path)
+            tail = _TAILS[path] = Tail(path, root)
         points += [
             {
                 "ts": row.get("ts", ""),

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, TypedDict
 
 from opchain.store.appendlog import write_atomic
+from opchain.store.regular import read_regular
 
 Status = Literal["ok", "degraded", "down"]
 
@@ -36,7 +37,7 @@ def read(data_dir: Path) -> dict[str, State]:
     states: dict[str, State] = {}
     for path in sorted((data_dir / "health").glob("*.json")):
         try:
-            body = json.loads(path.read_text(encoding="utf-8"))
+            body = json.loads(read_regular(path, data_dir / "health"))  # never a FIFO
             found = State(component=str(body["component"]), status=body["status"],
                           detail=str(body["detail"]), since=str(body["since"]))  # fmt: skip
             if found["status"] not in ("ok", "degraded", "down"):

@@ -1,5 +1,7 @@
-"""Finding the days on disk: file names are checked against a strict date pattern before
-they count, so a stray file never becomes an answer."""
+"""Finding the days on disk and reading the files: file names are checked against a strict date
+pattern before they count, and a file is read only when it is a regular file inside its root
+(``store.regular``), so a stray file, a symlink out of the data directory, a FIFO or a device
+never becomes an answer or hangs one."""
 
 import re
 from datetime import date
@@ -8,16 +10,18 @@ from pathlib import Path
 from fastapi import HTTPException
 
 from opchain.store.appendlog import last_line
+from opchain.store.regular import read_regular, regular_file
 
 _DAY_CSV = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\.csv")
 
 
-def days_in(folder: Path) -> list[date]:
-    """The dates of the ``YYYY-MM-DD.csv`` files in ``folder``, ascending."""
+def days_in(folder: Path, root: Path) -> list[date]:
+    """The dates of the ``YYYY-MM-DD.csv`` regular files in ``folder`` (under ``root``),
+    ascending."""
     days = []
     if folder.is_dir():
         for path in folder.iterdir():
-            if _DAY_CSV.fullmatch(path.name):
+            if _DAY_CSV.fullmatch(path.name) and regular_file(path, root) is not None:
                 try:
                     days.append(date.fromisoformat(path.stem))
                 except ValueError:
@@ -25,21 +29,24 @@ def days_in(folder: Path) -> list[date]:
     return sorted(days)
 
 
-def whole_lines(path: Path) -> bytes:
+def whole_lines(path: Path, root: Path) -> bytes:
     """A CSV being appended to, up to its last complete line."""
     try:
-        data = path.read_bytes()
+        data = read_regular(path, root)
     except OSError:
         raise HTTPException(404, "that file is not there") from None
     return data[: data.rfind(b"\n") + 1]
 
 
-def last_cell(path: Path, column: str) -> str | None:
+def last_cell(path: Path, column: str, root: Path) -> str | None:
     """``column`` of a CSV's last line (None when it has no such column or no rows)."""
+    real = regular_file(path, root)
+    if real is None:
+        return None
     try:
-        with path.open(encoding="utf-8") as f:
+        with real.open(encoding="utf-8") as f:
             header = f.readline().rstrip("\n").split(",")
-        cells = last_line(path).split(",")
+        cells = last_line(real).split(",")
     except (OSError, UnicodeDecodeError):
         return None
     if column not in header or len(cells) != len(header) or cells == header:

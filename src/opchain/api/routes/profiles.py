@@ -22,11 +22,12 @@ from opchain.api.deps import (
 )
 from opchain.api.models import ProfileFile, ProfileView
 from opchain.api.routes.files import days_in, last_cell
-from opchain.profiles.master import parse_ledger, parse_profile
+from opchain.profiles.master import HEADER, Profile, parse_ledger, parse_profile
 from opchain.settings import Settings
 from opchain.store.opmasters import WEEKDAYS
 from opchain.store.profiles import dte_path, ledger_path
 from opchain.store.query import today_vs_profile
+from opchain.store.regular import read_regular, regular_file
 from opchain.store.splits import split_path
 
 router = APIRouter(dependencies=[Depends(guard)], responses=ERRORS, tags=["profiles"])
@@ -40,11 +41,12 @@ def _series(settings: Settings, index: str, bucket: str, offset: str, day: date 
         raise HTTPException(404, f"there is no offset {offset}")
     folder = settings.split_root / index / bucket / offset
     if day is None:
-        days = days_in(folder)
+        days = days_in(folder, settings.split_root)
         if not days:
             raise HTTPException(404, f"no data for {index} {bucket} {offset}")
         return days[-1]
-    if not split_path(settings.split_root, index, bucket, offset, day).exists():
+    split = split_path(settings.split_root, index, bucket, offset, day)
+    if regular_file(split, settings.split_root) is None:
         raise HTTPException(404, f"no data for {index} {bucket} {offset} on {day}")
     return day
 
@@ -56,8 +58,11 @@ def today_vs(
     """Every session minute of the day: its premium beside the weekday's and the DTE's."""
     day = _series(settings, index, bucket, offset, day)
     split = split_path(settings.split_root, index, bucket, offset, day)
-    dte_text = last_cell(split, "days_to_expiry")
-    rows = today_vs_profile(settings.split_root, settings.profiles_root, index, bucket, offset, day)
+    dte_text = last_cell(split, "days_to_expiry", settings.split_root)
+    skipped: list[str] = []
+    rows = today_vs_profile(
+        settings.split_root, settings.profiles_root, index, bucket, offset, day, skipped
+    )
     return {
         "index": index,
         "bucket": bucket.value,
@@ -66,34 +71,66 @@ def today_vs(
         "weekday": WEEKDAYS[day.weekday()],
         "dte": int(dte_text) if dte_text and dte_text.isdigit() else None,
         "minutes": [row._asdict() for row in rows],
+        "skipped": skipped,
     }
 
 
-def _profile_file(path: Path) -> dict[str, Any]:
-    """A profile and the days its ledger says are in it, read without changing anything."""
+def _profile_file(path: Path, root: Path) -> dict[str, Any]:
+    """A profile and the days its ledger says are in it, read without changing anything
+    (regular files inside ``root`` only). A damaged line costs only its own row and is named
+    in ``skipped``; a minute that counts no day has no mean, low or high."""
+    if regular_file(path, root) is None:
+        raise HTTPException(404, "there is no such profile yet")
+    where = f"{root.name}/{path.relative_to(root)}"
+    ledger_file = ledger_path(path)
     try:
-        profile = parse_profile(path.read_text(encoding="utf-8"), path.name)
-        ledger_file = ledger_path(path)
-        text = ledger_file.read_text(encoding="utf-8") if ledger_file.exists() else ""
-        ledger = parse_ledger(text, ledger_file.name)
-    except FileNotFoundError:
-        raise HTTPException(404, "there is no such profile yet") from None
-    except (OSError, ValueError) as err:
-        raise HTTPException(503, f"the profile cannot be read: {err}") from None
+        profile, skipped = _lenient_profile(read_regular(path, root), where)
+        has_ledger = regular_file(ledger_file, root) is not None
+        text = read_regular(ledger_file, root) if has_ledger else b""
+    except OSError as err:
+        raise HTTPException(503, f"{where} cannot be read: {err.strerror or err}") from None
+    try:
+        ledger = parse_ledger(text.decode("utf-8"), f"{where}.ledger")
+    except ValueError as err:  # UnicodeDecodeError is a ValueError
+        named = str(err) if str(err).startswith(f"{where}.ledger") else f"{where}.ledger: {err}"
+        skipped.append(f"{named} (so the days applied are not known)")
+        ledger = {}
     return {
         "applied": [day.isoformat() for day in sorted(ledger)],
         "rows": [
             {
                 "minute": minute,
                 "n": cell.n,
-                "avg": round(cell.total / cell.n / 100, 6),
-                "min": cell.low / 100,
-                "max": cell.high / 100,
+                "avg": round(cell.total / cell.n / 100, 6) if cell.n > 0 else None,
+                "min": cell.low / 100 if cell.n > 0 else None,
+                "max": cell.high / 100 if cell.n > 0 else None,
                 "last_updated": cell.updated.isoformat(),
             }
             for minute, cell in sorted(profile.items())
         ],
+        "skipped": skipped,
     }
+
+
+def _lenient_profile(data: bytes, where: str) -> tuple[Profile, list[str]]:
+    """The rows of a profile file that ``parse_profile`` accepts one by one, and one sentence
+    per line it does not (the header wrong: the whole file)."""
+    lines = data.split(b"\n")
+    if lines[0].rstrip(b"\r").decode("utf-8", errors="replace") != HEADER:
+        return {}, [f"{where}: not read (line 1 is not the header {HEADER})"]
+    profile: Profile = {}
+    bad: list[str] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            profile.update(parse_profile(f"{HEADER}\n{line.decode('utf-8')}", where))
+        except ValueError as err:  # UnicodeDecodeError is a ValueError
+            bad.append(f"line {number}: {str(err).removeprefix(f'{where}: line 2: ')}")
+    if not bad:
+        return profile, []
+    shown = "; ".join(bad[:5]) + ("; ..." if len(bad) > 5 else "")
+    return profile, [f"{where}: {len(bad)} damaged line(s) left out ({shown})"]
 
 
 @router.get("/profiles/{index}/{bucket}/{offset}/weekday/{weekday}", response_model=ProfileFile)
@@ -104,7 +141,8 @@ def weekday_master(
     if not offset_exists(offset):
         raise HTTPException(404, f"there is no offset {offset}")
     root = settings.profiles_root / "weekday_masters"
-    return _profile_file(root / index / bucket.value / offset / f"{weekday.value}.csv")
+    path = root / index / bucket.value / offset / f"{weekday.value}.csv"
+    return _profile_file(path, settings.profiles_root)
 
 
 @router.get("/profiles/{index}/{bucket}/{offset}/dte/{n}", response_model=ProfileFile)
@@ -118,4 +156,5 @@ def dte_profile(
     """The DTE profile: the same, over the days with ``n`` days to expiry."""
     if not offset_exists(offset):
         raise HTTPException(404, f"there is no offset {offset}")
-    return _profile_file(dte_path(settings.profiles_root, index, bucket.value, offset, n))
+    path = dte_path(settings.profiles_root, index, bucket.value, offset, n)
+    return _profile_file(path, settings.profiles_root)

@@ -1,4 +1,5 @@
-"""``/splits``: a day's split files of an index, and each file itself as CSV."""
+"""``/splits``: a day's split files of an index, and each file itself as CSV; only regular
+files inside the split root count (a symlink out of it, a FIFO or a device is not there)."""
 
 import re
 from typing import Annotated, Any
@@ -21,6 +22,7 @@ from opchain.api.deps import (
 from opchain.api.models import SplitList
 from opchain.api.routes.files import days_in, whole_lines
 from opchain.settings import Settings
+from opchain.store.regular import regular_file
 from opchain.store.splits import split_path
 
 router = APIRouter(dependencies=[Depends(guard)], responses=ERRORS, tags=["splits"])
@@ -47,15 +49,16 @@ def split_files(index: Index, settings: SettingsDep, day: DayQuery = None) -> di
     """The day's split files (default: the latest day with any), with rows and bytes."""
     folders = _series_folders(settings, index)
     if day is None:
-        days = {d for b, o in folders for d in days_in(settings.split_root / index / b / o)}
+        root = settings.split_root
+        days = {d for b, o in folders for d in days_in(root / index / b / o, root)}
         if not days:
             raise HTTPException(404, f"there are no split files of {index}")
         day = max(days)
     files = []
     for bucket, offset in folders:
         path = split_path(settings.split_root, index, bucket, offset, day)
-        if path.is_file():
-            data = whole_lines(path)
+        if regular_file(path, settings.split_root) is not None:
+            data = whole_lines(path, settings.split_root)
             files.append(
                 {
                     "bucket": bucket,
@@ -90,11 +93,11 @@ def split_csv(
     if day is None or not offset_exists(offset):
         raise HTTPException(404, f"there is no offset {offset}")
     path = split_path(settings.split_root, index, bucket.value, offset, day)
-    if not path.is_file():
+    if regular_file(path, settings.split_root) is None:  # missing, or not a file to serve
         raise HTTPException(404, f"there is no split file {index} {bucket.value} {offset} {day}")
     name = f"{index}_{bucket.value}_{offset}_{day.isoformat()}.csv"
     return Response(
-        whole_lines(path),
+        whole_lines(path, settings.split_root),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
