@@ -40,6 +40,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from opchain.brokers.sim import SimBroker, SimMarket
+from opchain.market import calendar
 from opchain.market.clock import Clock
 from opchain.market.instruments import format_dump
 from opchain.market.ist import trading_date
@@ -138,9 +139,10 @@ class FakeKite:
     _access_tokens: dict[str, datetime] = field(default_factory=dict)  # token -> expiry
     _last_quote_call: datetime | None = None
     _keys: tuple[date | None, dict[int, str]] = (None, {})
+    tables: calendar.Tables | None = None  # the exchange's calendar (default: the installed)
 
     def __post_init__(self) -> None:
-        self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0)
+        self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0, tables=self.tables)
         self.ticker = FakeTicker(self)
 
     def app(self) -> Starlette:
@@ -167,10 +169,11 @@ class FakeKite:
             self._keys = (market.day, {i.instrument_token: i.key for i in market.instruments})
         return self._keys[1]
 
-    def issue_access_token(self) -> str:
-        """A valid access token, as a completed login would give (for tests of other parts)."""
+    def issue_access_token(self, expires: datetime | None = None) -> str:
+        """A valid access token, as a completed login would give (for tests of other parts);
+        ``expires`` overrides Kite's 06:00 the next morning (a test spanning days)."""
         token = secrets.token_hex(16)
-        self._access_tokens[token] = token_expiry(self.clock.now())
+        self._access_tokens[token] = expires or token_expiry(self.clock.now())
         return token
 
     # --- endpoints ------------------------------------------------------------------------
