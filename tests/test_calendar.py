@@ -1,5 +1,6 @@
 """The NSE/BSE trading calendar against the published tables (market.md §1.3, §2)."""
 
+from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -7,19 +8,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from opchain.market.calendar import (
+    BUILT_IN,
     EXCHANGES,
     CalendarUnavailable,
     Session,
+    YearNotCovered,
     covered_years,
+    heads_up,
     holidays,
+    install,
+    installed,
     is_trading_day,
     last_trading_day,
     next_trading_day,
     previous_trading_day,
+    provisional_session,
     session,
     sessions_between,
     shift_expiry,
+    source,
+    upcoming_session,
+    with_supplied,
 )
+from opchain.market.holiday_file import parse_holiday_file
 from opchain.market.holidays import SPECIAL_SESSIONS
 from opchain.market.ist import IST
 
@@ -160,7 +171,9 @@ def test_muhurat_2026_without_published_times_raises(exchange: str) -> None:
 @pytest.mark.parametrize("year", [2024, 2027])
 def test_uncovered_years_raise(exchange: str, year: int) -> None:
     message = (
-        f"^no {exchange} trading calendar for {year}: holidays are published for 2025, 2026 only$"
+        f"^no {exchange} trading calendar for {year}: the holiday tables cover 2025, 2026 only; "
+        f"give NSE's published holiday list for {year} in OPCHAIN_HOLIDAYS_FILE "
+        r"\(see `opchain calendar`\)$"
     )
     day = date(year, 6, 15)  # a Tuesday in 2027, a Saturday in 2024: neither is assumed
     for query in (
@@ -170,8 +183,9 @@ def test_uncovered_years_raise(exchange: str, year: int) -> None:
         lambda: shift_expiry(exchange, day),
         lambda: sessions_between(exchange, day, day),
     ):
-        with pytest.raises(CalendarUnavailable, match=message):
+        with pytest.raises(YearNotCovered, match=message) as raised:
             query()
+        assert (raised.value.exchange, raised.value.year) == (exchange, year)
 
 
 @exchanges
@@ -299,3 +313,96 @@ def test_every_special_session_lies_in_a_covered_year(exchange: str) -> None:
     for special in SPECIAL_SESSIONS[exchange]:
         assert special.day.year in covered_years(exchange)
         assert special.kind in ("special", "muhurat")
+
+
+# --- supplied years, provisional sessions, the next session (issue 13, case 10) -------------
+
+# An example in NSE's CSV format (fixed-date holidays of 2027), not the published 2027 list;
+# its 2026 row disagrees with the built-in table on purpose.
+EXAMPLE = """Sr. No,Date,Day,Description
+1,26-Jan-2027,Tuesday,Republic Day
+2,14-Apr-2027,Wednesday,Dr. Baba Saheb Ambedkar Jayanti
+3,15-Aug-2027,Sunday,Independence Day
+4,31-Dec-2026,Thursday,Not a holiday in the built-in table
+"""
+SUPPLIED = with_supplied(parse_holiday_file(EXAMPLE, "nse-2027.csv"))
+
+
+@pytest.fixture(autouse=True)
+def built_in_tables() -> Iterator[None]:
+    install(BUILT_IN)
+    yield
+    install(BUILT_IN)
+
+
+@exchanges
+def test_a_supplied_year_is_covered_for_both_exchanges(exchange: str) -> None:
+    assert covered_years(exchange, SUPPLIED) == (2025, 2026, 2027)
+    assert source(exchange, 2027, SUPPLIED) == "nse-2027.csv"
+    assert source(exchange, 2026, SUPPLIED).startswith("built in")
+    assert session(exchange, date(2027, 1, 26), SUPPLIED) is None
+    assert shift_expiry(exchange, date(2027, 1, 26), SUPPLIED) == date(2027, 1, 25)
+    assert next_trading_day(exchange, date(2026, 12, 31), SUPPLIED) == date(2027, 1, 1)
+    assert holidays(exchange, 2027, SUPPLIED)[date(2027, 8, 15)] == "Independence Day"
+    with pytest.raises(YearNotCovered):  # passing tables changes nothing installed
+        session(exchange, date(2027, 1, 26))
+
+
+@exchanges
+def test_a_supplied_year_overrides_no_built_in_one(exchange: str) -> None:
+    assert holidays(exchange, 2026, SUPPLIED) == holidays(exchange, 2026, BUILT_IN)
+    assert is_trading_day(exchange, date(2026, 12, 31), SUPPLIED)
+
+
+def test_installed_tables_answer_by_default() -> None:
+    install(SUPPLIED)
+    assert installed() is SUPPLIED
+    assert session("NSE", date(2027, 1, 26)) is None
+    assert is_trading_day("NSE", date(2027, 1, 27))
+
+
+@exchanges
+def test_provisional_sessions_are_weekdays_beyond_the_tables(exchange: str) -> None:
+    tuesday = provisional_session(exchange, date(2027, 1, 26))
+    assert tuesday is not None and tuesday.kind == "provisional"
+    assert (tuesday.open, tuesday.close) == (
+        datetime(2027, 1, 26, 9, 15, tzinfo=IST),
+        datetime(2027, 1, 26, 15, 30, tzinfo=IST),
+    )
+    assert "no " + exchange + " holiday table for 2027" in tuesday.note
+    assert provisional_session(exchange, date(2027, 1, 30)) is None  # a Saturday
+    assert provisional_session(exchange, date(2026, 12, 25)) is None  # covered: Christmas
+    assert provisional_session(exchange, date(2027, 1, 26), SUPPLIED) is None
+
+
+def test_the_next_session_runs_into_an_uncovered_year_only_provisionally() -> None:
+    evening = datetime(2026, 12, 31, 16, 0, tzinfo=IST)
+    with pytest.raises(YearNotCovered, match="for 2027"):
+        upcoming_session("NSE", evening)
+    following = upcoming_session("NSE", evening, provisional=True)
+    assert (following.day, following.kind) == (date(2027, 1, 1), "provisional")
+    assert upcoming_session("NSE", evening, tables=SUPPLIED).kind == "regular"
+
+
+@pytest.mark.parametrize(
+    ("now", "day"),
+    [
+        (datetime(2026, 11, 20, 8, 0, tzinfo=IST), date(2026, 11, 20)),  # before the open
+        (datetime(2026, 11, 20, 15, 29, 59, tzinfo=IST), date(2026, 11, 20)),  # in session
+        (datetime(2026, 11, 20, 15, 30, tzinfo=IST), date(2026, 11, 23)),  # closed: Monday's
+        (datetime(2026, 11, 23, 16, 0, tzinfo=IST), date(2026, 11, 25)),  # Tue 24 a holiday
+        (datetime(2026, 11, 6, 16, 0, tzinfo=IST), date(2026, 11, 9)),  # past a Muhurat Sunday
+        (datetime(2026, 1, 31, 16, 0, tzinfo=IST), date(2026, 2, 1)),  # the Budget Sunday
+    ],
+)
+def test_the_upcoming_session(now: datetime, day: date) -> None:
+    assert upcoming_session("NSE", now).day == day
+    assert upcoming_session("NSE", now, provisional=True).day == day
+
+
+def test_heads_up_before_and_after_the_tables_end() -> None:
+    assert heads_up("NSE", date(2026, 6, 1)) == ""
+    soon = heads_up("NSE", date(2026, 11, 30))
+    assert "end on 2026-12-31, in 31 days" in soon and "OPCHAIN_HOLIDAYS_FILE" in soon
+    assert heads_up("NSE", date(2026, 11, 30), SUPPLIED) == ""
+    assert "no NSE holiday table for 2027" in heads_up("NSE", date(2027, 1, 4))

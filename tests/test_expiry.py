@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from opchain.brokers.sim.listing import build_listing, listed_expiries
 from opchain.market import calendar
 from opchain.market.expiry import check_expiries, expiry_buckets, index_options
+from opchain.market.holiday_file import parse_holiday_file
 from opchain.market.indices import INDICES
 from opchain.market.instruments import option_symbol
 from opchain.market.ist import IST
@@ -65,9 +66,50 @@ def test_name_column_not_symbol_substring() -> None:
     )
 
 
-def test_listing_stops_where_the_calendar_ends() -> None:
+def test_listing_runs_past_the_calendar_on_nominal_days_marked_provisional() -> None:
     expiries = listed_expiries(INDICES["NIFTY"], date(2026, 12, 10))
-    assert expiries and all(e.day.year == 2026 for e in expiries)
+    monthly = [(e.day, e.provisional) for e in expiries if e.monthly]
+    assert monthly == [
+        (date(2026, 12, 29), False),
+        (date(2027, 1, 26), True),  # nominal: Republic Day would move it, once 2027 is known
+        (date(2027, 2, 23), True),
+    ]
+    weekly = [(e.day, e.provisional) for e in expiries if not e.monthly]
+    assert weekly == [
+        (date(2026, 12, 15), False),
+        (date(2026, 12, 22), False),
+        (date(2027, 1, 5), True),
+        (date(2027, 1, 12), True),
+    ]
+
+
+def test_a_supplied_table_shifts_the_listing_beyond_the_built_in_years() -> None:
+    supplied = calendar.with_supplied(
+        parse_holiday_file("Date,Description\n26-Jan-2027,Republic Day\n", "nse.csv")
+    )
+    expiries = listed_expiries(INDICES["NIFTY"], date(2026, 12, 10), supplied)
+    monthly = [(e.day, e.provisional) for e in expiries if e.monthly]
+    assert monthly[1] == (date(2027, 1, 25), False)
+    assert not any(e.provisional for e in expiries)
+
+
+@pytest.mark.parametrize(
+    ("index", "next_month"),
+    [
+        ("NIFTY", date(2027, 1, 26)),
+        ("BANKNIFTY", date(2027, 1, 26)),
+        ("SENSEX", date(2027, 1, 28)),
+    ],
+)
+def test_every_index_has_a_next_month_at_the_end_of_november(index: str, next_month: date) -> None:
+    got = buckets(index, date(2026, 11, 30))
+    assert got["next_month"] == next_month
+    assert got["this_month"] in (date(2026, 12, 29), date(2026, 12, 31))
+
+
+def test_rule_check_labels_a_provisional_expiry() -> None:
+    [warning] = check_expiries("NSE", [date(2027, 1, 26)])
+    assert warning.startswith("2027-01-26: provisional:") and "NSE holidays of 2027" in warning
 
 
 def test_monthly_falls_back_to_last_expiry_of_month_when_symbol_is_silent() -> None:
@@ -103,7 +145,7 @@ TRADING_DAYS = [
     d
     for d in (
         date.fromordinal(n)
-        for n in range(date(2025, 1, 2).toordinal(), date(2026, 11, 30).toordinal())
+        for n in range(date(2025, 1, 2).toordinal(), date(2027, 1, 1).toordinal())
     )
     if calendar.is_trading_day("NSE", d)
 ]
@@ -116,7 +158,11 @@ def test_bucket_invariants(day: date, index: str) -> None:
     exchange = INDICES[index].exchange
     for expiry in got.values():
         assert expiry >= day
-        assert calendar.is_trading_day(exchange, expiry)
+        if calendar.is_covered(exchange, expiry.year):
+            assert calendar.is_trading_day(exchange, expiry)
+        else:  # provisional: the rule's weekday
+            assert expiry.weekday() == (1 if exchange == "NSE" else 3)
+    assert ("next_month" in got) and ("this_month" in got)
     if "this_week" in got and "next_week" in got:
         assert got["this_week"] < got["next_week"]
     if "next_month" in got:

@@ -174,3 +174,52 @@ def test_the_fake_kite_command_serves_the_official_client() -> None:
         finally:
             if process.poll() is None:  # a failed check must not leave the server running
                 process.kill()
+
+
+# --- every day, and only Kite's envelope (issue 13, case 9) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("closed", "last"),
+    [
+        (datetime(2026, 11, 21, 10, 0, tzinfo=IST), date(2026, 11, 20)),  # a Saturday
+        (datetime(2026, 11, 24, 10, 0, tzinfo=IST), date(2026, 11, 23)),  # a Tuesday holiday
+    ],
+)
+def test_a_closed_day_serves_the_last_trading_day_as_it_closed(
+    closed: datetime, last: date
+) -> None:
+    fake = FakeKite(VirtualClock(closed))
+    with serve_in_thread(fake.app()) as root:
+        kite = login(fake, root)
+        nfo = kite.instruments("NFO")
+        everything = kite.instruments()
+        quotes = kite.quote(["NSE:NIFTY 50", "BSE:SENSEX"])
+    listed = FakeKite(VirtualClock(datetime.combine(last, NOW.timetz()))).market().instruments
+    assert {i["tradingsymbol"] for i in nfo} == {
+        i.tradingsymbol for i in listed if i.exchange == "NFO"
+    }
+    assert len(everything) == len(listed)
+    close = datetime.combine(last, datetime.min.time()).replace(hour=15, minute=30)
+    assert {q["timestamp"] for q in quotes.values()} == {close}  # the exchange's own stamp
+    assert {r.status for r in fake.requests} == {302, 200}  # the login's redirect, then OKs
+
+
+def test_an_unexpected_error_is_a_general_exception_in_kites_envelope() -> None:
+    # No holiday table for 2027: the simulator has no market to show (the exchange would).
+    fake = FakeKite(VirtualClock(datetime(2027, 1, 4, 10, 0, tzinfo=IST)))
+    with serve_in_thread(fake.app()) as root:
+        kite = login(fake, root)
+        with pytest.raises(exceptions.GeneralException, match="no NSE trading calendar for 2027"):
+            kite.instruments("NFO")
+        with pytest.raises(exceptions.GeneralException, match="no NSE trading calendar") as err:
+            kite.quote(["NSE:NIFTY 50"])
+        assert err.value.code == 500
+        auth = {"X-Kite-Version": "3", "Authorization": f"token {fake.api_key}:x"}
+        for method, path in (("GET", "/no/such/route"), ("DELETE", "/user/profile")):
+            answer = httpx.request(method, f"{root}{path}", headers=auth)
+            assert answer.headers["content-type"] == "application/json"
+            body = answer.json()
+            assert body["status"] == "error" and body["error_type"] == "GeneralException"
+            assert answer.status_code in (404, 405) and body["message"]
+    assert {r.status for r in fake.requests if r.path in ("/instruments/NFO", "/quote")} == {500}

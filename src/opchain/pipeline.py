@@ -3,9 +3,16 @@
 This is the only module that wires the stages together. It decides which cycles to run (all of
 them from the open for a replayable source such as the simulator; from now on for a live one),
 resumes after a crash from how far every file already reaches, and reports what it did.
+
+Which days have sessions is the calendar's to say. In a year it has no holiday table for, the
+simulator refuses (it must not invent a market); a live broker records every weekday at regular
+hours, provisionally, warning each day (log, the ``calendar`` health state, the session's
+report), and a weekday on which the exchange's own timestamps are all from an earlier day is
+reported closed and nothing is recorded for it (:mod:`opchain.collect.opening`).
 """
 
 import gc
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -15,7 +22,9 @@ from pathlib import Path
 
 from opchain.brokers.base import Broker
 from opchain.collect.cycle import Collector
+from opchain.collect.opening import watch_opening
 from opchain.collect.watch import Watch, plan_watches
+from opchain.health import state as health
 from opchain.market import calendar
 from opchain.market.clock import Clock
 from opchain.market.indices import INDIA_VIX, INDICES
@@ -32,6 +41,8 @@ from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
 from opchain.store.splits import SeriesKey, SplitStore, read_split, split_path
 from opchain.store.stats import StatsStore, iv30_closes, recent_cycles
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
 # Called after each cycle is stored, with the snapshot and its per-bucket analytics: how the API,
@@ -55,6 +66,7 @@ class SessionReport:
     quote_calls: int = 0
     files: dict[SeriesKey, int] = field(default_factory=dict)  # rows per split file, on disk
     raw_parts: int = 0
+    closed: str = ""  # why nothing was recorded: the exchange did not trade (provisional days)
 
 
 def cycle_times(session: calendar.Session, cadence: float) -> list[datetime]:
@@ -81,17 +93,22 @@ async def record_session(
 ) -> SessionReport:
     """Record one session of ``day`` from the clock's current time to the close (or ``until``)."""
     exchange = INDICES[settings.indices[0]].exchange
-    session = calendar.session(exchange, day)
+    session = _session(exchange, day, live=broker.name != "sim")
     if session is None:
         raise calendar.CalendarUnavailable(f"{day} is not a trading day on {exchange}")
     report = SessionReport(day=day, session=session)
 
     dump = await broker.instruments()
+    if session.kind == "provisional":  # a guess: the exchange's timestamps say if it trades
+        report.warnings.append(_provisional_warning(settings, session, clock))
+        if not await _trades(settings, broker, clock, session, report):
+            return report
     write_atomic(
         settings.data_dir / "instruments" / f"{day.isoformat()}.csv", format_dump(dump).encode()
     )
     watches, warnings = plan_watches(dump, settings.indices, max(clock.now(), session.open))
-    report.watches, report.warnings = watches, warnings
+    report.watches = watches
+    report.warnings += warnings  # after the calendar's, if any
     offsets = settings.strike_offsets
 
     flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
@@ -246,6 +263,46 @@ def _rows_on_disk(path: Path) -> int:
         return max(sum(1 for _ in f) - 1, 0)
 
 
+def _session(exchange: str, day: date, live: bool) -> calendar.Session | None:
+    """The session of ``day``: a live broker's is provisional beyond the tables."""
+    return calendar.provisional_session(exchange, day) if live else calendar.session(exchange, day)
+
+
+def _provisional_warning(settings: Settings, session: calendar.Session, clock: Clock) -> str:
+    """Say loudly (log, health state) that ``session`` is a guess; the warning's text."""
+    exchange = INDICES[settings.indices[0]].exchange
+    warning = f"{session.day}: {calendar.heads_up(exchange, session.day)}"
+    log.warning("%s", warning)
+    health.report(settings.data_dir, "calendar", "degraded", warning, clock.now())
+    return warning
+
+
+async def _trades(
+    settings: Settings,
+    broker: Broker,
+    clock: Clock,
+    session: calendar.Session,
+    report: SessionReport,
+) -> bool:
+    """Whether the exchange trades on a provisional session's day, by its own timestamps on
+    the index quotes; a closed day is reported (``report.closed``, log, health state)."""
+    keys = [INDICES[k].quote_key for k in settings.indices]
+    seen = await watch_opening(broker, clock, keys, session.day, session.open)
+    if seen.open is not False:
+        if seen.open is None:
+            report.warnings.append(f"{session.day}: no exchange timestamps to confirm the open")
+        return True
+    assert seen.newest is not None
+    report.closed = (
+        f"the market did not trade: the exchange's newest timestamps are from "
+        f"{seen.newest:%Y-%m-%d %H:%M} ({seen.looks} looks since the open)"
+    )
+    log.warning("%s: %s; nothing is recorded for the day", session.day, report.closed)
+    detail = f"{session.day}: closed ({report.closed})"
+    health.report(settings.data_dir, "calendar", "degraded", detail, clock.now())
+    return False
+
+
 async def run_sessions(
     settings: Settings,
     broker: Broker,
@@ -257,17 +314,19 @@ async def run_sessions(
 ) -> None:
     """Record session after session, waiting for each open (``sessions=None``: forever)."""
     exchange = INDICES[settings.indices[0]].exchange
+    live = broker.name != "sim"  # a live broker goes on past the tables, provisionally
     done = 0
     while sessions is None or done < sessions:
-        now = clock.now()
-        day = now.date()
-        today = calendar.session(exchange, day) if calendar.is_trading_day(exchange, day) else None
-        if today is None or now >= today.close:
-            day = calendar.next_trading_day(exchange, day)
-            next_session = calendar.session(exchange, day)
-            assert next_session is not None
-            await clock.sleep_until(next_session.open)
+        upcoming = calendar.upcoming_session(exchange, clock.now(), provisional=live)
+        if upcoming.kind != "provisional" and (notice := calendar.heads_up(exchange, upcoming.day)):
+            log.warning("%s", notice)
+        elif upcoming.kind == "provisional" and clock.now() < upcoming.open:
+            _provisional_warning(settings, upcoming, clock)  # now, and again at the open
+        await clock.sleep_until(upcoming.open)
+        day = upcoming.day
         report = await record_session(settings, broker, clock, day, progress, on_cycle=on_cycle)
-        done += 1
+        done += 0 if report.closed else 1  # a day the exchange did not trade is no session
         if on_session:
             on_session(report)
+        if sessions is None or done < sessions:  # the next session is another day's
+            await clock.sleep_until(upcoming.close)

@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from opchain.market.holiday_file import HolidayFileError, SuppliedHolidays, parse_holiday_file
 from opchain.market.indices import INDICES
+
+HOLIDAYS_FILE_LIMIT = 1_000_000  # bytes: NSE's list of a year is a few kilobytes
 
 
 def _alias(*names: str) -> AliasChoices:
@@ -66,6 +69,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Longest wall time rows wait in memory before they are written to the OS "
         "(0: every cycle); a crash loses at most this much.",
+    )
+    holidays_file: Path | None = Field(
+        None,
+        description="NSE's trading-holiday list (its CSV download or its holiday-master JSON) "
+        "for a year opchain has no table for; `opchain calendar` shows what it adds.",
     )
     kite_api_key: str | None = Field(
         None, validation_alias=_alias("KITE_API_KEY", "OPCHAIN_KITE_API_KEY", "kite_api_key")
@@ -228,3 +236,27 @@ class Settings(BaseSettings):
     @property
     def split_root(self) -> Path:
         return self.csv_split_root or self.data_dir / "csv_data"
+
+
+def read_holidays_file(path: Path) -> SuppliedHolidays:
+    """The holidays listed in the file at ``path``: a regular file of at most
+    :data:`HOLIDAYS_FILE_LIMIT` bytes, UTF-8 (with or without a byte-order mark). Every problem
+    is a HolidayFileError naming the file (and the line, where there is one)."""
+    path = path.expanduser()
+    source = str(path)
+    try:
+        if not path.is_file():
+            what = "does not exist" if not path.exists() else "is not a regular file"
+            raise HolidayFileError(source, None, f"the holidays file {what}")
+        with path.open("rb") as f:
+            data = f.read(HOLIDAYS_FILE_LIMIT + 1)
+    except OSError as err:
+        raise HolidayFileError(source, None, f"cannot read it: {err.strerror}") from None
+    if len(data) > HOLIDAYS_FILE_LIMIT:
+        raise HolidayFileError(source, None, f"larger than {HOLIDAYS_FILE_LIMIT:,} bytes")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise HolidayFileError(source, line, f"not UTF-8 text ({err.reason})") from None
+    return parse_holiday_file(text, source)

@@ -32,6 +32,7 @@ from opchain.pipeline import SessionReport, record_session, run_sessions
 from opchain.settings import Settings
 
 from . import kite, profiles
+from .calendar import show_calendar
 from .console import console, fail, load_settings, log, make_clock, out
 from .report import ProgressView, print_report
 from .serve import api_beside, each, serve
@@ -50,6 +51,7 @@ app.command()(profiles.eod)
 app.command("rebuild-masters")(profiles.rebuild_masters)
 app.command("import")(profiles.import_op)
 app.command()(serve)
+app.command("calendar")(show_calendar)
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")

@@ -164,4 +164,7 @@ def _print_problems(problems: list[Problem]) -> None:
 
 
 def _last_session() -> date:
-    return calendar.last_trading_day("NSE", datetime.now(IST).date())
+    try:
+        return calendar.last_trading_day("NSE", datetime.now(IST).date())
+    except calendar.CalendarUnavailable as err:  # past the tables: say so, in one line
+        fail(f"{err}; or pass --date")

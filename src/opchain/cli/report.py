@@ -66,6 +66,11 @@ class ProgressView:
 
 def print_report(console: Console, report: SessionReport, settings: Settings) -> None:
     session = report.session
+    if report.closed:  # a provisional day the exchange did not trade: nothing was written
+        console.print(f"[bold]Session {report.day}[/]: closed; {report.closed}. Nothing recorded.")
+        for warning in report.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        return
     console.print(
         f"[bold]Session {report.day}[/] {session.open:%H:%M}-{session.close:%H:%M} IST"
         f"{f' ({session.note})' if session.note else ''}: "

@@ -7,10 +7,13 @@ symbol says nothing, the last listed expiry of its month). A bucket an index doe
 absent. After 15:30 IST on its expiry day a contract is no longer live.
 
 The exchanges' weekday rules are kept only to cross-check the dump (:func:`check_expiries`) and
-for the simulator, which must list what the exchanges would list.
+for the simulator, which must list what the exchanges would list (:func:`rule_expiries`). An
+expiry in a year without a holiday table cannot be shifted for its holidays: it is kept on its
+nominal day and marked provisional, so that the buckets run on through the year's end.
 """
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from opchain.market import calendar
@@ -124,7 +127,53 @@ def monthly_nominal(exchange: str, year: int, month: int) -> date:
     return day
 
 
-def check_expiries(exchange: str, expiries: Iterable[date]) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class RuleExpiry:
+    """An expiry by the exchange's rules; ``provisional`` when its year has no holiday table
+    (the nominal day, which a holiday may yet move)."""
+
+    day: date
+    monthly: bool
+    provisional: bool = False
+
+
+def actual_expiry(
+    exchange: str, nominal: date, tables: calendar.Tables | None = None
+) -> tuple[date, bool]:
+    """The holiday-shifted expiry of a ``nominal`` one, and whether it is provisional: the
+    nominal day itself when the tables do not reach its year."""
+    try:
+        return calendar.shift_expiry(exchange, nominal, tables), False
+    except calendar.YearNotCovered:
+        return nominal, True
+
+
+def rule_expiries(
+    exchange: str, day: date, weeklies: int, monthlies: int, tables: calendar.Tables | None = None
+) -> list[RuleExpiry]:
+    """The expiries an exchange lists on ``day`` by its rules, nearest first: ``monthlies``
+    monthly ones (the last expiry weekday of each month) and ``weeklies`` weekly ones that are
+    not also monthly, each moved off holidays (or provisional, beyond the tables)."""
+    found: list[RuleExpiry] = []
+    year, month = day.year, day.month
+    while len(found) < monthlies:
+        nominal = monthly_nominal(exchange, year, month)
+        expiry, provisional = actual_expiry(exchange, nominal, tables)
+        if expiry >= day:
+            found.append(RuleExpiry(expiry, True, provisional))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    monthly_days = {e.day for e in found}
+    weekly: list[RuleExpiry] = []
+    for nominal in nominal_weekly_expiries(exchange, day, 10):  # enough past the monthlies
+        expiry, provisional = actual_expiry(exchange, nominal, tables)
+        if expiry >= day and expiry not in monthly_days and len(weekly) < weeklies:
+            weekly.append(RuleExpiry(expiry, False, provisional))
+    return sorted(found + weekly, key=lambda e: e.day)
+
+
+def check_expiries(
+    exchange: str, expiries: Iterable[date], tables: calendar.Tables | None = None
+) -> list[str]:
     """Warnings for listed expiries the weekday rule does not explain (the dump still decides).
 
     An expiry is explained when it is on the rule's weekday or is the holiday shift of the
@@ -135,7 +184,13 @@ def check_expiries(exchange: str, expiries: Iterable[date]) -> list[str]:
         weekday = expiry_weekday(exchange, expiry)
         nominal = expiry + timedelta(days=(weekday - expiry.weekday()) % 7)
         try:
-            expected = calendar.shift_expiry(exchange, nominal)
+            expected = calendar.shift_expiry(exchange, nominal, tables)
+        except calendar.YearNotCovered as err:
+            warnings.append(
+                f"{expiry}: provisional: cannot check it for holiday shifts without the "
+                f"{err.exchange} holidays of {err.year}"
+            )
+            continue
         except calendar.CalendarUnavailable as err:
             warnings.append(f"{expiry}: cannot check: {err}")
             continue

@@ -15,9 +15,15 @@ HTML gateway page, with truncated JSON, with a garbled quote, or stalled past th
 timeout; a latency on every answer; the access token expiring at a given time; ticker
 connections cut or silenced after a frame. Every request (and WebSocket upgrade) is recorded in
 :attr:`FakeKite.requests` for tests to inspect.
+
+Like Kite it answers every day: on a weekend or a holiday the dump and the quotes are those of
+the last trading day as it closed (quotes stamped with that day's times). Every error is Kite's
+JSON envelope, never plain text: an unknown route is a 404 and anything unexpected (such as a
+day in a year the simulator has no holiday table for) a 500 ``GeneralException`` saying what.
 """
 
 import asyncio
+import logging
 import random
 import secrets
 from collections.abc import Awaitable, Callable
@@ -27,12 +33,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from opchain.brokers.sim import SimBroker, SimMarket
+from opchain.market import calendar
 from opchain.market.clock import Clock
 from opchain.market.instruments import format_dump
 from opchain.market.ist import trading_date
@@ -41,6 +49,8 @@ from opchain.model import Quote
 from . import wire
 from .fake_ticker import FakeTicker
 from .session import checksum, token_expiry
+
+log = logging.getLogger(__name__)
 
 QUOTE_LIMIT = {"/quote": 500, "/quote/ltp": 1000, "/quote/ohlc": 1000}
 QUOTE_RATE = 1.0  # quote-family requests per second per API key
@@ -129,9 +139,10 @@ class FakeKite:
     _access_tokens: dict[str, datetime] = field(default_factory=dict)  # token -> expiry
     _last_quote_call: datetime | None = None
     _keys: tuple[date | None, dict[int, str]] = (None, {})
+    tables: calendar.Tables | None = None  # the exchange's calendar (default: the installed)
 
     def __post_init__(self) -> None:
-        self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0)
+        self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0, tables=self.tables)
         self.ticker = FakeTicker(self)
 
     def app(self) -> Starlette:
@@ -144,11 +155,12 @@ class FakeKite:
             *(Route(path, self._guard(self.quote)) for path in QUOTE_LIMIT),
             WebSocketRoute("/", self.stream),
         ]
-        return Starlette(routes=routes)
+        return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
 
     def market(self) -> SimMarket:
-        """The simulated market of the trading day on this server's clock (read at each call,
-        so a test may set ``clock`` and nothing else)."""
+        """The simulated market standing on the day of this server's clock: that day's, or on a
+        closed day the last trading day's (read at each call, so a test may set ``clock`` and
+        nothing else)."""
         return self._sim.market(trading_date(self.clock.now()))
 
     def keys_by_token(self, market: SimMarket) -> dict[int, str]:
@@ -157,10 +169,11 @@ class FakeKite:
             self._keys = (market.day, {i.instrument_token: i.key for i in market.instruments})
         return self._keys[1]
 
-    def issue_access_token(self) -> str:
-        """A valid access token, as a completed login would give (for tests of other parts)."""
+    def issue_access_token(self, expires: datetime | None = None) -> str:
+        """A valid access token, as a completed login would give (for tests of other parts);
+        ``expires`` overrides Kite's 06:00 the next morning (a test spanning days)."""
         token = secrets.token_hex(16)
-        self._access_tokens[token] = token_expiry(self.clock.now())
+        self._access_tokens[token] = expires or token_expiry(self.clock.now())
         return token
 
     # --- endpoints ------------------------------------------------------------------------
@@ -293,6 +306,10 @@ class FakeKite:
                 response = await endpoint(request)
             except KiteError as err:
                 response = JSONResponse(wire.error(err.message, err.error_type), err.status)
+            except Exception as err:  # Kite's envelope whatever broke, never a bare 500 page
+                log.exception("fake Kite: %s %s failed", request.method, request.url.path)
+                message = f"Something went wrong on our side: {err}"
+                response = JSONResponse(wire.error(message, "GeneralException"), 500)
             record.status = response.status_code
             return response
 
@@ -318,6 +335,13 @@ class FakeKite:
 
 
 _GATEWAY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>502</body></html>"
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own errors (no such route, a method not allowed) in Kite's envelope."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    message = "Route not found" if status == 404 else str(getattr(exc, "detail", exc))
+    return JSONResponse(wire.error(message, "GeneralException"), status)
 
 
 def _ok(data: object) -> Response:

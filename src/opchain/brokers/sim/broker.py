@@ -1,11 +1,17 @@
 """The ``sim`` broker: the simulated market behind the :class:`~opchain.brokers.base.Broker`
-interface, reading the time from a clock so a session can run at any speed."""
+interface, reading the time from a clock so a session can run at any speed.
+
+Like an exchange it answers on any day: on a weekend or a holiday the market is the last
+trading day's, as it closed (its instruments, its closing quotes with that day's timestamps).
+A year without a holiday table has no market: that raises the calendar's YearNotCovered."""
 
 from collections.abc import Sequence
 from datetime import date
 
 from opchain.brokers.pacing import Pacer
+from opchain.market import calendar
 from opchain.market.clock import Clock
+from opchain.market.indices import INDICES
 from opchain.market.ist import trading_date
 from opchain.model import Instrument, Quote
 
@@ -17,16 +23,23 @@ class SimBroker:
     max_quote_batch = 500
 
     def __init__(
-        self, clock: Clock, seed: int = 7, glitch_rate: float = 0.0, pace: float = 1.0
+        self,
+        clock: Clock,
+        seed: int = 7,
+        glitch_rate: float = 0.0,
+        pace: float = 1.0,
+        tables: calendar.Tables | None = None,  # the exchange's calendar (default: installed)
     ) -> None:
-        self.clock, self.seed, self.glitch_rate = clock, seed, glitch_rate
+        self.clock, self.seed, self.glitch_rate, self.tables = clock, seed, glitch_rate, tables
         self._market: SimMarket | None = None
         self._pace = Pacer(clock, pace)  # Kite's limit: one quote request a second
 
     def market(self, day: date) -> SimMarket:
-        """The market of ``day``, built once and kept until the date changes."""
+        """The market standing on ``day``: its own, or on a closed day the last trading day's.
+        Built once and kept until that day changes."""
+        day = calendar.last_trading_day(INDICES["NIFTY"].exchange, day, self.tables)
         if self._market is None or self._market.day != day:
-            self._market = SimMarket(self.seed, day, self.glitch_rate)
+            self._market = SimMarket(self.seed, day, self.glitch_rate, self.tables)
         return self._market
 
     async def instruments(self) -> list[Instrument]:

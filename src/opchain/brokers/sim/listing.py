@@ -3,15 +3,15 @@
 NIFTY and SENSEX list four weeklies and three monthlies, BANKNIFTY three monthlies (no weeklies
 since Nov 2024); NSE expiries fall on Tuesday and BSE on Thursday (since Sep 2025), a monthly
 is the last such weekday of its month, and an expiry on a holiday moves to the previous trading
-day. Contracts are listed only as far as the published calendars reach: the simulator does not
-invent holidays for a year that has no table.
+day. An expiry in a year without a holiday table is listed on its nominal day, marked
+provisional (the simulator invents no holidays), so three monthlies are listed in December too;
+a supplied table for that year (OPCHAIN_HOLIDAYS_FILE) shifts them as the exchange would.
 """
 
-from dataclasses import dataclass
 from datetime import date
 
 from opchain.market import calendar
-from opchain.market.expiry import monthly_nominal, nominal_weekly_expiries
+from opchain.market.expiry import RuleExpiry, rule_expiries
 from opchain.market.indices import INDIA_VIX, INDICES, IndexSpec
 from opchain.market.instruments import future_symbol, option_symbol
 from opchain.model import Instrument
@@ -26,11 +26,7 @@ WEEKLIES = {"NIFTY": 4, "BANKNIFTY": 0, "SENSEX": 4}
 MONTHLIES = 3
 STRIKE_SPAN = 0.10  # strikes listed within ±10 % of the reference level
 
-
-@dataclass(frozen=True, slots=True)
-class Expiry:
-    day: date
-    monthly: bool
+Expiry = RuleExpiry
 
 
 def lot_size(index: str, expiry: date) -> int:
@@ -42,29 +38,11 @@ def lot_size(index: str, expiry: date) -> int:
     return 20
 
 
-def listed_expiries(spec: IndexSpec, day: date) -> list[Expiry]:
+def listed_expiries(
+    spec: IndexSpec, day: date, tables: calendar.Tables | None = None
+) -> list[Expiry]:
     """The expiries the exchange lists on ``day`` for one index, nearest first."""
-    exchange = spec.exchange
-    monthlies: list[date] = []
-    year, month = day.year, day.month
-    try:
-        while len(monthlies) < MONTHLIES:
-            expiry = calendar.shift_expiry(exchange, monthly_nominal(exchange, year, month))
-            if expiry >= day:
-                monthlies.append(expiry)
-            year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-    except calendar.CalendarUnavailable:
-        pass  # the calendar ends here: list no further
-    weeklies: list[date] = []
-    try:
-        for nominal in nominal_weekly_expiries(exchange, day, 10):
-            expiry = calendar.shift_expiry(exchange, nominal)
-            if expiry >= day and expiry not in monthlies and len(weeklies) < WEEKLIES[spec.key]:
-                weeklies.append(expiry)
-    except calendar.CalendarUnavailable:
-        pass
-    listed = [Expiry(d, False) for d in weeklies] + [Expiry(d, True) for d in monthlies]
-    return sorted(listed, key=lambda e: e.day)
+    return rule_expiries(spec.exchange, day, WEEKLIES[spec.key], MONTHLIES, tables)
 
 
 def strikes_around(level: float, step: int) -> list[float]:
@@ -73,17 +51,24 @@ def strikes_around(level: float, step: int) -> list[float]:
     return [float(centre + k * step) for k in range(-count, count + 1)]
 
 
-def build_listing(day: date, levels: dict[str, float]) -> list[Instrument]:
-    """The whole dump: index rows, then per index its futures and options.
+def build_listing(
+    day: date, levels: dict[str, float], tables: calendar.Tables | None = None
+) -> list[Instrument]:
+    """The whole dump: index rows, then per index its futures and options, and last the
+    contracts of provisional expiries (years without a holiday table), so that listing them
+    leaves every other row where it was.
 
-    ``levels`` (index key -> reference level, usually the previous close) centres the strikes.
+    ``levels`` (index key -> reference level, usually the previous close) centres the strikes;
+    ``tables`` are the calendar's (default: the installed ones).
     """
     rows = [_index_row(spec) for spec in (*INDICES.values(), INDIA_VIX)]
+    later: list[Instrument] = []
     for spec in INDICES.values():
         assert spec.options_exchange and spec.options_segment and spec.strike_step
-        expiries = listed_expiries(spec, day)
+        expiries = listed_expiries(spec, day, tables)
         strikes = strikes_around(levels[spec.key], spec.strike_step)
         contracts: list[tuple[str, date, float, str, str]] = []
+        provisional = {e.day for e in expiries if e.provisional}
         for e in expiries:
             if e.monthly:
                 contracts.append((future_symbol(spec.key, e.day), e.day, 0.0, "FUT", "FUT"))
@@ -95,7 +80,7 @@ def build_listing(day: date, levels: dict[str, float]) -> list[Instrument]:
         segment_id = SEGMENT_IDS[spec.options_exchange]
         for n, (symbol, expiry, strike, kind, seg) in enumerate(contracts):
             exchange_token = base + n
-            rows.append(
+            (later if expiry in provisional else rows).append(
                 Instrument(
                     instrument_token=exchange_token * 256 + segment_id,
                     exchange_token=str(exchange_token),
@@ -111,7 +96,7 @@ def build_listing(day: date, levels: dict[str, float]) -> list[Instrument]:
                     exchange=spec.options_exchange,
                 )
             )
-    return rows
+    return rows + later
 
 
 def _token_base(index: str) -> int:

@@ -16,7 +16,7 @@ previous day's level by a contract-specific amount. A small, seeded share of quo
 
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from itertools import repeat
 
@@ -61,9 +61,11 @@ class Contracts:
 class SimMarket:
     """The market of one trading date. Build with :func:`open_market`."""
 
-    def __init__(self, seed: int, day: date, glitch_rate: float) -> None:
+    def __init__(
+        self, seed: int, day: date, glitch_rate: float, tables: calendar.Tables | None = None
+    ) -> None:
         self.seed, self.day, self.glitch_rate = seed, day, glitch_rate
-        session = calendar.session(INDICES["NIFTY"].exchange, day)
+        session = calendar.session(INDICES["NIFTY"].exchange, day, tables)
         if session is None:
             raise ValueError(f"{day} is not a trading day: the simulated market is closed")
         self.open_at, self.close_at = session.open, session.close
@@ -74,14 +76,20 @@ class SimMarket:
         self.paths = _spot_paths(rng, self.seconds, self.prev_close)
         self.running_high = np.maximum.accumulate(self.paths, axis=1)
         self.running_low = np.minimum.accumulate(self.paths, axis=1)
-        self.instruments = build_listing(day, self.prev_close)
+        self.instruments = build_listing(day, self.prev_close, tables)
         self.by_key = {i.key: i for i in self.instruments}
         self._option_pos = {
             i.key: n for n, i in enumerate(o for o in self.instruments if _is_option(o))
         }
-        self.contracts = _contracts(
-            [o for o in self.instruments if _is_option(o)], self, np.random.default_rng(rng)
-        )
+        options = [o for o in self.instruments if _is_option(o)]
+        # The contracts of a year without a holiday table are listed last and draw from their
+        # own generator: listing them changes nothing for the other contracts.
+        settled = sum(1 for o in options if not _provisional(o, tables))
+        assert not any(_provisional(o, tables) for o in options[:settled])
+        self.contracts = _contracts(options[:settled], self, np.random.default_rng(rng))
+        if settled < len(options):
+            extra = np.random.default_rng([seed, day.toordinal(), 1])
+            self.contracts = _joined(self.contracts, _contracts(options[settled:], self, extra))
         self.activity = _activity_curve(self.seconds)
 
     def second_of(self, moment: datetime) -> int:
@@ -240,6 +248,18 @@ class SimMarket:
         vol = np.maximum(atm * (1 - 0.08 * x + 0.035 * x * x), 0.03)
         value = black76_price(forward, strike, t, vol, is_call, np.exp(-RATE * t))
         return np.asarray(_ticks(np.maximum(value, TICK)))
+
+
+def _provisional(option: Instrument, tables: calendar.Tables | None) -> bool:
+    """Whether the option expires in a year without a holiday table."""
+    assert option.expiry is not None
+    return not calendar.is_covered(INDICES[option.name].exchange, option.expiry.year, tables)
+
+
+def _joined(first: Contracts, second: Contracts) -> Contracts:
+    arrays = {f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)])
+              for f in fields(Contracts)}  # fmt: skip
+    return Contracts(**arrays)
 
 
 def _is_option(i: Instrument) -> bool:
