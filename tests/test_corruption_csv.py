@@ -346,14 +346,24 @@ def test_iv30_close_of_an_empty_or_odd_day_is_left_out(
     (folder / "2026-11-17.csv").write_bytes(b"ts,index,iv30\n2026-11-17T15:29:00+05:30,N,0.2\n")
     (folder / "2026-11-18.csv").write_bytes(b"")
     (folder / "2026-11-19.csv").mkdir()  # a folder by a file's name
-    (tmp_path / "NIFTY" / "this_month").mkdir()
-    os.mkfifo(tmp_path / "NIFTY" / "this_month" / "2026-11-16.csv")  # opened, it would wait
     assert iv30_closes(tmp_path, "NIFTY", DAY) == [0.2]
     said = sorted(r.getMessage() for r in caplog.records)
     assert said == [
-        f"{tmp_path}/NIFTY/this_month/2026-11-16.csv: not a regular file; not read",
         f"{folder}/2026-11-18.csv: empty file (no header, no rows)",
         f"{folder}/2026-11-19.csv: not a regular file; not read",
+    ]
+
+
+def test_a_fifo_by_a_files_name_is_not_waited_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Opened to be read, a FIFO waits for a writer: on main, the session never started."""
+    folder = tmp_path / "NIFTY" / "this_week"
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "2026-11-19.csv")
+    assert iv30_closes(tmp_path, "NIFTY", DAY) == []
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{folder}/2026-11-19.csv: not a regular file; not read"
     ]
 
 
