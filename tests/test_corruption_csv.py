@@ -103,16 +103,16 @@ def cases() -> list[tuple[str, str]]:
 
 def warned_line(what: str, kind: str, where: str, line: int | None) -> str | None:
     """What the one warning about the damaged file says, when a reader meets the damage:
-    ``line N``, or the file's whole trouble when it is empty."""
+    ``:N`` (its line), or the file's whole trouble when it is empty."""
     if kind == "zero":
         # Today's empty file is simply started again; an earlier day's empty analytics file
         # has no close to read.
-        return "empty file" if (where, what) == ("earlier", "analytics") else None
+        return ": empty file" if (where, what) == ("earlier", "analytics") else None
     if where == "earlier":  # the recorder reads an earlier day's analytics' last line only
-        return f"line {line}" if what == "analytics" else None
+        return f":{line}" if what == "analytics" else None
     if where == "today-last":  # the writer looks for the last row it wrote
-        return None if kind == "torn" else f"line {line}"  # a torn line is cut, as always
-    return None if what == "overview" else f"line {line}"  # resume state, profiles
+        return None if kind == "torn" else f":{line}"  # a torn line is cut, as always
+    return None if what == "overview" else f":{line}"  # resume state, profiles
 
 
 @pytest.mark.parametrize(("kind", "where"), cases())
@@ -156,12 +156,12 @@ def test_recording_goes_on_over_a_damaged_file(
             bad = bad_line(kind, lines)
             kept = b"".join(lines[: line - 1])
             assert now == kept + bad + clean[name][len(kept) :]
-        said = [m for m in warnings if m.startswith(f"{path}: ")]
+        said = [m for m in warnings if m.startswith(f"{path}:")]
         expected = warned_line(what, kind, where, line)
         assert len(said) == (expected is not None), said
         if expected is not None:
-            assert said[0].startswith(f"{path}: {expected}")
-    damaged_paths = [f"{path}: " for path, _, _ in damaged.values()]
+            assert said[0].startswith(f"{path}{expected}")
+    damaged_paths = [f"{path}:" for path, _, _ in damaged.values()]
     assert [m for m in warnings if not m.startswith(tuple(damaged_paths))] == []
     blank_rank = (kind, where) == ("zero", "earlier")  # no close of the earlier day: no rank
     for name, data in after.items():
@@ -228,7 +228,7 @@ def test_writer_resumes_after_the_last_good_row(
     )
     assert read_split(path) == rows
     (warning,) = [r.getMessage() for r in caplog.records]
-    assert warning.startswith(f"{path}: line 8: ")
+    assert warning.startswith(f"{path}:8: ")
 
 
 def test_a_file_of_only_damage_is_written_from_the_start(tmp_path: Path) -> None:
@@ -270,7 +270,7 @@ def test_one_warning_per_file_however_often_it_is_read(
     stream = MasterStream(tmp_path, tmp_path / "adv", DAY)
     assert stream.update([("NIFTY", "this_week", "atm")], final=True) > 0
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert warnings == [f"{path}: line 3: not UTF-8 text; skipped (13 more bad lines skipped too)"]
+    assert warnings == [f"{path}:3: not UTF-8 text; skipped (13 more bad lines skipped too)"]
     assert len(caplog.records) == 1 + 14 + 14  # the rest, read twice more, at debug level
 
 
@@ -285,9 +285,9 @@ def test_every_kind_of_bad_line_is_named(tmp_path: Path, caplog: pytest.LogCaptu
     path.write_bytes(header + first + b"".join(junk) + second)
     caplog.set_level(logging.DEBUG)
     assert read_split(path) == [_row(0), _row(30)]
-    said = [r.getMessage().removeprefix(f"{path}: ") for r in caplog.records]
+    said = [r.getMessage().removeprefix(f"{path}:") for r in caplog.records]
     assert said == [
-        "line 3: a NUL byte (a write lost in a crash?); skipped (6 more bad lines skipped too)"
+        "3: a NUL byte (a write lost in a crash?); skipped (6 more bad lines skipped too)"
     ]
 
 
@@ -307,16 +307,16 @@ def test_resume_state_skips_bad_lines(tmp_path: Path, caplog: pytest.LogCaptureF
     assert kept[0] == (0.12, 200.5)
     assert len(kept) == 2 and kept[1][0] == 0.13
     (warning,) = [r.getMessage() for r in caplog.records]
-    assert warning.startswith(f"{path}: line 3: not UTF-8 text; skipped (1 more")
+    assert warning.startswith(f"{path}:3: not UTF-8 text; skipped (1 more")
 
 
 @pytest.mark.parametrize(
     ("tail", "close", "said"),
     [
-        (b"\xff\n", 0.14, "line 3: not UTF-8 text"),
-        (b"2026-11-19T15:29:30+05:30,NIFTY,0.1,9\n", 0.14, "line 3: 4 cells where"),
-        (b"ts,index,iv30\n", 0.14, "line 3: the header again"),
-        (b"2026-11-19T15:29:30+05:30,NIFTY,", 0.14, "line 3: torn last line"),
+        (b"\xff\n", 0.14, ":3: not UTF-8 text"),
+        (b"2026-11-19T15:29:30+05:30,NIFTY,0.1,9\n", 0.14, ":3: 4 cells where"),
+        (b"ts,index,iv30\n", 0.14, ":3: the header again"),
+        (b"2026-11-19T15:29:30+05:30,NIFTY,", 0.14, ":3: torn last line"),
         (b"2026-11-19T15:29:30+05:30,NIFTY,\n", None, None),  # no iv30 at the close
     ],
 )
@@ -335,7 +335,7 @@ def test_iv30_close_of_a_damaged_day(
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == (said is not None)
     if said is not None:
-        assert messages[0].startswith(f"{path}: {said}")
+        assert messages[0].startswith(f"{path}{said}")
 
 
 def test_iv30_close_of_an_empty_or_odd_day_is_left_out(

@@ -160,7 +160,7 @@ def test_foreign_header_is_set_aside_with_the_file_named(
     assert (tmp_path / "old.csv.set-aside").read_bytes() == foreign
     assert path.read_text() == ",".join(CONTRACT) + "\n"
     (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert "old.csv: line 1: header 'timestamp,index,tp_sum'" in warning.getMessage()
+    assert "old.csv:1: header 'timestamp,index,tp_sum'" in warning.getMessage()
     assert "old.csv.set-aside" in warning.getMessage()
 
 
@@ -187,7 +187,7 @@ def test_bad_cell_is_skipped_naming_file_and_line(
     path.write_text(path.read_text().replace("6500", "lots", 1))
     assert read_split(path) == [_row(30)]
     (warning,) = caplog.records
-    assert warning.getMessage().endswith("2026-11-20.csv: line 2: bad call_volume 'lots'; skipped")
+    assert warning.getMessage().endswith("2026-11-20.csv:2: bad call_volume 'lots'; skipped")
 
 
 def test_rows_reach_the_file_on_the_flush_schedule(tmp_path: Path) -> None:

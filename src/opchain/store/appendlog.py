@@ -119,7 +119,7 @@ class AppendLog:
         self.path.rename(aside)
         shown = first if isinstance(first, str) else f"header {show(','.join(first))}"
         log.warning(
-            "%s: line 1: %s is not a version of this file's format (%s, ...); the file was "
+            "%s:1: %s is not a version of this file's format (%s, ...); the file was "
             "renamed %s, its rows kept there, and a new file started",
             self.path, shown, ",".join(self.header[:3]), aside.name,
         )  # fmt: skip

@@ -256,6 +256,7 @@ def report(problems: Iterable[Problem]) -> None:
 
 
 def describe(problem: Problem) -> str:
-    """``<path>: line <n>: <reason>``, the form every file message takes."""
-    where = f": line {problem.line}" if problem.line is not None else ""
+    """``<path>:<line>: <reason>`` (``<path>: <reason>`` for the whole file), the form of
+    every message about a file's contents (``opchain rebuild-masters`` prints the same)."""
+    where = f":{problem.line}" if problem.line is not None else ""
     return f"{problem.path}{where}: {problem.reason}"
