@@ -1,5 +1,6 @@
 """The split CSV contract: rows read back exactly, crash-safe appends, no duplicates."""
 
+import logging
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from opchain.market.ist import IST
 from opchain.model import SplitRow
-from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule, repair_torn_tail
+from opchain.store.appendlog import AppendLog, FlushSchedule, repair_torn_tail
 from opchain.store.splits import COLUMNS, SplitStore, format_row, read_split, split_path
 
 START = datetime(2026, 11, 20, 9, 15, tzinfo=IST)
@@ -147,11 +148,20 @@ def test_repair_reports_cut_bytes(tmp_path: Path) -> None:
     assert path.read_bytes() == b"ts,a\n2026-11-20T09:15:00+05:30,1\n"
 
 
-def test_foreign_header_is_refused_with_the_file_named(tmp_path: Path) -> None:
+def test_foreign_header_is_set_aside_with_the_file_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file whose header is no version of the format is neither appended to nor lost."""
     path = tmp_path / "old.csv"
-    path.write_text("timestamp,index,tp_sum\n2026-11-20T09:15:00+05:30,NIFTY,200\n")
-    with pytest.raises(FileFormatError, match=r"old\.csv: line 1: header"):
-        AppendLog(path, CONTRACT)
+    foreign = b"timestamp,index,tp_sum\n2026-11-20T09:15:00+05:30,NIFTY,200\n"
+    path.write_bytes(foreign)
+    log = AppendLog(path, CONTRACT)
+    log.close()
+    assert (tmp_path / "old.csv.set-aside").read_bytes() == foreign
+    assert path.read_text() == ",".join(CONTRACT) + "\n"
+    (warning,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "old.csv:1: header 'timestamp,index,tp_sum'" in warning.getMessage()
+    assert "old.csv.set-aside" in warning.getMessage()
 
 
 def test_reader_accepts_ops_old_column_names(tmp_path: Path) -> None:
@@ -167,14 +177,17 @@ def test_reader_accepts_ops_old_column_names(tmp_path: Path) -> None:
     assert list(read_split(path)) == [_row(0)]
 
 
-def test_bad_cell_names_file_and_line(tmp_path: Path) -> None:
+def test_bad_cell_is_skipped_naming_file_and_line(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     store = SplitStore(tmp_path)
-    store.write([_row(0)])
+    store.write([_row(0), _row(30)])
     store.close()
     path = split_path(tmp_path, "NIFTY", "this_week", "atm", date(2026, 11, 20))
-    path.write_text(path.read_text().replace("6500", "lots"))
-    with pytest.raises(FileFormatError, match=r"2026-11-20\.csv: line 2"):
-        list(read_split(path))
+    path.write_text(path.read_text().replace("6500", "lots", 1))
+    assert read_split(path) == [_row(30)]
+    (warning,) = caplog.records
+    assert warning.getMessage().endswith("2026-11-20.csv:2: bad call_volume 'lots'; skipped")
 
 
 def test_rows_reach_the_file_on_the_flush_schedule(tmp_path: Path) -> None:

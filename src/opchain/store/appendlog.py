@@ -1,11 +1,15 @@
 """Crash-safe append-only CSV files with a timestamp first column.
 
 One writer per file. Opening a file repairs a torn last line (a process killed mid-write leaves
-at most one), checks the header, and remembers the last timestamp written: rows at or before it
-are skipped, so replaying a stretch of the session after a crash adds nothing twice. Rows are
-written as whole lines; :class:`FlushSchedule` decides when they leave the process.
+at most one), checks the header (:class:`AppendLog`: a file of an earlier or later version of
+the format goes on in its own columns), and remembers the timestamp of the last line that is a
+good row: rows at or before it are skipped, so replaying a stretch of the session after a crash
+adds nothing twice, and a damaged line at the end (:mod:`opchain.store.csvrows`) neither stops
+the writer nor makes it write the day again. Rows are written as whole lines;
+:class:`FlushSchedule` decides when they leave the process.
 """
 
+import logging
 import os
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -13,11 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Generic, TypeVar
 
+from opchain.store.csvrows import aware, last_record, read_header
+from opchain.store.opmasters import show
+
+log = logging.getLogger(__name__)
+
 K = TypeVar("K", bound=Hashable)
-
-
-class FileFormatError(ValueError):
-    """A file on disk that is not what it should be; the message names the file."""
 
 
 class LogBook(Generic[K]):
@@ -50,12 +55,30 @@ class LogBook(Generic[K]):
 
 
 class AppendLog:
+    """One file's writer; see the module docstring. ``header`` is the format's columns today.
+
+    A file already there goes on in its own columns when its header is a version of the
+    format: an earlier version's (a prefix of ``header``: the newest columns are missing) gets
+    each row cut to its columns, a later version's (``header`` is a prefix of it) gets empty
+    cells for the columns this version does not know. Either way the file keeps one header and
+    rows of one width, and readers find columns by name. A file whose header is no version of
+    the format at all is not this writer's to append to and not its to delete either: it is
+    renamed ``<name>.set-aside`` (``.set-aside-2``, ...) beside a new file, with a warning
+    naming both. Damaged lines (:mod:`opchain.store.csvrows`) stay where they are; the writer
+    appends after them and resumes from the last line that is a good row.
+    """
+
     def __init__(self, path: Path, header: Sequence[str], durable: bool = False) -> None:
         self.path, self.durable = path, durable
+        self.header = list(header)
         self.header_line = ",".join(header) + "\n"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.repaired_bytes = repair_torn_tail(path)
-        self.last_ts = self._check_and_read_last_ts()
+        if self.repaired_bytes:
+            log.info("%s: cut a torn last line of %d bytes", path, self.repaired_bytes)
+        self.set_aside: Path | None = None
+        self.width = self._check_header()
+        self.last_ts = self._read_last_ts()
         self._file: IO[str] = path.open("a", encoding="utf-8", newline="")
         if self.last_ts is None and path.stat().st_size == 0:
             self._file.write(self.header_line)
@@ -65,6 +88,8 @@ class AppendLog:
         """Append one line (without newline) stamped ``ts``; False if ``ts`` is not new."""
         if self.last_ts is not None and ts <= self.last_ts:
             return False
+        if self.width != len(self.header):  # a file of another version: its own columns
+            line = fit(line, self.width, len(self.header))
         self._file.write(line + "\n")
         self.last_ts = ts
         self.rows_written += 1
@@ -80,24 +105,44 @@ class AppendLog:
             self.flush()
             self._file.close()
 
-    def _check_and_read_last_ts(self) -> datetime | None:
-        if not self.path.exists() or self.path.stat().st_size == 0:
-            return None
-        with self.path.open("rb") as f:
-            first = f.readline().decode("utf-8")
-        if first != self.header_line:
-            raise FileFormatError(
-                f"{self.path}: line 1: header is {first.strip()!r}, expected "
-                f"{self.header_line.strip()!r}; not a file this writer may append to"
-            )
-        last = last_line(self.path)
-        if last == self.header_line.rstrip("\n"):
-            return None
-        stamp = last.split(",", 1)[0]
-        try:
-            return datetime.fromisoformat(stamp)
-        except ValueError:
-            raise FileFormatError(f"{self.path}: last line: bad timestamp {stamp!r}") from None
+    def _check_header(self) -> int:
+        """The width of the file's rows: its header's, when that is a version of the format
+        (a missing or empty file gets today's); else the file is set aside."""
+        first = read_header(self.path)
+        if first is None:
+            return len(self.header)
+        if isinstance(first, list):
+            shorter, longer = sorted((first, self.header), key=len)
+            if longer[: len(shorter)] == shorter:
+                return len(first)
+        self.set_aside = aside = _free_name(self.path)
+        self.path.rename(aside)
+        shown = first if isinstance(first, str) else f"header {show(','.join(first))}"
+        log.warning(
+            "%s:1: %s is not a version of this file's format (%s, ...); the file was "
+            "renamed %s, its rows kept there, and a new file started",
+            self.path, shown, ",".join(self.header[:3]), aside.name,
+        )  # fmt: skip
+        return len(self.header)
+
+    def _read_last_ts(self) -> datetime | None:
+        return last_record(self.path, lambda header: lambda cells: aware(cells[0]))
+
+
+def fit(line: str, width: int, cells: int) -> str:
+    """A line of ``cells`` cells cut or padded (empty cells) to ``width``."""
+    if width > cells:
+        return line + "," * (width - cells)
+    return ",".join(line.split(",", width)[:width])
+
+
+def _free_name(path: Path) -> Path:
+    """``<name>.set-aside``, or the first ``<name>.set-aside-<n>`` not taken."""
+    candidate, n = path.with_name(path.name + ".set-aside"), 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.set-aside-{n}")
+    return candidate
 
 
 class FlushSchedule:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 from opchain.profiles.master import add_minutes
 from opchain.profiles.minutes import last_per_minute, minute_of, paise
+from opchain.store.csvrows import Follow, aware
 from opchain.store.opdata import OpSplit, Premium, Problem, read_premiums
 from opchain.store.profiles import ProfileBook, dte_path, weekday_path
-from opchain.store.splits import COLUMNS
 
 Series = tuple[str, str, str]  # index, bucket, offset label
-_TS, _TOTAL, _DTE = (COLUMNS.index(c) for c in ("ts", "total_premium", "days_to_expiry"))
+_TS, _TOTAL, _DTE = "ts", "total_premium", "days_to_expiry"
 
 
 def targets(adv_root: Path, series: Series, day: date, dte: int | None) -> list[Path]:
@@ -55,11 +55,14 @@ def add_day_part(
     return added[0] if added else 0
 
 
+_Premium = tuple[datetime, int | None, int]  # ts, total premium in paise, days to expiry
+
+
 @dataclass
 class _Tail:
     """How far one split file has been read, and the rows of minutes not yet over."""
 
-    offset: int = 0
+    follow: Follow[_Premium] | None = None
     pending: list[tuple[datetime, int | None]] = field(default_factory=list)
     dte: int | None = None
 
@@ -122,22 +125,27 @@ class MasterStream:
         path = self.csv_root.joinpath(*key, f"{self.day.isoformat()}.csv")
         if not path.exists():
             return None
-        with path.open("rb") as f:
-            f.seek(tail.offset)
-            data = f.read()
-        end = data.rfind(b"\n") + 1  # whole lines only: the writer may be mid-line
-        tail.offset += end
+        if tail.follow is None:
+            tail.follow = Follow(path, _premium_parser)
         rows = []
-        for line in data[:end].decode("utf-8").splitlines():
-            cells = line.split(",")
-            if cells[0] == "ts":
-                continue
-            total = cells[_TOTAL]
-            rows.append(
-                (datetime.fromisoformat(cells[_TS]), paise(float(total)) if total else None)
-            )
-            tail.dte = int(cells[_DTE])
+        for ts, total, dte in tail.follow.read():  # whole lines, bad ones skipped and logged
+            rows.append((ts, total))
+            tail.dte = dte
         return rows
+
+
+def _premium_parser(header: list[str]) -> Callable[[list[str]], _Premium]:
+    """Reads a split row's time, total premium and days to expiry, by column name."""
+    missing = [c for c in (_TS, _TOTAL, _DTE) if c not in header]
+    if missing:
+        raise ValueError(f"not a split file: no column {', '.join(missing)}")
+    ts, total, dte = (header.index(c) for c in (_TS, _TOTAL, _DTE))
+
+    def parse(cells: list[str]) -> _Premium:
+        text = cells[total]
+        return aware(cells[ts]), paise(float(text)) if text else None, int(cells[dte])
+
+    return parse
 
 
 Progress = Callable[[int, int], None]  # (files done, files in all)

@@ -4,15 +4,16 @@
 ISO-8601 with +05:30), the file named after the IST trading date.
 """
 
-import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from opchain.market.ist import trading_date
 from opchain.model import SplitRow
-from opchain.store.appendlog import AppendLog, FileFormatError, FlushSchedule, LogBook
+from opchain.store.appendlog import AppendLog, FlushSchedule, LogBook
+from opchain.store.csvrows import aware, read_all
+from opchain.store.opmasters import show
 
 COLUMNS = SplitRow._fields
 # OP wrote these names; readers accept them (writers never produce them).
@@ -21,6 +22,7 @@ _INTS = {"call_volume", "put_volume", "call_oi", "put_oi", "days_to_expiry"}
 # Columns opchain added after OP's: files without them (OP's, older opchain's) still read.
 OPTIONAL = {"call_delta", "put_delta"}
 _TEXT = {"index", "expiry_code", "strike_offset"}
+_REQUIRED = {"atm_strike", "spot", "days_to_expiry"}  # never empty in a row opchain wrote
 
 SeriesKey = tuple[str, str, str, date]  # index, bucket, offset label, trading date
 
@@ -85,31 +87,43 @@ class SplitStore:
         self.logs.close()
 
 
-def read_split(path: Path) -> Iterator[SplitRow]:
-    """Read a split file back into rows (accepting OP's old column names)."""
-    with path.open(encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
-        header = [OLD_NAMES.get(h, h) for h in next(reader, [])]
-        missing = [c for c in COLUMNS if c not in header and c not in OPTIONAL]
-        if missing:
-            raise FileFormatError(f"{path}: line 1: missing columns {', '.join(missing)}")
-        where = {c: header.index(c) for c in COLUMNS if c in header}
-        for line_no, cells in enumerate(reader, start=2):
-            try:
-                yield SplitRow(**{c: _parse(c, cells[i]) for c, i in where.items()})
-            except (ValueError, IndexError) as err:
-                raise FileFormatError(f"{path}: line {line_no}: {err}") from None
+def read_split(path: Path) -> list[SplitRow]:
+    """A split file's rows (accepting OP's old column names and files of earlier versions);
+    lines that are not rows are skipped with a warning naming the file and line
+    (:mod:`opchain.store.csvrows`). A missing or empty file has none."""
+    return read_all(path, split_parser)
+
+
+def split_parser(header: list[str]) -> Callable[[list[str]], SplitRow]:
+    """The parser of a split file's rows, given its header; ValueError when it lacks columns."""
+    names = [OLD_NAMES.get(h, h) for h in header]
+    missing = [c for c in COLUMNS if c not in names and c not in OPTIONAL]
+    if missing:
+        raise ValueError(f"not a split file: no column {', '.join(missing)}")
+    where = [(c, names.index(c)) for c in COLUMNS if c in names]
+
+    def parse(cells: list[str]) -> SplitRow:
+        return SplitRow(**{c: _parse(c, cells[i]) for c, i in where})
+
+    return parse
 
 
 def _parse(column: str, text: str) -> Any:
-    if column == "ts":
-        return datetime.fromisoformat(text)
-    if column == "expiry":
-        return date.fromisoformat(text)
-    if column in _TEXT:
-        return text
-    if text == "":
-        return None
-    if column in _INTS:
-        return int(text)
-    return float(text)
+    try:
+        if column == "ts":
+            return aware(text)
+        if column == "expiry":
+            return date.fromisoformat(text)
+        if column in _TEXT:
+            if not text:
+                raise ValueError("empty")
+            return text
+        if text == "":
+            if column in _REQUIRED:
+                raise ValueError("empty")
+            return None
+        if column in _INTS:
+            return int(text)
+        return float(text)
+    except ValueError:
+        raise ValueError(f"bad {column} {show(text)}") from None

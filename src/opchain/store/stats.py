@@ -4,15 +4,17 @@
 from these files: today's earlier cycles and the 30-day IV at earlier closes.
 """
 
-import csv
 import math
 from collections import deque
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 
 from opchain.market.ist import trading_date
 from opchain.merge.stats import ANOMALY_WINDOW, BucketStats
-from opchain.store.appendlog import FlushSchedule, LogBook, last_line
+from opchain.store.appendlog import FlushSchedule, LogBook
+from opchain.store.csvrows import aware, last_record, read_all
+from opchain.store.opmasters import show
 
 COLUMNS = BucketStats._fields
 # Decimals kept per column: enough for the quantity, no float noise in the file (0: integer).
@@ -69,17 +71,23 @@ def recent_cycles(
     root: Path, index: str, bucket: str, day: date, until: datetime
 ) -> deque[tuple[float, float]]:
     """ATM IV and straddle of a bucket's last cycles at or before ``until`` on ``day``, oldest
-    first: what :class:`~opchain.merge.stats.History` holds when a run resumes there."""
-    path = stats_path(root, index, bucket, day)
+    first: what :class:`~opchain.merge.stats.History` holds when a run resumes there. Lines
+    that are not rows are left out, with a warning (:mod:`opchain.store.csvrows`)."""
     kept: deque[tuple[float, float]] = deque(maxlen=ANOMALY_WINDOW + 1)
-    if not path.exists():
-        return kept
-    with path.open(encoding="utf-8", newline="") as f:
-        for row in csv.DictReader(f):
-            if datetime.fromisoformat(row["ts"]) > until:
-                break
-            kept.append((_number(row["atm_iv"]), _number(row["straddle"])))
+    for ts, atm_iv, straddle in read_all(stats_path(root, index, bucket, day), _cycle_parser):
+        if ts > until:
+            break
+        kept.append((atm_iv, straddle))
     return kept
+
+
+def _cycle_parser(header: list[str]) -> Callable[[list[str]], tuple[datetime, float, float]]:
+    ts, atm_iv, straddle = _columns(header, "ts", "atm_iv", "straddle")
+    return lambda cells: (
+        aware(cells[ts]),
+        _cell(cells[atm_iv], "atm_iv"),
+        _cell(cells[straddle], "straddle"),
+    )
 
 
 def iv30_closes(
@@ -87,7 +95,8 @@ def iv30_closes(
 ) -> list[float]:
     """The index's 30-day IV in the last row of each of its last ``sessions`` days before
     ``before``, oldest first (days whose close has no iv30 are left out). Reads only each
-    file's header and last line."""
+    file's header and last line, unless that line is damaged: then the last good row is the
+    close, and a warning names the bad lines (:mod:`opchain.store.csvrows`)."""
     folder = root / index
     days: dict[str, Path] = {}
     for path in sorted(folder.glob("*/*.csv")) if folder.exists() else []:
@@ -95,15 +104,31 @@ def iv30_closes(
             days.setdefault(path.stem, path)  # any bucket: iv30 is the index's
     closes = []
     for day in sorted(days)[-sessions:]:
-        path = days[day]
-        with path.open(encoding="utf-8") as f:
-            header = f.readline().rstrip("\n").split(",")
-        cells = last_line(path).split(",")
-        if "iv30" in header and len(cells) == len(header) and cells != header:
-            value = _number(cells[header.index("iv30")])
-            if math.isfinite(value):
-                closes.append(value)
+        value = last_record(days[day], _iv30_parser, finished=True)
+        if value is not None and math.isfinite(value):
+            closes.append(value)
     return closes
+
+
+def _iv30_parser(header: list[str]) -> Callable[[list[str]], float]:
+    if "iv30" not in header:  # an earlier version's file: no close to read, nothing wrong
+        return lambda cells: math.nan
+    ts, iv30 = _columns(header, "ts", "iv30")
+    return lambda cells: (aware(cells[ts]), _cell(cells[iv30], "iv30"))[1]
+
+
+def _columns(header: list[str], *names: str) -> list[int]:
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise ValueError(f"not an analytics file: no column {', '.join(missing)}")
+    return [header.index(n) for n in names]
+
+
+def _cell(text: str, name: str) -> float:
+    try:
+        return _number(text)
+    except ValueError:
+        raise ValueError(f"bad {name} {show(text)}") from None
 
 
 def _number(text: str) -> float:
