@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Generic, TypeVar
+from typing import IO, Generic, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 
@@ -100,6 +100,10 @@ class AppendLog:
             raise FileFormatError(f"{self.path}: last line: bad timestamp {stamp!r}") from None
 
 
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
 class FlushSchedule:
     """When appended rows are handed to the operating system: on every :meth:`tick` when
     ``every`` is 0, else once ``every`` seconds of wall time have passed since the last flush.
@@ -108,15 +112,18 @@ class FlushSchedule:
     one cycle, live at a 1-second cadence), and whatever it lost is written again after a
     restart if the broker can still give it. Replaying a session at a hundred times real time,
     the store writes each file once a second instead of a hundred times.
+
+    Whatever is flushed is flushed in the order it was first written since the last flush (the
+    raw journals, written first in a cycle, are synced before the split files).
     """
 
     def __init__(self, every: float = 0.0, now: Callable[[], float] = time.monotonic) -> None:
         self.every, self.now = every, now
-        self._dirty: set[AppendLog] = set()
+        self._dirty: dict[Flushable, None] = {}  # insertion-ordered
         self._last = now()
 
-    def wrote(self, log: AppendLog) -> None:
-        self._dirty.add(log)
+    def wrote(self, log: Flushable) -> None:
+        self._dirty.setdefault(log)
 
     def tick(self) -> None:
         if self.every <= 0 or self.now() - self._last >= self.every:
