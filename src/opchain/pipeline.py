@@ -115,7 +115,8 @@ async def record_session(
     splits = SplitStore(settings.split_root, settings.durable_writes, flushes)
     overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes, flushes)
     stats = StatsStore(settings.data_dir / "analytics", settings.durable_writes, flushes)
-    raw = RawStore(settings.data_dir / "raw", timedelta(minutes=settings.raw_window_minutes))
+    window = timedelta(minutes=settings.raw_window_minutes)
+    raw = RawStore(settings.data_dir / "raw", window, settings.durable_writes, flushes)
     collector = Collector(broker, clock, watches, offsets, full_chain=settings.full_chain)
     masters = MasterStream(
         settings.split_root, settings.profiles_root, day, settings.durable_writes
@@ -125,6 +126,7 @@ async def record_session(
     minute = None
     with quiet_gc():
         try:
+            raw.recover()  # journals a killed run left become parts before anything reads them
             resume = _resume_point(splits, overview, stats, raw, watches, settings, day)
             report.resumed_after = resume
             history = _history(settings, raw, watches, day, resume)
@@ -146,12 +148,12 @@ async def record_session(
                     masters.update(series, now=ts)
                 minute = ts.minute
                 snapshot = await collector.snapshot(ts)
+                raw.add(snapshot)  # journaled before any file of the cycle is written
                 rows, bucket_stats = merge(snapshot, settings.rate, offsets, history)
                 history.remember(bucket_stats)
                 report.rows_added += splits.write(rows)
                 overview.write(snapshot)
                 stats.write(ts, bucket_stats)
-                raw.add(snapshot)
                 live.offer(snapshot, bucket_stats, history.previous_oi)
                 report.cycles += 1
                 for chain in snapshot.chains:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Generic, TypeVar
+from typing import IO, Generic, Protocol, TypeVar
 
 from opchain.store.csvrows import aware, last_record, read_header
 from opchain.store.opmasters import show
@@ -145,6 +145,10 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
+class Flushable(Protocol):
+    def flush(self) -> None: ...
+
+
 class FlushSchedule:
     """When appended rows are handed to the operating system: on every :meth:`tick` when
     ``every`` is 0, else once ``every`` seconds of wall time have passed since the last flush.
@@ -153,15 +157,18 @@ class FlushSchedule:
     one cycle, live at a 1-second cadence), and whatever it lost is written again after a
     restart if the broker can still give it. Replaying a session at a hundred times real time,
     the store writes each file once a second instead of a hundred times.
+
+    Whatever is flushed is flushed in the order it was first written since the last flush (the
+    raw journals, written first in a cycle, are synced before the split files).
     """
 
     def __init__(self, every: float = 0.0, now: Callable[[], float] = time.monotonic) -> None:
         self.every, self.now = every, now
-        self._dirty: set[AppendLog] = set()
+        self._dirty: dict[Flushable, None] = {}  # insertion-ordered
         self._last = now()
 
-    def wrote(self, log: AppendLog) -> None:
-        self._dirty.add(log)
+    def wrote(self, log: Flushable) -> None:
+        self._dirty.setdefault(log)
 
     def tick(self) -> None:
         if self.every <= 0 or self.now() - self._last >= self.every:
