@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 K = TypeVar("K", bound=Hashable)
 
 
+class FileFormatError(ValueError):
+    """A file on disk that is not what it should be; the message names the file."""
+
+
 class LogBook(Generic[K]):
     """The append logs of one store, by key: each opened on first use at ``path_of(key)``, all
     closed together."""
