@@ -254,20 +254,26 @@ async def run_sessions(
     on_session: Callable[[SessionReport], None] | None = None,
     progress: Progress | None = None,
     on_cycle: OnCycle | None = None,
+    recorded: list[date] | None = None,
 ) -> None:
-    """Record session after session, waiting for each open (``sessions=None``: forever)."""
+    """Record session after session, waiting for each open (``sessions=None``: forever).
+
+    A day is recorded once: after its session (it may end before the close, at the last
+    cycle) the next one is the next trading day's. ``recorded`` lists the days done, and is
+    appended to; a run restarted with the same list goes on from there, counting them.
+    """
     exchange = INDICES[settings.indices[0]].exchange
-    done = 0
-    while sessions is None or done < sessions:
+    done = recorded if recorded is not None else []
+    while sessions is None or len(done) < sessions:
         now = clock.now()
         day = now.date()
         today = calendar.session(exchange, day) if calendar.is_trading_day(exchange, day) else None
-        if today is None or now >= today.close:
-            day = calendar.next_trading_day(exchange, day)
+        if today is None or now >= today.close or (done and done[-1] >= day):
+            day = calendar.next_trading_day(exchange, max(day, *done[-1:]))
             next_session = calendar.session(exchange, day)
             assert next_session is not None
             await clock.sleep_until(next_session.open)
         report = await record_session(settings, broker, clock, day, progress, on_cycle=on_cycle)
-        done += 1
+        done.append(day)
         if on_session:
             on_session(report)
