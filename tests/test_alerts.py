@@ -20,6 +20,7 @@ from opchain.health.alerts import Alert, Notice, Sent, alerts_for, decide, send
 from opchain.health.checks import Check
 from opchain.health.metrics import Metrics
 from opchain.health.monitor import monitor
+from opchain.health.supervisor import supervise
 from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
 from opchain.settings import Settings
@@ -287,6 +288,33 @@ def test_the_monitor_warns_escalates_repeats_and_resolves_a_token(tmp_path: Path
     assert up == 0  # a session with no data stored
 
 
+def test_a_collector_started_mid_session_is_not_stale_until_it_stalls(tmp_path: Path) -> None:
+    """Issue 13, case 14: the monitor beside a collector started at 14:26 with nothing stored
+    today sent a CRITICAL stale_data in its first round ("nothing stored for 18660 s"). Now
+    the rounds (every 30 s) are quiet for stale_seconds; a collector that never stores is
+    stale from the first round after that, and the alert names the start."""
+    start = datetime(2026, 11, 20, 14, 26, tzinfo=IST)
+    clock = VirtualClock(start)
+    running = asyncio.Event()
+
+    async def never_stores() -> None:
+        running.set()
+        await asyncio.Event().wait()
+
+    async def run(settings: Settings) -> None:
+        collector = asyncio.create_task(supervise("collector", never_stores, tmp_path, clock))
+        await running.wait()
+        await monitor(settings, clock, interval=30, rounds=7)
+        collector.cancel()
+
+    with webhook_receiver() as hook:
+        asyncio.run(run(Settings(data_dir=tmp_path, alert_webhook_url=hook.url)))
+    stale = [b for b in hook.received if b["key"] == "stale_data"]
+    assert [(b["at"][11:19], b["status"]) for b in stale] == [("14:28:30", "firing")]
+    assert "the collector started at 14:26:00" in stale[0]["detail"]
+    assert "nothing stored for 150 s" in stale[0]["detail"]
+
+
 def test_the_monitor_outlives_every_channel_failing(tmp_path: Path) -> None:
     metrics = Metrics()
     dead = f"http://127.0.0.1:{closed_port()}/hook"
@@ -302,3 +330,24 @@ def test_the_monitor_outlives_every_channel_failing(tmp_path: Path) -> None:
     assert clock.now() == NOW + timedelta(minutes=2)
     assert counted(metrics, "opchain_alert_failures_total", "webhook") >= 1
     assert counted(metrics, "opchain_alert_failures_total", "email") >= 1
+
+
+def test_a_round_that_breaks_is_one_line_a_round_not_a_traceback(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13, case 18's sibling: a round that breaks (here the metrics) logged its whole
+    traceback every 30 s on the terminal; now one line, the traceback at debug level."""
+
+    class Broken(Metrics):
+        def set_health(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("a gauge went away")
+
+    caplog.set_level(logging.DEBUG, logger="opchain.health.monitor")
+    settings = Settings(data_dir=tmp_path)
+    asyncio.run(monitor(settings, VirtualClock(NOW), Broken(), interval=30, rounds=3))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [r.getMessage() for r in warnings] == [
+        "health monitor round failed: RuntimeError: a gauge went away"
+    ] * 3
+    assert all(r.exc_info is None for r in warnings)
+    assert all(r.levelno == logging.DEBUG for r in caplog.records if r.exc_info)

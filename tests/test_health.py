@@ -4,6 +4,7 @@ behind the counting transport; then ``/health`` and ``opchain health`` on top.""
 
 import asyncio
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -163,6 +164,42 @@ def test_a_session_without_any_data_turns_stale_after_the_open(tmp_path: Path) -
     assert early.status == "ok" and early.value == 60.0
     late = storage_check(settings, SESSION.open + timedelta(minutes=5))
     assert late.status == "down" and "no snapshot today" in late.detail
+
+
+def test_a_collector_started_mid_session_has_stale_seconds_to_store(tmp_path: Path) -> None:
+    """Issue 13, case 14: `opchain run` started at 14:26 with nothing stored today was judged
+    from the open ("nothing stored for 18660 s"), a critical alert within seconds. Stale is
+    nothing stored for stale_seconds since the open or the collector's start, the later."""
+    settings = Settings(data_dir=tmp_path)
+    start = datetime(2026, 11, 20, 14, 26, tzinfo=IST)
+    state.report(tmp_path, "collector", "ok", "running", start, started=start)
+    at_once = storage_check(settings, start + timedelta(seconds=4))
+    assert (at_once.status, at_once.value) == ("ok", 4.0)
+    assert "no snapshot today; the collector started at 14:26:00, 4 s ago" in at_once.detail
+    assert storage_check(settings, start + timedelta(seconds=120)).status == "ok"
+    stalled = storage_check(settings, start + timedelta(seconds=121))
+    assert (stalled.status, stalled.value) == ("down", 121.0)
+    # Restarts keep the first start; a collector of yesterday (or before the open) counts
+    # from the open.
+    later = start + timedelta(minutes=3)
+    state.report(tmp_path, "collector", "ok", "running again (restart 1)", later, started=start)
+    assert storage_check(settings, later + timedelta(seconds=4)).status == "down"
+    yesterday = start - timedelta(days=1)
+    state.report(tmp_path, "collector", "ok", "running", yesterday, started=yesterday)
+    assert storage_check(settings, SESSION.open + timedelta(seconds=121)).status == "down"
+
+
+def test_a_collector_started_mid_session_is_judged_by_its_snapshots_once_it_has_one(
+    recorded: Path, tmp_path: Path
+) -> None:
+    """A snapshot stored after the start: the lag is from it, as before."""
+    shutil.copytree(recorded / "overview", tmp_path / "overview")
+    newest = SESSION.open + timedelta(minutes=9, seconds=30)
+    started = newest - timedelta(seconds=5)
+    state.report(tmp_path, "collector", "ok", "running", started, started=started)
+    check = storage_check(Settings(data_dir=tmp_path), newest + timedelta(seconds=121))
+    assert (check.status, check.value) == ("down", 121.0)
+    assert "the collector started" not in check.detail
 
 
 def test_a_year_without_a_calendar_is_degraded_not_an_error(tmp_path: Path) -> None:

@@ -3,6 +3,8 @@ healthy run, every restart in the component's health state; sleeps are recorded 
 never real."""
 
 import asyncio
+import errno
+import logging
 import random
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -203,3 +205,68 @@ def test_every_wait_lies_between_half_and_all_of_its_capped_ceiling(
         assert ceiling / 2 <= wait <= ceiling
     else:
         assert wait >= min(cap, first * factor**99) / 2
+
+
+# --- failures are one line each (issue 13, case 18) -----------------------------------------
+
+
+class Full:
+    """A component that fails ``failures`` times the way a full disk does (the same line of
+    code, the same error), then once differently, then returns."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures, self.starts = failures, 0
+
+    async def __call__(self) -> None:
+        self.starts += 1
+        if self.starts <= self.failures:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        if self.starts == self.failures + 1:
+            raise ValueError("something else")
+
+
+def test_each_restart_is_one_line_and_a_traceback_once_at_debug(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="opchain.health.supervisor")
+    clock = VirtualClock(NOW)
+    component = Full(failures=5)
+    asyncio.run(supervise("collector", component, tmp_path, clock, rng=random.Random(2)))
+    assert component.starts == 7
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 6  # one a restart
+    for number, record in enumerate(warnings, start=1):
+        assert record.exc_info is None  # no traceback on the terminal
+        line = record.getMessage()
+        assert "\n" not in line and f"; restart {number} in " in line
+    assert "No space left on device" in warnings[0].getMessage()
+    traced = [r for r in caplog.records if r.exc_info is not None]
+    assert all(r.levelno == logging.DEBUG for r in traced)
+    assert [type(r.exc_info[1]).__name__ for r in traced if r.exc_info] == ["OSError", "ValueError"]
+
+
+def test_the_state_keeps_the_first_start_through_restarts(tmp_path: Path) -> None:
+    clock = VirtualClock(NOW)
+    sleep = Recorder(tmp_path)
+
+    async def sleep_on_the_clock(seconds: float) -> None:
+        await sleep(seconds)
+        await clock.sleep_until(clock.now() + timedelta(seconds=seconds))
+
+    asyncio.run(
+        supervise("collector", Flaky(clock, failures=3), tmp_path, clock, sleep=sleep_on_the_clock)
+    )
+    assert clock.now() > NOW
+    assert [s.get("started") for s in sleep.states] == [NOW.isoformat()] * 3
+    final = state.read(tmp_path)["collector"]
+    assert final["started"] == NOW.isoformat() and final["since"] == clock.now().isoformat()
+
+
+def test_a_state_that_cannot_be_written_is_still_seen_and_never_raises(tmp_path: Path) -> None:
+    """A read-only or full data directory: the state file is not written, but this process
+    (its /health, metrics and alerts) still sees the state, and the reporter goes on."""
+    blocked = tmp_path / "data"
+    blocked.write_text("a file where the data directory should be")
+    state.report(blocked, "storage", "down", "cannot write: No space left on device", NOW)
+    assert state.read(blocked)["storage"]["detail"] == "cannot write: No space left on device"
+    assert state.read(tmp_path) == {}

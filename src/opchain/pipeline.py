@@ -313,13 +313,22 @@ async def run_sessions(
     on_session: Callable[[SessionReport], None] | None = None,
     progress: Progress | None = None,
     on_cycle: OnCycle | None = None,
+    recorded: list[date] | None = None,
 ) -> None:
-    """Record session after session, waiting for each open (``sessions=None``: forever)."""
+    """Record session after session, waiting for each open (``sessions=None``: forever).
+
+    A day is recorded once: after its session (it may end before the close, at the last
+    cycle) the next one is the next trading day's. ``recorded`` lists the days done, and is
+    appended to; a run restarted with the same list goes on from there, counting them.
+    """
     exchange = INDICES[settings.indices[0]].exchange
     live = broker.name != "sim"  # a live broker goes on past the tables, provisionally
-    done = 0
-    while sessions is None or done < sessions:
+    done = recorded if recorded is not None else []
+    while sessions is None or len(done) < sessions:
         upcoming = calendar.upcoming_session(exchange, clock.now(), provisional=live)
+        if done and upcoming.day <= done[-1]:  # recorded before a restart: wait for its close
+            await clock.sleep_until(upcoming.close)
+            continue
         if upcoming.kind != "provisional" and (notice := calendar.heads_up(exchange, upcoming.day)):
             log.warning("%s", notice)
         elif upcoming.kind == "provisional" and clock.now() < upcoming.open:
@@ -327,8 +336,9 @@ async def run_sessions(
         await clock.sleep_until(upcoming.open)
         day = upcoming.day
         report = await record_session(settings, broker, clock, day, progress, on_cycle=on_cycle)
-        done += 0 if report.closed else 1  # a day the exchange did not trade is no session
+        if not report.closed:  # a day the exchange did not trade is no session
+            done.append(day)
         if on_session:
             on_session(report)
-        if sessions is None or done < sessions:  # the next session is another day's
+        if sessions is None or len(done) < sessions:  # the next session is another day's
             await clock.sleep_until(upcoming.close)

@@ -1,43 +1,58 @@
-"""``opchain``: typer commands. Errors are one clear line; the detail goes to the log."""
+"""``opchain``: typer commands. Errors are one clear line; the detail goes to the log.
 
-import asyncio
+Each command imports what it uses in its body: ``opchain --help`` and ``opchain version`` load
+typer, rich and the commands' signatures, not the web framework, the numeric libraries or the
+settings (BENCHMARKS.md, "Command start-up").
+"""
+
 import contextlib
 import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-import httpx
 import typer
 
 from opchain import __version__
-from opchain.api.live import Hub
-from opchain.brokers.base import Broker
-from opchain.brokers.kite.broker import KiteBroker
-from opchain.brokers.kite.client import TokenExpired
-from opchain.brokers.kite.session import StoredToken
-from opchain.brokers.kite.ticks import TickBroker
-from opchain.brokers.sim import SimBroker
-from opchain.health import state as health
-from opchain.health.broker import BrokerTally, CountingTransport
-from opchain.health.metrics import Metrics
-from opchain.health.monitor import monitor
-from opchain.health.supervisor import supervise
-from opchain.market import calendar
-from opchain.market.clock import VirtualClock
-from opchain.market.indices import INDICES
-from opchain.market.ist import IST
-from opchain.pipeline import SessionReport, record_session, run_sessions
-from opchain.settings import Settings
 
 from . import kite, profiles
 from .calendar import show_calendar
-from .console import console, fail, load_settings, log, make_clock, out
-from .report import ProgressView, print_report
-from .serve import api_beside, each, serve
+from .console import (
+    check_data_dir,
+    console,
+    fail,
+    load_settings,
+    log,
+    make_clock,
+    os_failure,
+    out,
+    say_os_error,
+)
+from .serve import serve
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    import asyncio
+
+    from opchain.market import calendar
+    from opchain.settings import Settings
+
+
+class App(typer.Typer):
+    """The ``opchain`` command. An operating-system error no command turned into its own line
+    (a disk that filled, a folder that cannot be written) still ends as one line naming the
+    file, exit code 2, with the traceback in the debug log (``opchain -v``)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except OSError as err:
+            log.debug("stopped by an operating-system error", exc_info=err)
+            console.print(f"[bold red]error:[/] {say_os_error(err)}", soft_wrap=True)
+            sys.exit(2)
+
+
+app = App(
     name="opchain",
     help="Options-market data pipeline for Indian index options (NIFTY 50, NIFTY BANK, SENSEX).",
     no_args_is_help=True,
@@ -97,13 +112,26 @@ def demo(
     would, then prints what it wrote and where. Run it again after an interruption and it
     continues where it stopped; run it twice and the files are the same.
     """
+    import asyncio
+
+    from opchain.brokers.sim import SimBroker
+    from opchain.market.clock import VirtualClock
+    from opchain.pipeline import record_session
+
+    from .report import ProgressView, print_report
+
     settings = load_settings(data_dir=data_dir, sim_seed=seed, cadence_seconds=cadence)
+    check_data_dir(settings.data_dir)
     session_day = day.date() if day else _last_trading_day()
     session = _session_or_fail(settings, session_day)
     clock = VirtualClock(session.open)
     broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
-    with ProgressView(console, f"{session_day} seed {settings.sim_seed}") as view:
-        report = asyncio.run(record_session(settings, broker, clock, session_day, view.update))
+    try:
+        with ProgressView(console, f"{session_day} seed {settings.sim_seed}") as view:
+            report = asyncio.run(record_session(settings, broker, clock, session_day, view.update))
+    except OSError as err:
+        then = "; every file is complete up to its last line: rerun to continue"
+        os_failure(err, settings.data_dir, then)
     print_report(out, report, settings)
 
 
@@ -136,8 +164,33 @@ def run(
     """Collect continuously: wait for each session's open, record it, repeat.
 
     With the kite broker, the login of `opchain login` is checked with Kite before anything
-    else, and the run says until when it is good.
+    else, and the run says until when it is good. A disk that fills or a data directory that
+    cannot be written stops nothing: the collector says so in one line, reports storage down
+    (an alert) and tries again with growing waits, keeping everything already stored.
     """
+    import asyncio
+
+    import httpx
+
+    from opchain.api.live import Hub
+    from opchain.brokers.base import Broker
+    from opchain.brokers.kite.broker import KiteBroker
+    from opchain.brokers.kite.client import TokenExpired
+    from opchain.brokers.kite.session import StoredToken
+    from opchain.brokers.kite.ticks import TickBroker
+    from opchain.brokers.sim import SimBroker
+    from opchain.health import state as health
+    from opchain.health.broker import BrokerTally, CountingTransport
+    from opchain.health.metrics import Metrics
+    from opchain.health.monitor import monitor
+    from opchain.health.storage import StorageHealth
+    from opchain.health.supervisor import supervise
+    from opchain.market import calendar
+    from opchain.pipeline import SessionReport, run_sessions
+
+    from .report import print_report
+    from .serve import api_beside, each
+
     settings = load_settings(
         broker=broker or None,
         kite_ticks=ticks,
@@ -145,6 +198,9 @@ def run(
         sim_seed=seed,
         cadence_seconds=cadence,
     )
+    check_data_dir(settings.data_dir)
+    if sessions is not None and sessions < 1:
+        fail(f"--sessions must be at least 1, not {sessions}")
     clock = make_clock(start, speed)
     metrics = Metrics()
     tally = BrokerTally(metrics.observe_request) if settings.broker == "kite" else None
@@ -159,6 +215,8 @@ def run(
         source = kite_source
     else:
         source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    storage = StorageHealth(settings.data_dir, clock, say=_say)
+    recorded: list[date] = []  # carried over the collector's restarts: no day twice
 
     def done(report: SessionReport) -> None:
         print_report(out, report, settings)
@@ -175,14 +233,23 @@ def run(
                 await stack.enter_async_context(api_beside(settings, hub, clock, metrics, tally))
             watcher = asyncio.create_task(monitor(settings, clock, metrics, tally))
             stack.push_async_callback(_stop, watcher)
-            on_cycle = each(metrics.observe_cycle, hub.publish if hub is not None else None)
+            on_cycle = each(
+                storage.stored, metrics.observe_cycle, hub.publish if hub is not None else None
+            )
+
+            async def collector() -> None:
+                try:
+                    await run_sessions(settings, source, clock, sessions, on_session=done,
+                                       on_cycle=on_cycle, recorded=recorded)  # fmt: skip
+                except Exception as err:
+                    storage.check(err)  # a full disk, a read-only folder: storage down
+                    raise
+
             # A failed collector is restarted with backoff and resumes from its files; an
             # expired login or a missing calendar cannot be helped by a restart.
             await supervise(
-                "collector",
-                lambda: run_sessions(
-                    settings, source, clock, sessions, on_session=done, on_cycle=on_cycle
-                ),
+                health.COLLECTOR,
+                collector,
                 settings.data_dir,
                 clock,
                 give_up_on=(TokenExpired, calendar.CalendarUnavailable),
@@ -207,13 +274,23 @@ def run(
         raise typer.Exit(3) from None
 
 
+def _say(line: str) -> None:
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 async def _stop(task: "asyncio.Task[None]") -> None:
+    import asyncio
+
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
 
 
 def _last_trading_day() -> date:
+    from opchain.market import calendar
+    from opchain.market.indices import INDICES
+    from opchain.market.ist import IST
+
     today = datetime.now(IST).date()
     exchange = INDICES["NIFTY"].exchange
     try:
@@ -223,7 +300,10 @@ def _last_trading_day() -> date:
         raise
 
 
-def _session_or_fail(settings: Settings, day: date) -> calendar.Session:
+def _session_or_fail(settings: "Settings", day: date) -> "calendar.Session":
+    from opchain.market import calendar
+    from opchain.market.indices import INDICES
+
     exchange = INDICES[settings.indices[0]].exchange
     try:
         session = calendar.session(exchange, day)

@@ -5,12 +5,10 @@ from typing import Annotated
 
 import typer
 
-from opchain.brokers.sim.listing import listed_expiries
 from opchain.market import calendar
 from opchain.market.holiday_file import SuppliedHolidays
 from opchain.market.indices import INDICES
 from opchain.market.ist import IST, at
-from opchain.settings import read_holidays_file
 
 from .console import fail, load_settings, out
 
@@ -41,6 +39,8 @@ def show_calendar(
     OPCHAIN_HOLIDAYS_FILE adds a year opchain has no table for, from NSE's published list (its
     CSV download or its JSON); a file that cannot be used is one line naming the file and line.
     """
+    from opchain.settings import read_holidays_file
+
     settings = load_settings()
     exchange = exchange.upper()
     if exchange not in calendar.EXCHANGES:
@@ -128,6 +128,8 @@ def _sessions(exchange: str, today: date, count: int) -> list[str]:
 
 
 def _expiries(today: date, count: int) -> list[str]:
+    from opchain.brokers.sim.listing import listed_expiries
+
     lines = []
     for spec in INDICES.values():
         shown = []

@@ -3,7 +3,6 @@
 The exit code is the verdict, for scripts and cron: 0 ok, 1 degraded, 2 down.
 """
 
-import asyncio
 import json
 from datetime import datetime
 from pathlib import Path
@@ -12,12 +11,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from opchain.health import state
-from opchain.health.checks import check_all
-from opchain.health.summary import EXIT_CODES, summarize
 from opchain.market.ist import IST
 
-from .console import fail, load_settings, out
+from .console import check_data_dir, fail, load_settings, out
 
 COLOURS = {"ok": "green", "degraded": "yellow", "down": "bold red"}
 
@@ -31,7 +27,14 @@ def health(
     """Check the Kite login, the newest stored data, disk, CPU, memory and the configured
     InfluxDB and Redis, and show what running components reported in `<data>/health/`.
     Exits 0 when all is ok, 1 when something is degraded, 2 when something is down."""
+    import asyncio
+
+    from opchain.health import state
+    from opchain.health.checks import check_all
+    from opchain.health.summary import EXIT_CODES, summarize
+
     settings = load_settings(data_dir=data_dir)
+    check_data_dir(settings.data_dir)
     now = datetime.now(IST)
     try:
         checks = asyncio.run(check_all(settings, now))

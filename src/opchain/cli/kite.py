@@ -1,33 +1,31 @@
 """Kite on the command line: ``opchain login``, ``opchain fake-kite``, and the kite broker of
 ``opchain run`` (polling or ticks), with the access token checked before a session starts."""
 
-import asyncio
+from __future__ import annotations
+
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import httpx
 import typer
-import uvicorn
 
-from opchain.api import server as api_server
-from opchain.brokers.kite.broker import KiteBroker
-from opchain.brokers.kite.client import ROOT, KiteClient, KiteError
-from opchain.brokers.kite.fake import FakeKite, Faults
-from opchain.brokers.kite.login import catch_redirect, exchange, listen
-from opchain.brokers.kite.session import (
-    StoredToken,
-    load_token,
-    login_url,
-    request_token_from,
-    save_token,
-)
-from opchain.brokers.kite.ticks import TickBroker
-from opchain.market.clock import Clock
 from opchain.market.ist import IST
-from opchain.settings import Settings
 
-from .console import console, fail, load_settings, make_clock, out
+from .console import check_number, console, fail, load_settings, make_clock, out
+
+if TYPE_CHECKING:  # Kite's client, the fake server and their web stack: imported when used
+    import httpx
+
+    from opchain.brokers.kite.broker import KiteBroker
+    from opchain.brokers.kite.session import StoredToken
+    from opchain.brokers.kite.ticks import TickBroker
+    from opchain.market.clock import Clock
+    from opchain.settings import Settings
+
+# FakeKite's own defaults, written out so that `--help` need not import the fake server and its
+# web stack (tests/test_cli.py holds them equal).
+FAKE_KEY, FAKE_SECRET = "opchain_fake_key", "opchain_fake_secret"
+FAKE_REDIRECT = "http://127.0.0.1:5010/kite/callback"
 
 Start = Annotated[
     datetime | None,
@@ -51,6 +49,13 @@ def login(
     this machine. Otherwise paste the token, or the whole URL the browser landed on. The access
     token goes to OPCHAIN_KITE_TOKEN_FILE (mode 0600) and dies at 06:00 IST tomorrow.
     """
+    import asyncio
+
+    from opchain.brokers.kite.client import KiteClient, KiteError
+    from opchain.brokers.kite.login import exchange
+    from opchain.brokers.kite.session import login_url, save_token
+
+    check_number("--timeout", timeout, above=True)
     settings = load_settings()
     if not settings.kite_api_key or settings.kite_api_secret is None:
         fail("opchain login needs KITE_API_KEY and KITE_API_SECRET (your Kite app's)")
@@ -80,6 +85,8 @@ def login(
 
 
 def _ask() -> str:
+    from opchain.brokers.kite.session import request_token_from
+
     answer = typer.prompt("Paste the request_token, or the URL the browser landed on")
     try:
         return request_token_from(answer)
@@ -88,6 +95,10 @@ def _ask() -> str:
 
 
 def _catch(settings: Settings, timeout: float) -> str:
+    import asyncio
+
+    from opchain.brokers.kite.login import catch_redirect, listen
+
     url = settings.kite_redirect_url
     try:
         sock = listen(url)
@@ -116,6 +127,10 @@ def kite_broker(
     """The kite broker the settings ask for, and the stored login it uses (None for a token
     from the environment). Fails with a clear line when there is no usable token.
     ``transport`` carries its HTTP requests (the health tally counts them there)."""
+    from opchain.brokers.kite.broker import KiteBroker
+    from opchain.brokers.kite.client import ROOT, KiteClient
+    from opchain.brokers.kite.ticks import TickBroker
+
     if not settings.kite_api_key:
         fail("the kite broker needs KITE_API_KEY, and a login: run `opchain login`")
     if accelerated and settings.kite_root == ROOT:
@@ -131,6 +146,8 @@ def kite_broker(
 
 
 def _token_source(settings: Settings, clock: Clock) -> tuple[StoredToken | None, Callable[[], str]]:
+    from opchain.brokers.kite.session import load_token
+
     if settings.kite_access_token is not None:
         value = settings.kite_access_token.get_secret_value()
         return None, lambda: value
@@ -161,6 +178,8 @@ async def check_login(
     broker: KiteBroker | TickBroker, stored: StoredToken | None, clock: Clock
 ) -> str:
     """Ask Kite who the token belongs to (raises TokenExpired if nobody); say until when."""
+    from opchain.brokers.kite.ticks import TickBroker
+
     client = broker.rest.client if isinstance(broker, TickBroker) else broker.client
     profile = await client.profile()
     who = f"{profile.get('user_name', '?')} ({profile.get('user_id', '?')})"
@@ -176,16 +195,16 @@ async def check_login(
 
 def fake_kite(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0: any free port).")] = 5010,
-    api_key: Annotated[str, typer.Option(help="The API key clients must use.")] = FakeKite.api_key,
+    api_key: Annotated[str, typer.Option(help="The API key clients must use.")] = FAKE_KEY,
     api_secret: Annotated[
         str, typer.Option(help="The API secret the login checksum is made with.")
-    ] = FakeKite.api_secret,
+    ] = FAKE_SECRET,
     seed: Annotated[int | None, typer.Option(help="Market seed (default 7).")] = None,
     speed: Annotated[float, typer.Option(help="Market clock speed (1 = real time).")] = 1.0,
     start: Start = None,
     redirect_url: Annotated[
         str, typer.Option(help="Where the login redirects the browser.")
-    ] = FakeKite.redirect_url,
+    ] = FAKE_REDIRECT,
     too_many: Annotated[float, typer.Option(help="Share of quote calls answered 429.")] = 0.0,
     server_error: Annotated[float, typer.Option(help="Share answered 500/502/503.")] = 0.0,
     html: Annotated[float, typer.Option(help="Share answered with an HTML 502 page.")] = 0.0,
@@ -208,6 +227,18 @@ def fake_kite(
     /connect/login?api_key=KEY&v=3, use the API with root=http://127.0.0.1:PORT, and the ticker
     at ws://127.0.0.1:PORT. The fault options script trouble for clients to survive.
     """
+    import uvicorn
+
+    from opchain.api import server as api_server
+    from opchain.brokers.kite.fake import FakeKite, Faults
+
+    check_number("--port", port, high=65535)
+    for option, share in (("--too-many", too_many), ("--server-error", server_error),
+                          ("--html", html), ("--malformed", malformed), ("--stall", stall),
+                          ("--ws-drop", ws_drop), ("--ws-stall", ws_stall)):  # fmt: skip
+        check_number(option, share, high=1.0)
+    check_number("--stall-seconds", stall_seconds)
+    check_number("--latency", latency)
     settings = load_settings(sim_seed=seed)
     expires = token_expires_at
     faults = Faults(

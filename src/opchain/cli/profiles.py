@@ -1,11 +1,13 @@
 """``opchain eod``, ``opchain rebuild-masters`` and ``opchain import``: the historical layer."""
 
+from __future__ import annotations
+
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -16,13 +18,13 @@ from opchain.market.ist import IST
 from opchain.profiles.master import CLOSED, merge_profiles
 from opchain.profiles.master import Cell as ProfileCell
 from opchain.profiles.minutes import paise
-from opchain.store import eod as eod_store
-from opchain.store.masters import Progress as Step
-from opchain.store.masters import build
-from opchain.store.opdata import OpMaster, OpSplit, Problem, find_splits, survey
-from opchain.store.profiles import ProfileBook, weekday_path
 
 from .console import console, fail, load_settings, out
+
+if TYPE_CHECKING:  # the stores are imported by the commands that use them
+    from opchain.store.masters import Progress as Step
+    from opchain.store.opdata import OpMaster, OpSplit, Problem
+    from opchain.store.profiles import ProfileBook
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
@@ -35,6 +37,8 @@ def eod(data_dir: DataDir = None, day: Day = None) -> None:
     adding any minute the live updates missed, and write the day's quality report to
     `<data_adv>/eod/<date>.csv` (coverage, gaps, outliers per series). Running it twice
     changes nothing."""
+    from opchain.store import eod as eod_store
+
     settings = load_settings(data_dir=data_dir)
     when = day.date() if day else _last_session()
     series = eod_store.day_series(settings.split_root, when)
@@ -61,6 +65,10 @@ def rebuild_masters(
 ) -> None:
     """Recompute every weekday master and DTE profile from the split CSVs of the days from
     `--from` to `--to` (default: all of them), replacing what was there."""
+    from opchain.store.masters import build
+    from opchain.store.opdata import find_splits
+    from opchain.store.profiles import ProfileBook
+
     settings = load_settings(data_dir=data_dir)
     splits, problems = find_splits(settings.split_root)
     first, last = start.date() if start else date.min, end.date() if end else date.max
@@ -86,6 +94,10 @@ def import_op(
     """Read an OP data directory as it is (nothing there is changed), report what it holds and
     what could not be read, and build opchain's weekday masters and DTE profiles from its split
     CSVs, adding the days of OP's own masters whose split files are gone."""
+    from opchain.store.masters import build
+    from opchain.store.opdata import survey
+    from opchain.store.profiles import ProfileBook
+
     settings = load_settings(data_dir=data_dir)
     try:
         found = survey(source)
@@ -111,6 +123,8 @@ def _old_masters(
     book: ProfileBook, adv_root: Path, masters: list[OpMaster], splits: list[OpSplit]
 ) -> tuple[int, list[str]]:
     """Pool OP's ``adv`` weekday masters into ours for the days only they still hold."""
+    from opchain.store.profiles import weekday_path
+
     have = {(s.index, s.bucket, s.offset, s.day) for s in splits}
     merged, skipped = 0, []
     for m in masters:

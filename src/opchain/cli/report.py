@@ -1,9 +1,12 @@
 """What the commands show: a progress bar while a session runs, a summary table after."""
 
+from __future__ import annotations
+
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
@@ -16,8 +19,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from opchain.pipeline import SessionReport
-from opchain.settings import Settings
+if TYPE_CHECKING:
+    from opchain.pipeline import SessionReport
+    from opchain.settings import Settings
 
 PLAIN_EVERY_MINUTES = 15
 
@@ -31,7 +35,7 @@ class ProgressView:
         self._task: TaskID | None = None
         self._last_plain: datetime | None = None
 
-    def __enter__(self) -> "ProgressView":
+    def __enter__(self) -> ProgressView:
         if self.console.is_terminal:
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),

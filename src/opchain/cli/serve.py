@@ -1,29 +1,31 @@
 """``opchain serve``: the API and dashboard over a data directory, following the live files
 of a collector running elsewhere; and what ``opchain run`` needs to serve them beside it."""
 
-import asyncio
+from __future__ import annotations
+
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
-from fastapi import FastAPI
 
-from opchain.api.app import create_app
-from opchain.api.live import Hub
-from opchain.api.server import address, listen, server
-from opchain.health.broker import BrokerTally
-from opchain.health.metrics import Metrics
-from opchain.market.clock import Clock
-from opchain.merge.stats import BucketStats
-from opchain.model import Snapshot
-from opchain.pipeline import OnCycle
-from opchain.settings import Settings
+from .console import check_data_dir, fail, load_settings
 
-from .console import fail, load_settings
+if TYPE_CHECKING:  # the web stack is imported by the functions that serve
+    import socket
+
+    import uvicorn
+    from fastapi import FastAPI
+
+    from opchain.api.live import Hub
+    from opchain.health.broker import BrokerTally
+    from opchain.health.metrics import Metrics
+    from opchain.market.clock import Clock
+    from opchain.merge.stats import BucketStats
+    from opchain.model import Snapshot
+    from opchain.pipeline import OnCycle
+    from opchain.settings import Settings
 
 
 def each(*hooks: OnCycle | None) -> OnCycle | None:
@@ -43,6 +45,8 @@ def each(*hooks: OnCycle | None) -> OnCycle | None:
 
 def bind(settings: Settings) -> socket.socket:
     """The API's listening socket, or one clear line and exit code 2."""
+    from opchain.api.server import listen
+
     try:
         return listen(settings.api_host, settings.api_port)
     except OSError as err:
@@ -59,6 +63,8 @@ def make_app(
     """The application, or one clear line when the settings cannot make one (a bad key).
     ``metrics`` and ``tally`` are the collector's when it runs in the same process, so
     ``/metrics`` and ``/health`` see its counters and its broker's answers."""
+    from opchain.api.app import create_app
+
     try:
         app = create_app(settings, hub, clock)
     except ValueError as err:
@@ -72,6 +78,8 @@ def make_app(
 
 def announce(sock: socket.socket) -> None:
     """The one line the dashboard's tests (and people) read to find the API."""
+    from opchain.api.server import address
+
     print(f"API at {address(sock)}", flush=True)
 
 
@@ -84,6 +92,10 @@ async def api_beside(
     tally: BrokerTally | None = None,
 ) -> AsyncIterator[uvicorn.Server]:
     """Serve the API in this event loop while the block runs (``opchain run``)."""
+    import asyncio
+
+    from opchain.api.server import server
+
     api = server(make_app(settings, hub, clock, metrics, tally))
     sock = bind(settings)
     task = asyncio.create_task(api.serve(sockets=[sock]))
@@ -111,7 +123,13 @@ def serve(
     Shows the last snapshot each index's live file holds (`opchain demo` leaves one), and
     follows the files while a collector elsewhere replaces them (about twice a second).
     """
+    import asyncio
+
+    from opchain.api.live import Hub
+    from opchain.api.server import server
+
     settings = load_settings(data_dir=data_dir, api_host=host, api_port=port)
+    check_data_dir(settings.data_dir)
     hub = Hub(settings.data_dir, settings.rate)
     api = server(make_app(settings, hub))
     sock = bind(settings)

@@ -22,6 +22,7 @@ import redis.asyncio
 import redis.exceptions
 
 from opchain.brokers.kite.session import load_token, token_expiry
+from opchain.health import state
 from opchain.health.broker import BrokerTally
 from opchain.health.state import Status
 from opchain.market import calendar
@@ -105,8 +106,11 @@ def newest_snapshot(settings: Settings, now: datetime) -> datetime | None:
 
 
 def storage_check(settings: Settings, now: datetime) -> Check:
-    """During a session, how far the newest stored snapshot lags behind now (``value``,
-    seconds); more than ``stale_seconds`` is down. Outside a session it is ok."""
+    """During a session, how long nothing has been stored (``value``, seconds): since the
+    newest stored snapshot, or, while there is none newer, since the session opened or the
+    collector started, whichever is later. More than ``stale_seconds`` is down; a collector
+    started mid-session has that long to store its first snapshot. Outside a session it is ok.
+    """
     now = to_ist(now)
     exchange = INDICES[settings.indices[0]].exchange
     try:
@@ -117,11 +121,26 @@ def storage_check(settings: Settings, now: datetime) -> Check:
     seen = f"newest snapshot {newest:%H:%M:%S}" if newest else "no snapshot today"
     if session is None or not session.open <= now < session.close:
         return Check("storage", "ok", f"market closed; {seen}", now)
-    lag = (now - max(newest or session.open, session.open)).total_seconds()
+    started = collector_started(settings.data_dir)
+    since = max(t for t in (newest, session.open, started) if t is not None)
+    lag = max((now - since).total_seconds(), 0.0)
+    if since != newest and since == started:
+        seen += f"; the collector started at {since:%H:%M:%S}"
     if lag > settings.stale_seconds:
         detail = f"{seen}: nothing stored for {lag:.0f} s (stale after {settings.stale_seconds:g})"
         return Check("storage", "down", detail, now, lag)
     return Check("storage", "ok", f"{seen}, {lag:.0f} s ago", now, lag)
+
+
+def collector_started(data_dir: Path) -> datetime | None:
+    """When the collector's process started it (its health state's ``started``), if known."""
+    found = state.read(data_dir).get(state.COLLECTOR)
+    stamp = found.get("started") if found is not None else None
+    try:
+        started = datetime.fromisoformat(stamp) if stamp else None
+    except ValueError:
+        return None
+    return to_ist(started) if started is not None and started.tzinfo else None
 
 
 def disk_check(settings: Settings, now: datetime, floor: int = DISK_FLOOR) -> Check:

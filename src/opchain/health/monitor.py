@@ -50,8 +50,9 @@ async def monitor(
                 firing = alerts.alerts_for(checks, states)
                 notices = alerts.decide(sent, firing, now, repeat)
                 await alerts.send(settings, notices, client, metrics)
-            except Exception:  # a round that breaks is logged; the next one comes anyway
-                log.exception("health monitor round failed")
+            except Exception as err:  # a round that breaks is logged; the next one comes anyway
+                log.warning("health monitor round failed: %s: %s", type(err).__name__, err)
+                log.debug("health monitor round failed", exc_info=err)
             done += 1
             if rounds is None or done < rounds:
                 await clock.sleep_until(now + timedelta(seconds=interval))

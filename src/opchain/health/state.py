@@ -4,17 +4,27 @@ A component (``broker``, ``storage``, ...) reports ``ok``, ``degraded`` or ``dow
 one-line detail; whoever watches (``/health``, ``opchain health``, alerts) reads the files, so
 the state outlives the process that wrote it: a collector stopped by an expired token still
 says why after it has exited.
+
+Each state is also held in memory, and this process's own states are what :func:`read` returns
+for its components: a data directory that cannot be written (a full disk, a read-only mount,
+the very things worth reporting) still shows in this process's ``/health``, metrics and alerts.
+Reporting never raises; a state file that could not be written is logged at debug level.
 """
 
 import json
+import logging
+import threading
 from datetime import datetime
 from pathlib import Path
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 from opchain.store.appendlog import write_atomic
 from opchain.store.regular import read_regular
 
+log = logging.getLogger(__name__)
+
 Status = Literal["ok", "degraded", "down"]
+COLLECTOR = "collector"  # the component ``opchain run`` records with
 
 
 class State(TypedDict):
@@ -22,13 +32,34 @@ class State(TypedDict):
     status: Status
     detail: str
     since: str  # ISO-8601, IST
+    # When the process's run of the component began (ISO-8601, IST): a supervisor's first
+    # start, kept through its restarts. The storage check gives a collector that long.
+    started: NotRequired[str]
 
 
-def report(data_dir: Path, component: str, status: Status, detail: str, at: datetime) -> None:
+_held: dict[tuple[Path, str], State] = {}  # this process's states, by data directory, component
+_lock = threading.Lock()  # checks read the states in worker threads
+
+
+def report(
+    data_dir: Path,
+    component: str,
+    status: Status,
+    detail: str,
+    at: datetime,
+    started: datetime | None = None,
+) -> None:
     """Record ``component``'s state; the file is replaced whole (a temporary file, a rename)."""
     state = State(component=component, status=status, detail=detail, since=at.isoformat())
+    if started is not None:
+        state["started"] = started.isoformat()
+    with _lock:
+        _held[data_dir.absolute(), component] = state
     path = data_dir / "health" / f"{component}.json"
-    write_atomic(path, (json.dumps(state, indent=1) + "\n").encode())
+    try:
+        write_atomic(path, (json.dumps(state, indent=1) + "\n").encode())
+    except OSError as err:
+        log.debug("%s state not written to %s: %s", component, path, err)
 
 
 def read(data_dir: Path) -> dict[str, State]:
@@ -42,8 +73,13 @@ def read(data_dir: Path) -> dict[str, State]:
                           detail=str(body["detail"]), since=str(body["since"]))  # fmt: skip
             if found["status"] not in ("ok", "degraded", "down"):
                 raise ValueError(f"unknown status {found['status']!r}")
+            if isinstance(body.get("started"), str):
+                found["started"] = body["started"]
         except (OSError, ValueError, KeyError, TypeError) as err:
             detail = f"unreadable health state {path.name}: {err}"
             found = State(component=path.stem, status="down", detail=detail, since="")
         states[found["component"]] = found
-    return states
+    here = data_dir.absolute()
+    with _lock:
+        states.update({name: held for (folder, name), held in _held.items() if folder == here})
+    return dict(sorted(states.items()))

@@ -4,7 +4,13 @@ The wait doubles from ``first`` up to ``cap`` seconds, each drawn between half a
 that (jitter, so components that failed together do not all come back at the same instant).
 A run that lasted ``healthy_after`` seconds before it failed counts as healthy: the next
 wait starts from ``first`` again. Every start, failure and restart is written to the
-component's health state, where ``/health``, ``opchain health`` and the alerts see it.
+component's health state, where ``/health``, ``opchain health`` and the alerts see it, with
+the time of the first start (``started``), which restarts keep.
+
+A failure is one warning line (what failed, the restart's number and wait) in the log and one
+line in the state. Its traceback goes to the debug log (``opchain -v``), once for a run of
+failures that look alike: a full disk that fails the collector every few minutes for an hour
+is a line a restart, not a page of stack frames each time.
 
 The clock says how long a run lasted and the sleep is injectable, so tests drive a
 :class:`~opchain.market.clock.VirtualClock` or record the sleeps instead of sleeping.
@@ -12,6 +18,7 @@ The clock says how long a run lasted and the sleep is injectable, so tests drive
 
 import logging
 import random
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -67,33 +74,40 @@ async def supervise(
     rng = rng or random.Random()
     sleep = sleep or _clock_sleep(clock)
     failures = restarts = 0
+    first = clock.now()
+    traced: tuple[str, ...] = ()  # where the last failure whose traceback was logged came from
+
+    def report(status: state.Status, detail: str) -> None:
+        state.report(data_dir, component, status, detail, clock.now(), started=first)
+
     while True:
         started = clock.now()
-        detail = "running" if not restarts else f"running again (restart {restarts})"
-        state.report(data_dir, component, "ok", detail, started)
+        report("ok", "running" if not restarts else f"running again (restart {restarts})")
         try:
             await start()
         except give_up_on as err:
-            state.report(data_dir, component, "down", f"stopped: {_say(err)}", clock.now())
+            report("down", f"stopped: {_say(err)}")
             raise
         except Exception as err:
             ran = (clock.now() - started).total_seconds()
             failures = 1 if ran >= backoff.healthy_after else failures + 1
             if max_failures is not None and failures >= max_failures:
                 detail = f"gave up after {failures} failures in a row: {_say(err)}"
-                state.report(data_dir, component, "down", detail, clock.now())
+                report("down", detail)
                 raise GaveUp(f"{component}: {detail}") from err
             wait = backoff.delay(failures, rng)
             restarts += 1
             log.warning("%s failed (%s); restart %d in %.1f s", component, _say(err), restarts,
-                        wait, exc_info=err)  # fmt: skip
-            detail = f"failed: {_say(err)}; restart {restarts} in {wait:.1f} s"
-            state.report(data_dir, component, "down", detail, clock.now())
+                        wait)  # fmt: skip
+            if _origin(err) != traced:
+                traced = _origin(err)
+                log.debug("%s failure %d, the traceback:", component, restarts, exc_info=err)
+            report("down", f"failed: {_say(err)}; restart {restarts} in {wait:.1f} s")
             if metrics is not None:
                 metrics.restarts.labels(component).inc()
             await sleep(wait)
             continue
-        state.report(data_dir, component, "ok", "finished", clock.now())
+        report("ok", "finished")
         return
 
 
@@ -102,6 +116,13 @@ def _clock_sleep(clock: Clock) -> Sleep:
         await clock.sleep_until(clock.now() + timedelta(seconds=seconds))
 
     return sleep
+
+
+def _origin(err: BaseException) -> tuple[str, ...]:
+    """What makes failures alike: the error's type and the line that raised it."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
+    return type(err).__qualname__, where
 
 
 def _say(err: BaseException) -> str:
