@@ -26,6 +26,7 @@ from opchain.health import state
 from opchain.health.storage import StorageDown, StorageHealth, refusal
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
+from opchain.store.appendlog import write_atomic
 
 from .sessions import DAY, record, tree_bytes
 
@@ -194,3 +195,20 @@ def test_refusal_finds_the_named_write_among_the_errors_raised_while_closing() -
     assert refusal(KeyError("x")) is None
     assert refusal(OSError(errno.ECONNREFUSED, "refused")) is None
     assert os.strerror(errno.EFBIG) == REASONS["file too large"]
+
+
+def test_a_whole_file_write_that_fails_leaves_the_old_file_and_no_temporary(
+    tmp_path: Path,
+) -> None:
+    """A full disk during write_atomic: the error reaches the caller, the old file is as it
+    was, and no half-written ``.tmp`` is left beside it (the kernel's own ENOSPC, through a
+    temporary path that leads to /dev/full)."""
+    path = tmp_path / "live" / "NIFTY.json"
+    write_atomic(path, b"old")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.symlink_to("/dev/full")
+    with pytest.raises(OSError) as caught:
+        write_atomic(path, b"new" * 10_000, durable=False)
+    assert caught.value.errno == errno.ENOSPC
+    assert path.read_bytes() == b"old"
+    assert not tmp.exists() and not tmp.is_symlink()

@@ -228,13 +228,18 @@ def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Write a whole file so that readers see the old one or the new one, never half.
 
     ``durable`` syncs the data to disk before the rename, so a power cut cannot leave an empty
-    file behind it either; without it a killed process still cannot.
+    file behind it either; without it a killed process still cannot. A write that fails (a
+    full disk) removes its temporary file and raises; the old file is untouched.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        if durable:
-            f.flush()
-            os.fsync(f.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        tmp.replace(path)
+    except BaseException:  # a full disk, a kill signal's exception: no half file left behind
+        tmp.unlink(missing_ok=True)
+        raise
