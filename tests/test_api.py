@@ -262,9 +262,10 @@ def test_profiles_put_today_beside_the_masters(client: httpx.Client) -> None:
     assert (body["date"], body["weekday"], body["dte"]) == (DAY.isoformat(), "fri", 3)
     assert len(body["minutes"]) == 375
     master = client.get("/profiles/NIFTY/this_week/atm/weekday/fri").json()
-    assert master["applied"] == [DAY.isoformat()]
-    first = {m["minute"]: m for m in body["minutes"]}[master["rows"][0]["minute"]]
-    assert first["weekday_avg"] == master["rows"][0]["avg"]
+    assert master["applied"] == [DAY.isoformat()] and master["rows"]
+    # the masters hold today's finished minutes, and only days before today are compared
+    assert (body["weekday_days"], body["dte_days"]) == (0, 0)
+    assert all(m["weekday_avg"] is None and m["dte_days"] is None for m in body["minutes"])
     assert client.get("/profiles/NIFTY/this_week/atm/weekday/mon").status_code == 404
 
 

@@ -180,7 +180,10 @@ def test_a_damaged_raw_part_of_an_earlier_day_costs_only_the_oi_change(
     assert all(leg["oi"] is not None for leg in legs if leg is not None)
     assert hub.message("BANKNIFTY") is not None
     warnings = [r.getMessage() for r in caplog.records]
-    assert len(warnings) == 1 and warnings[0].startswith("no OI change for NIFTY on 2026-")
+    assert warnings == [
+        f"{part}: not a readable Parquet part: Parquet file size is 0 bytes; the previous close "
+        "OI of NIFTY is left blank"
+    ]
 
 
 def _lines(path: Path) -> list[bytes]:
@@ -200,12 +203,13 @@ def test_a_master_row_that_counts_no_day_has_no_mean(data: Path, tmp_path: Path)
         assert all(row["avg"] is not None for row in rows[1:])
         view = _no_500(client, "/profiles/NIFTY/this_week/atm").json()
         first = next(m for m in view["minutes"] if m["minute"] == minute)
+        # the day is the profile's only one: there is no earlier day to compare with
         assert (first["weekday_days"], first["weekday_avg"], first["weekday_max"]) == (
-            0,
+            None,
             None,
             None,
         )
-        assert first["dte_avg"] is not None and first["today"] is not None
+        assert first["today"] is not None
 
 
 def test_a_damaged_split_file_costs_only_its_own_rows(data: Path, tmp_path: Path) -> None:
@@ -233,13 +237,13 @@ def test_a_damaged_split_file_costs_only_its_own_rows(data: Path, tmp_path: Path
     with _serving(folder) as (_, client, _hub):
         after = _no_500(client, "/profiles/NIFTY/this_week/atm").json()
         assert after["minutes"] == before["minutes"]  # the damaged lines held no last tick
-        assert after["skipped"] == [
-            f"csv_data/NIFTY/this_week/atm/{TODAY}.csv: 4 damaged line(s) left out "
-            "(line 4, 6, 7, 9)"
+        assert after["skipped"] == [  # line 8 repeats the header; line 5 holds a NUL
+            f"csv_data/NIFTY/this_week/atm/{TODAY}.csv: 5 damaged line(s) left out "
+            "(line 4, 6, 7, 8, 9)"
         ]
         torn = _no_500(client, "/profiles/NIFTY/this_week/atm_p1").json()
         assert all(m["today"] is None for m in torn["minutes"])
-        assert any(m["weekday_avg"] is not None for m in torn["minutes"])  # the rest is served
+        assert torn["weekday_days"] == 0  # the profile holds only this day: no earlier one
         assert len(torn["skipped"]) == 1
         assert torn["skipped"][0].startswith(f"csv_data/NIFTY/this_week/atm_p1/{TODAY}.csv: ")
         raw = _no_500(client, f"/splits/NIFTY/this_week/atm/{TODAY}.csv")
@@ -256,10 +260,12 @@ def test_a_damaged_profile_costs_only_its_own_rows(data: Path, tmp_path: Path) -
     with _serving(folder) as (_, client, _hub):
         view = _no_500(client, "/profiles/NIFTY/this_week/atm").json()
         damaged = next(m for m in view["minutes"] if m["minute"] == minute)
-        assert damaged["weekday_avg"] is None and damaged["today"] is not None
-        assert sum(m["weekday_avg"] is not None for m in view["minutes"]) == len(lines) - 2
+        assert damaged["today"] is not None  # today's premiums are served
+        # a profile that cannot be read is not compared with (its ledger no longer says
+        # which days its rows hold), and the answer says so
+        assert all(m["weekday_avg"] is None for m in view["minutes"])
         where = "data_adv/weekday_masters/NIFTY/this_week/atm/fri.csv"
-        assert view["skipped"] == [f"{where}: 1 damaged line(s) left out (line 3)"]
+        assert view["skipped"] == [f"{where}: not compared with (it does not match its ledger)"]
         whole = _no_500(client, "/profiles/NIFTY/this_week/atm/weekday/fri").json()
         assert minute not in [row["minute"] for row in whole["rows"]]
         assert len(whole["rows"]) == len(lines) - 2

@@ -297,14 +297,14 @@ def test_resume_state_skips_bad_lines(tmp_path: Path, caplog: pytest.LogCaptureF
     path = analytics / "NIFTY" / "this_week" / f"{DAY}.csv"
     path.parent.mkdir(parents=True)
     path.write_bytes(
-        b"ts,index,atm_iv,straddle\n"
-        b"2026-11-20T09:15:00+05:30,NIFTY,0.12,200.5\n"
+        b"ts,index,atm_iv,straddle,forward\n"
+        b"2026-11-20T09:15:00+05:30,NIFTY,0.12,200.5,26010.5\n"
         b"\xff\xfe\n"
-        b"2026-11-20T09:15:30+05:30,NIFTY,x,201\n"
-        b"2026-11-20T09:16:00+05:30,NIFTY,0.13,\n"
+        b"2026-11-20T09:15:30+05:30,NIFTY,x,201,26011\n"
+        b"2026-11-20T09:16:00+05:30,NIFTY,0.13,,26012\n"
     )
     kept = recent_cycles(analytics, "NIFTY", "this_week", DAY, END)
-    assert kept[0] == (0.12, 200.5)
+    assert kept[0] == (0.12, 200.5, 26010.5)
     assert len(kept) == 2 and kept[1][0] == 0.13
     (warning,) = [r.getMessage() for r in caplog.records]
     assert warning.startswith(f"{path}:3: not UTF-8 text; skipped (1 more")

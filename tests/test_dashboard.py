@@ -421,9 +421,10 @@ def test_every_panel_shows_the_apis_values(session: Session, browser: Browser) -
     assert int(profile["page"]["points"]) == sum(m["today"] is not None for m in minutes) > 0
     row = profile["row"]
     assert "₹" + indian(row["today"]) in profile["text"]
-    # the earlier Fridays (and today's closed minutes) make the weekday profile: its mean, and a
-    # band from min to max
-    assert row["weekday_days"] >= len(EARLIER_FRIDAYS), row
+    # the earlier Fridays, and not today, make the weekday profile: its mean, and a band from
+    # min to max
+    assert row["weekday_days"] == profile["api"]["weekday_days"] == len(EARLIER_FRIDAYS), row
+    assert all(m["weekday_days"] == len(EARLIER_FRIDAYS) for m in minutes if m["today"] is not None)
     assert row["weekday_min"] <= row["weekday_avg"] <= row["weekday_max"]
     days = row["weekday_days"]
     assert f"Fri avg ₹{indian(row['weekday_avg'])} ({days} d)" in profile["text"]

@@ -5,7 +5,7 @@ import asyncio
 import csv
 import math
 from collections import deque
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from opchain.market import calendar
 from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
 from opchain.merge.rows import merge
-from opchain.merge.stats import ANOMALY_WINDOW, BucketStats, History
+from opchain.merge.stats import ANOMALY_WINDOW, BucketStats
 from opchain.pipeline import SessionReport, record_session
 from opchain.settings import Settings
 from opchain.store.stats import COLUMNS, format_stats, iv30_closes
@@ -119,36 +119,74 @@ def test_iv_rank_is_against_earlier_closes(two_days: Path) -> None:
     assert ranks <= {"0.0", "100.0"}  # one earlier close: today is either the low or the high
 
 
-def test_a_jump_in_the_straddle_is_flagged(session_open: datetime) -> None:
-    """Thirty-one calm cycles, then the straddle moves by ten times its usual change."""
+def calm_bucket(session_open: datetime) -> tuple[BucketStats, float]:
+    """A real NIFTY this_week row from the simulator, and its years to expiry."""
     clock = VirtualClock(session_open + timedelta(minutes=30))
     broker = SimBroker(clock)
 
-    async def snap() -> tuple[list[BucketStats], History]:
+    async def snap() -> list[BucketStats]:
         from opchain.collect.cycle import Collector
         from opchain.collect.watch import plan_watches
 
         watches, _ = plan_watches(await broker.instruments(), ("NIFTY",), clock.now())
         collector = Collector(broker, clock, watches, range(-2, 3))
-        snapshot = await collector.snapshot(clock.now())
-        return merge(snapshot)[1], History()
+        return merge(await collector.snapshot(clock.now()))[1]
 
-    rows, history = asyncio.run(snap())
-    row = rows[0]
-    rng = np.random.default_rng(3)
-    calm = row.straddle + np.cumsum(rng.choice([-0.1, -0.05, 0.05, 0.1], ANOMALY_WINDOW + 1))
-    ivs = row.atm_iv + np.cumsum(rng.normal(0, 2e-4, ANOMALY_WINDOW + 1))
-    key = (row.index, row.bucket)
-    for straddle, expected in ((calm[-1] + 0.1, ""), (calm[-1] + 2.0, "straddle")):
-        history.recent[key] = deque(zip(ivs.tolist(), calm.tolist(), strict=True))
-        moved = row._replace(straddle=straddle, atm_iv=float(ivs[-1]))
-        assert _flags(moved, history) == expected
+    row = next(r for r in asyncio.run(snap()) if r.bucket == "this_week")
+    expiry = datetime.combine(date.fromisoformat(row.expiry), time(15, 30), IST)
+    return row, (expiry - clock.now()).total_seconds() / (365 * 86_400)
 
 
-def _flags(row: BucketStats, history: History) -> str:
+def flags_after(
+    row: BucketStats,
+    years: float,
+    straddles: list[float],
+    moved: float,
+    forward: float,
+    now: float | None = None,
+) -> str:
+    """The flags of ``row`` with its straddle ``moved`` from the last of ``straddles``, after
+    cycles with those straddles at ``forward`` (the IV steady); the forward is ``now``
+    (default: unchanged) at the row."""
     from opchain.merge.stats import _jumps  # the flagging step alone, on a given row
 
-    return _jumps([history.recent[row.index, row.bucket]], [row])[0]
+    rng = np.random.default_rng(3)
+    ivs = (row.atm_iv + np.cumsum(rng.normal(0, 1e-5, len(straddles)))).round(6).tolist()
+    before = deque((iv, straddle, forward) for iv, straddle in zip(ivs, straddles, strict=True))
+    latest = row._replace(
+        straddle=straddles[-1] + moved, atm_iv=ivs[-1], forward=forward if now is None else now
+    )
+    return _jumps([before], [latest], np.array([years]), np.array([ivs[-1]]))[0]
+
+
+def test_a_two_rupee_straddle_move_is_no_jump(session_open: datetime) -> None:
+    """Thirty-one calm cycles (the straddle ticking by 5 to 10 paise), then a move of two
+    rupees: twenty times its usual change, but 0.7 % of a 290 straddle, so no jump (it was
+    flagged before). Ten rupees (3.4 %) is one."""
+    row, years = calm_bucket(session_open)
+    rng = np.random.default_rng(3)
+    steps = rng.choice([-0.1, -0.05, 0.05, 0.1], ANOMALY_WINDOW + 1)
+    calm = (290.0 + np.cumsum(steps)).round(2).tolist()
+    assert flags_after(row, years, calm, 0.1, row.forward) == ""
+    assert flags_after(row, years, calm, 2.0, row.forward) == ""
+    assert flags_after(row, years, calm, 10.0, row.forward) == "straddle"
+    assert flags_after(row, years, calm, -10.0, row.forward) == "straddle"
+
+
+def test_a_strike_roll_or_the_forward_s_own_move_is_no_jump(session_open: datetime) -> None:
+    """The same ten rupees are no jump when the forward crossed to another strike (it is
+    another straddle), nor in the last minutes before expiry when the forward moved 30 points
+    (the straddle is then mostly intrinsic value and follows the forward)."""
+    row, years = calm_bucket(session_open)
+    steps = np.random.default_rng(4).choice([-0.1, -0.05, 0.05, 0.1], ANOMALY_WINDOW + 1)
+    calm = (290.0 + np.cumsum(steps)).round(2).tolist()
+    forward = round(row.forward / 50) * 50 + 20.0
+    assert flags_after(row, years, calm, 10.0, forward) == "straddle"
+    # six points on, the strike nearest the forward is 50 higher: another straddle
+    assert flags_after(row, years, calm, 10.0, forward, now=forward + 6) == ""
+    minutes = 10 / (365 * 24 * 60)
+    assert flags_after(row, years, calm, 10.0, forward, now=forward - 30) == "straddle"
+    assert flags_after(row, minutes, calm, 10.0, forward, now=forward - 30) == ""
 
 
 def test_format_writes_integers_blanks_and_rounded_values() -> None:
@@ -176,7 +214,7 @@ def test_resumed_history_equals_the_kept_one(tmp_path: Path) -> None:
     reloaded = recent_cycles(tmp_path / "analytics", "NIFTY", "this_week", DAY, until)
     rows = stats_rows(tmp_path, "NIFTY", "this_week", DAY)
     kept = [
-        (float(r["atm_iv"]), float(r["straddle"]))
+        (float(r["atm_iv"]), float(r["straddle"]), float(r["forward"]))
         for r in rows
         if datetime.fromisoformat(r["ts"]) <= until.astimezone(IST)
     ][-(ANOMALY_WINDOW + 1) :]

@@ -6,17 +6,26 @@ IV with a look-back window, usually 52 weeks of daily ATM or constant-maturity I
 
 Anomaly flags score the latest change of a series (an IV, a premium) against its recent changes
 with a robust z-score, so one earlier spike cannot hide the next one the way it would inflate a
-standard deviation. NaN history values (missing minutes) are skipped everywhere.
+standard deviation. NaN history values (missing minutes) are skipped everywhere. A robust z
+alone flags moves that are large only against a quiet window (two rupees on a 290 straddle
+after a calm quarter hour), and moves the index explains: :func:`straddle_move_bound` is the
+most a straddle can move with the forward alone, and callers pass a ``min_scale`` tied to the
+series' level (``merge.stats``, ``store.eod``; measured in ``benchmarks/anomaly.py``).
 """
 
 from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import ndtr
 
 from opchain.analytics.black76 import FloatArray
 
 MAD_TO_SIGMA = 1.4826  # 1/Φ⁻¹(3/4): MAD × this estimates σ for normal data
+# A jump moves its series by at least this share of its level, however quiet its recent
+# changes were: 4.35 rupees on a 290 straddle, 0.22 vol point on a 14.6 % IV. Chosen with
+# benchmarks/anomaly.py (BENCHMARKS.md): a two-rupee move is no jump, a 2 % IV jump is one.
+MIN_JUMP = 0.015
 MEAN_AD_TO_SIGMA = 1.2533  # √(π/2): mean absolute deviation × this estimates σ
 
 
@@ -105,6 +114,40 @@ def anomalies(
     score = np.where(enough & np.isfinite(latest), score, np.nan)
     flagged = np.abs(np.nan_to_num(score, nan=0.0)) > threshold
     return Anomalies(np.asarray(score, dtype=np.float64), np.asarray(flagged, dtype=bool))
+
+
+def straddle_move_bound(
+    forward_change: ArrayLike,
+    forward: ArrayLike,
+    vol: ArrayLike,
+    years: ArrayLike,
+    strike_step: ArrayLike,
+) -> FloatArray:
+    """The largest change of an ATM straddle (call + put at the strike nearest the forward)
+    that a move of the forward by ``forward_change`` can cause by itself, vol unchanged:
+
+        |Δ|·ΔF + ½·Γ·ΔF²,   Δ = 2·N(d) − 1,   d = (step / 2F) / (σ√T) + σ√T / 2,
+                                Γ = 2·φ(0) / (F·σ√T),
+
+    the straddle's delta with the forward half a strike step from the strike (the farthest
+    it can be) and its gamma at the money (the largest), undiscounted. Days from expiry this
+    is a small share of the move (under a rupee for a 10-point move of NIFTY, a weekly
+    straddle three days out); in the last hour it is most of it, as the straddle turns into
+    its intrinsic value. NaN where the vol or the time is unknown.
+    """
+    move, f, sigma, t, step = (
+        np.asarray(x, dtype=np.float64) for x in (forward_change, forward, vol, years, strike_step)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        root = sigma * np.sqrt(t)
+        d = (step / 2 / f) / root + root / 2
+        delta = 2 * ndtr(d) - 1
+        gamma = 2 * _PHI0 / (f * root)
+        bound = delta * np.abs(move) + 0.5 * gamma * move * move
+    return np.asarray(np.where((root > 0) & (f > 0), bound, np.nan), dtype=np.float64)
+
+
+_PHI0 = 0.3989422804014327  # φ(0) = 1/√(2π)
 
 
 def _nanmedian(x: FloatArray) -> FloatArray:

@@ -233,6 +233,8 @@ class ProfileView(BaseModel):
     weekday: str
     dte: Count
     minutes: list[MinuteRow]
+    weekday_days: int  # the days before ``date`` in the weekday master
+    dte_days: Count  # the days before ``date`` in the DTE profile (None: no DTE)
     skipped: list[str]  # files (or their lines) that could not be read, one sentence each
 
 

@@ -23,18 +23,24 @@ from opchain.analytics import chains
 from opchain.analytics.black76 import FloatArray
 from opchain.analytics.forward import otm_implied_vol
 from opchain.analytics.gex import zero_gamma
-from opchain.analytics.history import anomalies, iv_percentile, iv_rank
+from opchain.analytics.history import (
+    MIN_JUMP,
+    anomalies,
+    iv_percentile,
+    iv_rank,
+    straddle_move_bound,
+)
 from opchain.analytics.smile import iv_at_maturity
+from opchain.market.indices import INDICES
 from opchain.merge.table import OiKey as OiKey
 from opchain.merge.table import Table
 from opchain.model import Snapshot
 
 IV30_YEARS = 30 / 365  # the constant maturity whose IV is ranked against its history
 ANOMALY_WINDOW = 30  # earlier changes a jump is scored against (analytics.history.anomalies)
-# Smallest scale of a change: one 0.05 tick for a premium, 0.1 vol point for an IV, so a series
-# that sat still for the whole window is not flagged for its first small move.
-_MIN_SCALE = {"atm_iv": 0.001, "straddle": 0.05}
-_ROUND = {"atm_iv": 6, "straddle": 2}  # as written, so a reloaded history equals a kept one
+ANOMALY_THRESHOLD = 5.0  # robust z-score of a jump
+TICK = 0.05  # the smallest change of a premium: no straddle scale below it
+_ROUND = {"atm_iv": 6, "straddle": 2, "forward": 2}  # as written: reloaded history = kept one
 # OI is reported in units of the underlying (Kite: shares, not lots), so GEX uses lot size 1.
 OI_LOT = 1.0
 # The gamma flip is a property of the whole chain: over the few strikes of a watched band it
@@ -79,16 +85,21 @@ class History:
     previous_oi: Mapping[OiKey, int] = field(default_factory=dict)
     # Each index's iv30 at the close of earlier sessions, oldest first (the IV rank window).
     iv30_closes: Mapping[str, Sequence[float]] = field(default_factory=dict)
-    # Each bucket's ATM IV and straddle at the earlier cycles of today, oldest first.
-    recent: dict[tuple[str, str], deque[tuple[float, float]]] = field(default_factory=dict)
+    # Each bucket's ATM IV, straddle and forward at the earlier cycles of today, oldest first.
+    recent: dict[tuple[str, str], deque[tuple[float, float, float]]] = field(default_factory=dict)
 
     def remember(self, rows: Iterable["BucketStats"]) -> None:
-        """Add a cycle's rows to ``recent`` (only as many cycles as the jump score uses)."""
+        """Add a cycle's rows to ``recent`` (only as many cycles as the jump score uses), as
+        the analytics file has them."""
         for row in rows:
             key = (row.index, row.bucket)
             if key not in self.recent:
                 self.recent[key] = deque(maxlen=ANOMALY_WINDOW + 1)
-            self.recent[key].append((row.atm_iv, row.straddle))
+            self.recent[key].append(_remembered(row))
+
+
+def _remembered(row: "BucketStats") -> tuple[float, float, float]:
+    return row.atm_iv, row.straddle, round(row.forward, _ROUND["forward"])
 
 
 def bucket_stats(
@@ -137,6 +148,11 @@ def bucket_stats(
             chains.oi_changes(put_oi, table.column("oi_before", 1)),
         ]
     ).T.tolist()
+    # the ATM IV the smile of now gives at the previous cycle's forward: how far the forward's
+    # move alone shifts the IV at the forward (jump scores)
+    before = [history.recent.get((c.index, c.bucket)) for c in snapshot.chains]
+    previous = np.array([b[-1][2] if b else math.nan for b in before], dtype=np.float64)
+    slid = np.round(chains.atm_ivs(k, smile, previous), _ROUND["atm_iv"])
     ts = snapshot.ts.isoformat()
     nan = math.nan
     out = [
@@ -146,7 +162,7 @@ def bucket_stats(
         )
         for chain, n, values in zip(snapshot.chains, count.tolist(), columns, strict=True)
     ]  # fmt: skip
-    return _with_history(out, years, history)
+    return _with_history(out, years, history, slid)
 
 
 def _flips(
@@ -177,7 +193,7 @@ _FLIP_COLUMNS = (("oi", 0), ("oi", 1), ("iv", 0), ("iv", 1))
 
 
 def _with_history(
-    rows: list[BucketStats], years: FloatArray, history: History
+    rows: list[BucketStats], years: FloatArray, history: History, slid: FloatArray
 ) -> list[BucketStats]:
     """Fill in each index's iv30 with its rank and percentile, and each bucket's jump flags."""
     by_index: dict[str, list[tuple[float, float]]] = {}
@@ -188,7 +204,8 @@ def _with_history(
         t, iv = np.array(points).T
         known = np.isfinite(iv) & (t > 0)
         iv30[index] = round(iv_at_maturity(t[known], iv[known], IV30_YEARS), _ROUND["atm_iv"])
-    flags = _jumps([history.recent.get((r.index, r.bucket), ()) for r in rows], rows)
+    before = [history.recent.get((r.index, r.bucket), ()) for r in rows]
+    flags = _jumps(before, rows, years, slid)
     out = []
     for row, flagged in zip(rows, flags, strict=True):
         current = iv30[row.index]
@@ -205,22 +222,64 @@ def _with_history(
 
 
 def _jumps(
-    earlier: Sequence[Iterable[tuple[float, float]]], rows: Sequence[BucketStats]
+    earlier: Sequence[Iterable[tuple[float, float, float]]],
+    rows: Sequence[BucketStats],
+    years: FloatArray,
+    slid: FloatArray,
 ) -> list[str]:
     """Each row's flags: which of its series (ATM IV, straddle) just jumped, scored for all
-    rows and both series in one call (histories padded to one length with NaN)."""
-    series = [
-        [*before, (row.atm_iv, row.straddle)] for before, row in zip(earlier, rows, strict=True)
-    ]
-    width = max((len(s) for s in series), default=0)
-    table = np.full((len(series), width, 2), np.nan)
-    for i, values in enumerate(series):
+    rows and both series in one call (histories padded to one length with NaN).
+
+    A change is a jump when its robust z-score against the bucket's last ANOMALY_WINDOW
+    changes passes ANOMALY_THRESHOLD and it is at least MIN_JUMP of the series' level; and
+    only for what the forward's own move does not explain. A straddle change across a strike
+    roll (the strike nearest the forward, on the index's strike step, changed) is not scored
+    at all: it is another straddle. The latest straddle change is reduced by
+    ``straddle_move_bound``, the latest IV change by how far the forward's move slid the IV
+    along the smile (``slid``: the smile of now at the previous forward). All of it is read
+    from the values the analytics file holds, so a resumed run flags what an uninterrupted
+    one does.
+    """
+    width = ANOMALY_WINDOW + 2  # the window's changes, and the latest
+    table = np.full((len(rows), width, 3), np.nan)
+    for i, (before, row) in enumerate(zip(earlier, rows, strict=True)):
+        values = [*before, _remembered(row)][-width:]
         table[i, width - len(values) :] = values
+    iv, straddle, forward = np.moveaxis(table, -1, 0)  # (rows, cycles) each
+    step = np.array([_strike_step(row.index) for row in rows])
+    with np.errstate(invalid="ignore"):
+        strike = np.floor(forward / step[:, None] + 0.5)
+    rolled = np.diff(strike, axis=-1) != 0  # NaN strikes compare unequal: no score either
+    d_iv = np.diff(iv, axis=-1)
+    d_straddle = np.where(rolled, np.nan, np.diff(straddle, axis=-1))
+    last_iv, last_straddle, last_forward = iv[:, -2], straddle[:, -2], forward[:, -2]
+    vol = np.where(np.isfinite(last_iv), last_iv, iv[:, -1])
+    bound = straddle_move_bound(forward[:, -1] - last_forward, last_forward, vol, years, step)
+    d_iv[:, -1] = _less(d_iv[:, -1], np.abs(iv[:, -1] - slid))
+    d_straddle[:, -1] = _less(d_straddle[:, -1], bound)
+    floor = MIN_JUMP / ANOMALY_THRESHOLD
+    scales = np.stack([floor * last_iv, np.maximum(TICK, floor * last_straddle)])
+    flagged = anomalies(
+        np.stack([d_iv, d_straddle]),  # (series, rows, changes)
+        window=ANOMALY_WINDOW,
+        threshold=ANOMALY_THRESHOLD,
+        min_scale=np.nan_to_num(scales),
+        differenced=True,
+    ).flagged
     names = ("atm_iv", "straddle")
-    scales = np.array([[_MIN_SCALE[name]] for name in names])  # both series in one call
-    both = np.moveaxis(table, -1, 0)  # (series, rows, cycles)
-    flagged = anomalies(both, window=ANOMALY_WINDOW, min_scale=scales).flagged
     return [
         " ".join(name for name, column in zip(names, flagged, strict=True) if column[i])
         for i in range(len(rows))
     ]
+
+
+def _strike_step(index: str) -> float:
+    spec = INDICES.get(index)
+    return float(spec.strike_step) if spec and spec.strike_step else math.nan
+
+
+def _less(change: FloatArray, explained: FloatArray) -> FloatArray:
+    """``change`` less ``explained`` in size, its sign kept (0 if explained wholly; NaN when
+    ``explained`` is unknown)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.sign(change) * np.maximum(np.abs(change) - explained, 0.0))

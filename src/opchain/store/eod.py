@@ -4,7 +4,8 @@
 them when nothing ran live) and closes the day in every ledger, so the profiles equal a rebuild
 from the split files; run again, it changes nothing. :func:`report` writes one line per series
 to ``<adv>/eod/<YYYY-MM-DD>.csv``: minutes recorded against the session's, the gaps, and the
-outliers (minutes whose change is a robust five-sigma jump).
+outliers (minutes whose change is a robust five-sigma jump of at least ``MIN_JUMP`` of the
+premium).
 """
 
 from dataclasses import dataclass
@@ -14,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from opchain.analytics.history import anomalies
+from opchain.analytics.history import MIN_JUMP, anomalies
 from opchain.profiles.minutes import SESSION_MINUTES, last_per_minute
 from opchain.store.appendlog import write_atomic
 from opchain.store.masters import MasterStream, Series
 from opchain.store.opdata import OpSplit, read_premiums
 
 REPORT_COLUMNS = "index,bucket,offset,minutes,coverage_pct,gaps,outliers"
+THRESHOLD = 5.0  # robust z-score of an outlier
 
 
 def day_series(csv_root: Path, day: date) -> list[Series]:
@@ -95,7 +97,9 @@ def _gaps(minutes: dict[str, int]) -> tuple[tuple[str, str], ...]:
 
 
 def _outliers(values: np.ndarray, strikes: list[str | None]) -> tuple[str, ...]:
-    """Minutes whose change from the minute before is a jump against the 30 changes before.
+    """Minutes whose change from the minute before is a jump against the 30 changes before,
+    and at least ``MIN_JUMP`` of the premium (a move that is large only against a quiet
+    half hour is no jump; the scale never goes below one tick, 5 paise, either).
 
     A change across a strike roll (the series' strikes differ from the minute before's: the
     ATM moved, so ``atm_p2`` is now another option) is no jump and is left out.
@@ -106,5 +110,7 @@ def _outliers(values: np.ndarray, strikes: list[str | None]) -> tuple[str, ...]:
     span = 31  # the latest change and 30 before it
     padded = np.concatenate([np.full(span - 1, np.nan), changes])
     windows = np.lib.stride_tricks.sliding_window_view(padded, span)  # one per minute
-    flagged = anomalies(windows, span - 1, min_scale=5.0, differenced=True).flagged  # 5 paise
+    before = np.concatenate([[np.nan], values[:-1]])
+    scale = np.maximum(5.0, np.nan_to_num(MIN_JUMP * before / THRESHOLD))  # paise
+    flagged = anomalies(windows, span - 1, THRESHOLD, min_scale=scale, differenced=True).flagged
     return tuple(m for m, jump in zip(SESSION_MINUTES, flagged.tolist(), strict=True) if jump)

@@ -10,6 +10,12 @@ replaces the profile, then renames the ledger into place. Loading finds out wher
 struck: a leftover ``.ledger.tmp`` whose hash matches the profile on disk means the profile was
 replaced and its ledger was not yet; it is renamed now. Any other leftover is from a save that
 never replaced the profile and is dropped. So the pair on disk is always one save or the other.
+
+During a session a profile holds today's finished minutes, but today must be compared with the
+days before it. Means could be un-added, lows and highs cannot; so when a save first adds a day
+newer than every day the profile held, the profile as it was is kept, with its ledger, at
+:func:`earlier_path` (``<adv>/earlier_days/<INDEX>/<bucket>/<offset>/<name>``, outside the
+masters' folders so nothing takes it for a master). ``store.query`` reads it back.
 """
 
 import hashlib
@@ -45,6 +51,14 @@ def ledger_path(path: Path) -> Path:
     return path.with_name(path.name + ".ledger")
 
 
+def earlier_path(path: Path) -> Path | None:
+    """Where the profile at ``path`` is kept as it was before its newest day (module
+    docstring); None for a path outside ``<adv>/{weekday_masters,dte_profiles}/I/B/O/``."""
+    if len(path.parents) < 5 or path.parents[3].name not in ("weekday_masters", "dte_profiles"):
+        return None
+    return path.parents[4] / "earlier_days" / path.relative_to(path.parents[3])
+
+
 def load(path: Path) -> tuple[Profile, Ledger]:
     """A profile and its ledger as the last whole save left them (empty when none)."""
     ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
@@ -65,6 +79,23 @@ def load(path: Path) -> tuple[Profile, Ledger]:
             "run `opchain rebuild-masters` to rebuild it from the split files"
         )
     return profile, parse_ledger(text, str(ledger_file))
+
+
+def peek(path: Path) -> tuple[Profile, Ledger] | None:
+    """A profile and its ledger as the last whole save left them (as :func:`load` finds
+    them) but changing nothing on disk: for a reader beside a running writer. None when there
+    is no profile, or when it was caught between the steps of a save."""
+    ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
+    try:
+        data = path.read_bytes()
+        text = pending.read_text(encoding="utf-8") if pending.exists() else ""
+        if _hash_line(text) != _digest(data):  # no save under way for this profile
+            text = ledger_file.read_text(encoding="utf-8") if ledger_file.exists() else ""
+            if _hash_line(text) not in (None, _digest(data)):
+                return None
+    except FileNotFoundError:  # removed while being read, by a save's rename
+        return None
+    return parse_profile(data.decode("utf-8"), str(path)), parse_ledger(text, str(ledger_file))
 
 
 def save(path: Path, profile: Profile, ledger: Ledger, durable: bool = True) -> None:
@@ -90,11 +121,15 @@ class ProfileBook:
     loaded: dict[Path, tuple[Profile, Ledger]] = field(default_factory=dict)
     changed: set[Path] = field(default_factory=set)
     fresh: bool = False  # start every profile empty instead of loading it (a rebuild)
+    # What each loaded profile held on disk, until its first save (module docstring)
+    on_disk: dict[Path, tuple[Profile, Ledger]] = field(default_factory=dict)
 
     def __getitem__(self, path: Path) -> tuple[Profile, Ledger]:
         entry = self.loaded.get(path)
         if entry is None:
             entry = self.loaded[path] = ({}, {}) if self.fresh else load(path)
+            if entry[1]:
+                self.on_disk[path] = (dict(entry[0]), dict(entry[1]))
         return entry
 
     def touch(self, path: Path) -> None:
@@ -103,13 +138,24 @@ class ProfileBook:
     def save(self) -> int:
         """Write every changed profile; returns how many."""
         for path in sorted(self.changed):
-            save(path, *self.loaded[path], durable=self.durable)
+            profile, ledger = self.loaded[path]
+            before = self.on_disk.pop(path, None)
+            earlier = earlier_path(path)
+            if before and earlier and _one_newer_day(before[1], ledger):
+                save(earlier, *before, durable=self.durable)
+            save(path, profile, ledger, durable=self.durable)
         count = len(self.changed)
         self.changed.clear()
         return count
 
     def __iter__(self) -> Iterator[Path]:
         return iter(self.loaded)
+
+
+def _one_newer_day(before: Ledger, after: Ledger) -> bool:
+    """``after`` adds one day to ``before``, later than all of ``before``'s."""
+    new = after.keys() - before.keys()
+    return len(new) == 1 and min(new) > max(before)
 
 
 def _digest(data: bytes) -> str:

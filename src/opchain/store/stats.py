@@ -69,24 +69,29 @@ def stats_path(root: Path, index: str, bucket: str, day: date) -> Path:
 
 def recent_cycles(
     root: Path, index: str, bucket: str, day: date, until: datetime
-) -> deque[tuple[float, float]]:
-    """ATM IV and straddle of a bucket's last cycles at or before ``until`` on ``day``, oldest
-    first: what :class:`~opchain.merge.stats.History` holds when a run resumes there. Lines
-    that are not rows are left out, with a warning (:mod:`opchain.store.csvrows`)."""
-    kept: deque[tuple[float, float]] = deque(maxlen=ANOMALY_WINDOW + 1)
-    for ts, atm_iv, straddle in read_all(stats_path(root, index, bucket, day), _cycle_parser):
+) -> deque[tuple[float, float, float]]:
+    """ATM IV, straddle and forward of a bucket's last cycles at or before ``until`` on
+    ``day``, oldest first: what :class:`~opchain.merge.stats.History` holds when a run resumes
+    there. Lines that are not rows are left out, with a warning (:mod:`opchain.store.csvrows`)."""
+    kept: deque[tuple[float, float, float]] = deque(maxlen=ANOMALY_WINDOW + 1)
+    for ts, atm_iv, straddle, forward in read_all(
+        stats_path(root, index, bucket, day), _cycle_parser
+    ):
         if ts > until:
             break
-        kept.append((atm_iv, straddle))
+        kept.append((atm_iv, straddle, forward))
     return kept
 
 
-def _cycle_parser(header: list[str]) -> Callable[[list[str]], tuple[datetime, float, float]]:
-    ts, atm_iv, straddle = _columns(header, "ts", "atm_iv", "straddle")
+def _cycle_parser(
+    header: list[str],
+) -> Callable[[list[str]], tuple[datetime, float, float, float]]:
+    ts, atm_iv, straddle, forward = _columns(header, "ts", "atm_iv", "straddle", "forward")
     return lambda cells: (
         aware(cells[ts]),
         _cell(cells[atm_iv], "atm_iv"),
         _cell(cells[straddle], "straddle"),
+        _cell(cells[forward], "forward"),
     )
 
 

@@ -26,7 +26,7 @@ from opchain.profiles.master import HEADER, Profile, parse_ledger, parse_profile
 from opchain.settings import Settings
 from opchain.store.opmasters import WEEKDAYS
 from opchain.store.profiles import dte_path, ledger_path
-from opchain.store.query import today_vs_profile
+from opchain.store.query import compare
 from opchain.store.regular import read_regular, regular_file
 from opchain.store.splits import split_path
 
@@ -55,12 +55,13 @@ def _series(settings: Settings, index: str, bucket: str, offset: str, day: date 
 def today_vs(
     index: Index, bucket: Bucket, offset: Offset, settings: SettingsDep, day: DayQuery = None
 ) -> dict[str, Any]:
-    """Every session minute of the day: its premium beside the weekday's and the DTE's."""
+    """Every session minute of the day: its premium beside the weekday's and the DTE's, over
+    the days before it only (``weekday_days``, ``dte_days``)."""
     day = _series(settings, index, bucket, offset, day)
     split = split_path(settings.split_root, index, bucket, offset, day)
     dte_text = last_cell(split, "days_to_expiry", settings.split_root)
     skipped: list[str] = []
-    rows = today_vs_profile(
+    found = compare(
         settings.split_root, settings.profiles_root, index, bucket, offset, day, skipped
     )
     return {
@@ -70,7 +71,9 @@ def today_vs(
         "date": day.isoformat(),
         "weekday": WEEKDAYS[day.weekday()],
         "dte": int(dte_text) if dte_text and dte_text.isdigit() else None,
-        "minutes": [row._asdict() for row in rows],
+        "minutes": [row._asdict() for row in found.minutes],
+        "weekday_days": found.weekday_days,
+        "dte_days": found.dte_days,
         "skipped": skipped,
     }
 

@@ -910,11 +910,12 @@ function renderStraddle(p) {
   for (const m of minutes) if (isNum(m.today)) last = m;
   const wd = WEEKDAY[p.weekday] || p.weekday || "Weekday";
   straddleInfo = { last, wd };
-  const days = (n) => (isNum(n) ? ` (${n} d)` : "");
+  // the profiles count the days before this one only: per minute, else in all
+  const days = (n, all) => (isNum(n) ? ` (${n} d)` : isNum(all) ? ` (${all} d)` : "");
   facts($("#straddle-facts"), [
     ["Today", last ? rupee(last.today) : DASH],
-    [`${wd} avg`, last ? rupee(last.weekday_avg) + days(last.weekday_days) : DASH],
-    [`DTE ${isNum(p.dte) ? p.dte : DASH} avg`, last ? rupee(last.dte_avg) + days(last.dte_days) : DASH],
+    [`${wd} avg`, last ? rupee(last.weekday_avg) + days(last.weekday_days, p.weekday_days) : DASH],
+    [`DTE ${isNum(p.dte) ? p.dte : DASH} avg`, last ? rupee(last.dte_avg) + days(last.dte_days, p.dte_days) : DASH],
     last ? ["at", last.minute] : null,
   ]);
   Object.assign($("#straddle-chart").dataset, {

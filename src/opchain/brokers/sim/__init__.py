@@ -1,6 +1,6 @@
 """The simulated market: a deterministic broker for offline development, demos and tests."""
 
 from .broker import SimBroker
-from .market import SimMarket
+from .market import Jump, SimMarket
 
-__all__ = ["SimBroker", "SimMarket"]
+__all__ = ["Jump", "SimBroker", "SimMarket"]

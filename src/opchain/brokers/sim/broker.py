@@ -15,7 +15,7 @@ from opchain.market.indices import INDICES
 from opchain.market.ist import trading_date
 from opchain.model import Instrument, Quote
 
-from .market import SimMarket
+from .market import Jump, SimMarket
 
 
 class SimBroker:
@@ -29,8 +29,10 @@ class SimBroker:
         glitch_rate: float = 0.0,
         pace: float = 1.0,
         tables: calendar.Tables | None = None,  # the exchange's calendar (default: installed)
+        jumps: Sequence[Jump] | None = None,  # SimMarket's: None for the default market
     ) -> None:
         self.clock, self.seed, self.glitch_rate, self.tables = clock, seed, glitch_rate, tables
+        self.jumps = jumps
         self._market: SimMarket | None = None
         self._pace = Pacer(clock, pace)  # Kite's limit: one quote request a second
 
@@ -39,7 +41,7 @@ class SimBroker:
         Built once and kept until that day changes."""
         day = calendar.last_trading_day(INDICES["NIFTY"].exchange, day, self.tables)
         if self._market is None or self._market.day != day:
-            self._market = SimMarket(self.seed, day, self.glitch_rate, self.tables)
+            self._market = SimMarket(self.seed, day, self.glitch_rate, self.tables, self.jumps)
         return self._market
 
     async def instruments(self) -> list[Instrument]:

@@ -12,6 +12,12 @@ ATM term structure tied to VIX; prices are rounded to the 0.05 tick. Volume accr
 intraday activity curve, heavier near the money and near expiry; open interest drifts from the
 previous day's level by a contract-specific amount. A small, seeded share of quotes is glitched
 (crossed book or stale timestamp) so that validation has something to find.
+
+(The options' vols follow VIX's level at the open, so their IVs move only along the smile and
+the term structure during the day.) To measure jump detectors the rare jumps can be replaced
+(:class:`Jump`): by none at all, or by jumps of the indices or of every option's implied vol of
+a chosen size at chosen seconds, sized against :meth:`SimMarket.noise`. Without ``jumps`` the
+market is the default one, draw for draw.
 """
 
 import zlib
@@ -58,13 +64,34 @@ class Contracts:
     close: np.ndarray  # previous session's close of the option
 
 
+@dataclass(frozen=True, slots=True)
+class Jump:
+    """A jump put into the simulated market between session seconds ``second - 1`` and
+    ``second``: a log return ``spot`` of the market factor (each index takes its market
+    loading of it, as with the model's own jumps), and a log change ``vol`` of every option's
+    implied vol (and of INDIA VIX) from then on: a jump of the option premiums alone."""
+
+    second: int
+    spot: float = 0.0
+    vol: float = 0.0
+
+
 class SimMarket:
-    """The market of one trading date. Build with :func:`open_market`."""
+    """The market of one trading date. Build with :func:`open_market`.
+
+    ``jumps``: None for the model's own rare jumps (the default market); a sequence (empty for
+    a day without jumps) puts exactly those jumps in instead."""
 
     def __init__(
-        self, seed: int, day: date, glitch_rate: float, tables: calendar.Tables | None = None
+        self,
+        seed: int,
+        day: date,
+        glitch_rate: float,
+        tables: calendar.Tables | None = None,
+        jumps: Sequence[Jump] | None = None,
     ) -> None:
         self.seed, self.day, self.glitch_rate = seed, day, glitch_rate
+        self.jumps = None if jumps is None else tuple(jumps)
         session = calendar.session(INDICES["NIFTY"].exchange, day, tables)
         if session is None:
             raise ValueError(f"{day} is not a trading day: the simulated market is closed")
@@ -73,7 +100,9 @@ class SimMarket:
         rng = np.random.default_rng([seed, day.toordinal()])
         self.indices = [*INDICES, INDIA_VIX.key]
         self.prev_close = {k: _previous_close(seed, day, k) for k in self.indices}
-        self.paths = _spot_paths(rng, self.seconds, self.prev_close)
+        self.paths, self._sigma = _spot_paths(rng, self.seconds, self.prev_close, self.jumps)
+        # each second's factor on the options' vols: None when no jump moves them
+        self._vol_level = _vol_level(self.jumps or (), self.seconds)
         self.running_high = np.maximum.accumulate(self.paths, axis=1)
         self.running_low = np.minimum.accumulate(self.paths, axis=1)
         self.instruments = build_listing(day, self.prev_close, tables)
@@ -96,6 +125,13 @@ class SimMarket:
         """The session second a moment falls in, clamped to the session."""
         elapsed = int((to_ist(moment) - self.open_at).total_seconds())
         return min(max(elapsed, 0), self.seconds)
+
+    def noise(self, second: int, seconds: float = 1.0) -> float:
+        """The standard deviation of NIFTY's log return over ``seconds`` seconds around
+        session second ``second`` (jumps aside): the local noise a jump is sized against. An
+        ATM straddle moves in proportion to the index, so a vol jump of this size moves it as
+        much as the index's usual move does. Other indices scale it by their vol multiplier."""
+        return float(self._sigma[min(max(second - 1, 0), self.seconds - 1)] * np.sqrt(seconds))
 
     def quotes(self, keys: Sequence[str], moment: datetime) -> dict[str, Quote]:
         """Quotes for the known keys at ``moment``; unknown keys are absent, as with Kite."""
@@ -144,8 +180,13 @@ class SimMarket:
         # the open, priced in one call: four sets of a hundred options cost little more than one.
         up, down = self.running_high[idx, n], self.running_low[idx, n]
         spots = (spot, np.where(is_call, up, down), np.where(is_call, down, up), self.paths[idx, 0])
+        level = None
+        if self._vol_level is not None:
+            now, at_open = self._vol_level[n], self._vol_level[0]
+            level = np.repeat([now, now, now, at_open], len(keys))
+        idx4, strike4, t4, call4 = (np.tile(x, 4) for x in (idx, strike, t, is_call))
         price, high, low, opening = self._price(
-            np.tile(idx, 4), np.concatenate(spots), *(np.tile(x, 4) for x in (strike, t, is_call))
+            idx4, np.concatenate(spots), strike4, t4, call4, level
         ).reshape(4, -1)
         high, low = np.maximum(high, price), np.minimum(low, price)
 
@@ -239,11 +280,14 @@ class SimMarket:
         strike: np.ndarray,
         t: np.ndarray,
         is_call: np.ndarray,
+        level: np.ndarray | None = None,  # a factor on each option's vol (injected jumps)
     ) -> np.ndarray:
         forward = spot * np.exp((RATE - DIVIDEND) * t)
         vix = self.paths[-1, 0] / 100
         multiplier = np.array([VOL_MULTIPLIER[k] for k in self.indices[:-1]])[idx]
         atm = vix * multiplier * (0.93 + 0.17 * np.exp(-t * 365 / 12))
+        if level is not None:
+            atm = atm * level
         x = np.clip(np.log(strike / forward) / (atm * np.sqrt(t)), -4, 4)
         vol = np.maximum(atm * (1 - 0.08 * x + 0.035 * x * x), 0.03)
         value = black76_price(forward, strike, t, vol, is_call, np.exp(-RATE * t))
@@ -307,8 +351,26 @@ def _activity_curve(seconds: int) -> np.ndarray:
     return np.asarray(cumulative / cumulative[-1])
 
 
-def _spot_paths(rng: np.random.Generator, seconds: int, prev: dict[str, float]) -> np.ndarray:
-    """One row per index (in ``INDICES`` order, then VIX), one column per second."""
+def _vol_level(jumps: Sequence["Jump"], seconds: int) -> np.ndarray | None:
+    """e^(the vol jumps so far) at each second 0..seconds; None without vol jumps."""
+    if not any(j.vol for j in jumps):
+        return None
+    steps = np.zeros(seconds + 1)
+    for jump in jumps:
+        steps[jump.second] += jump.vol
+    return np.asarray(np.exp(np.cumsum(steps)))
+
+
+def _spot_paths(
+    rng: np.random.Generator,
+    seconds: int,
+    prev: dict[str, float],
+    injected: Sequence[Jump] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One row per index (in ``INDICES`` order, then VIX), one column per second; and the
+    standard deviation of NIFTY's one-second log return going into each second but the first
+    (no jumps). ``injected`` replaces the random jumps (:class:`SimMarket`); the random
+    numbers drawn are the same either way."""
     keys = list(INDICES)
     tau = np.linspace(0, 1, seconds)
     seasonal = 1 + 1.4 * np.exp(-tau / 0.05) + 0.7 * np.exp(-(1 - tau) / 0.08)
@@ -317,6 +379,14 @@ def _spot_paths(rng: np.random.Generator, seconds: int, prev: dict[str, float]) 
     per_second = vix0 / 100 / np.sqrt(252 * 22_500)
     market = rng.standard_normal(seconds)
     jumps = rng.poisson(2 / 22_500, seconds) * rng.normal(0, 0.0015, seconds)
+    vix_jumps = np.zeros(seconds)
+    if injected is not None:
+        jumps = np.zeros(seconds)
+        for jump in injected:
+            if not 1 <= jump.second <= seconds:
+                raise ValueError(f"a jump at second {jump.second} is outside the session")
+            jumps[jump.second - 1] += jump.spot
+            vix_jumps[jump.second - 1] += jump.vol
     rows = []
     for key in keys:
         beta = MARKET_LOADING[key]
@@ -327,8 +397,10 @@ def _spot_paths(rng: np.random.Generator, seconds: int, prev: dict[str, float]) 
         rows.append(start * np.exp(np.concatenate([[0.0], np.cumsum(steps)])))
     nifty_return = np.log(rows[0] / rows[0][0])
     vix_noise = np.concatenate([[0.0], np.cumsum(rng.normal(0, 0.0004, seconds))])
+    if injected is not None:
+        vix_noise += np.concatenate([[0.0], np.cumsum(vix_jumps)])
     rows.append(vix0 * np.exp(-4 * nifty_return + vix_noise))
-    return np.vstack(rows)
+    return np.vstack(rows), per_second * VOL_MULTIPLIER[keys[0]] * seasonal
 
 
 def _contracts(options: list[Instrument], market: SimMarket, rng: np.random.Generator) -> Contracts:
