@@ -276,7 +276,7 @@ def test_an_unreadable_file_is_a_problem(tmp_path: Path) -> None:
     folder = tmp_path / "2025-08-20.csv"
     folder.mkdir()
     (problem,) = read_premiums(OpSplit(folder, "NIFTY", "this_week", "atm", DAY))[1]
-    assert problem.line is None and problem.reason.startswith("cannot read the file")
+    assert problem.line is None and problem.reason == "not a regular file; not read"
 
 
 @pytest.mark.parametrize(

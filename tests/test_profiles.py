@@ -141,10 +141,10 @@ def test_streamed_profiles_equal_a_rebuild_and_eod_is_idempotent(
     assert max(parse_profile(first.read_text())) == "10:13"
     assert parse_ledger(first.with_name("fri.csv.ledger").read_text()) == {DAY: "10:13"}
 
-    added = eod.reconcile(csv_root, adv, DAY)
+    added = eod.reconcile(csv_root, adv, DAY).added
     assert added == 70  # 10:14 for each of the 70 series
     closed = files(adv)
-    assert eod.reconcile(csv_root, adv, DAY) == 0
+    assert eod.reconcile(csv_root, adv, DAY).added == 0
     assert files(adv) == closed  # twice changes nothing
 
     book = ProfileBook(fresh=True)

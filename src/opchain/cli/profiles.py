@@ -44,9 +44,10 @@ def eod(data_dir: DataDir = None, day: Day = None) -> None:
     series = eod_store.day_series(settings.split_root, when)
     if not series:
         fail(f"no split files for {when} under {settings.split_root}")
-    added = eod_store.reconcile(settings.split_root, settings.profiles_root, when)
-    path, scores = eod_store.report(settings.split_root, settings.profiles_root, when)
-    table = Table(title=f"End of day {when}: {len(scores)} series, {added} minutes added now")
+    done = eod_store.reconcile(settings.split_root, settings.profiles_root, when)
+    problems = list(done.problems)
+    path, scores = eod_store.report(settings.split_root, settings.profiles_root, when, problems)
+    table = Table(title=f"End of day {when}: {len(scores)} series, {done.added} minutes added now")
     for column in ("series", "minutes", "coverage %", "gaps", "outliers"):
         table.add_column(column, justify="left" if column in ("series", "gaps") else "right")
     for s in scores:
@@ -56,6 +57,11 @@ def eod(data_dir: DataDir = None, day: Day = None) -> None:
                       str(len(s.outliers)))  # fmt: skip
     out.print(table)
     out.print(f"report: {path}")
+    _print_problems(_once(problems))
+    if done.blocked:
+        _print_problems(done.blocked, "profiles were left as they were")
+        fail(f"{len(done.blocked)} profiles not updated (named above); run `opchain "
+             "rebuild-masters` to rebuild them from the split files")  # fmt: skip
 
 
 def rebuild_masters(
@@ -166,15 +172,25 @@ def _bar(what: str, total: int) -> Iterator[Step]:
         yield lambda done, _: bar.update(task, completed=done)
 
 
-def _print_problems(problems: list[Problem]) -> None:
+def _print_problems(problems: list[Problem], what: str = "things could not be read") -> None:
+    """One line per problem, ``<path>:<line>: <reason>`` (the first 20; the rest counted)."""
+    from opchain.store.csvrows import describe
+
     if not problems:
         return
-    console.print(f"[yellow]{len(problems)} things could not be read:[/]")
+    console.print(f"[yellow]{len(problems)} {what}:[/]")
     for p in problems[:20]:
-        where = f"{p.path}:{p.line}" if p.line else str(p.path)
-        console.print(f"  {where}: {p.reason}", highlight=False, soft_wrap=True)
+        console.print(f"  {describe(p)}", highlight=False, soft_wrap=True)
     if len(problems) > 20:
         console.print(f"  ... and {len(problems) - 20} more")
+
+
+def _once(problems: list[Problem]) -> list[Problem]:
+    """Each file's line once (two readers of one file find the same bad lines)."""
+    seen: dict[tuple[Path, int | None], Problem] = {}
+    for p in problems:
+        seen.setdefault((p.path, p.line), p)
+    return sorted(seen.values(), key=lambda p: (str(p.path), p.line or 0))
 
 
 def _last_session() -> date:

@@ -17,8 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Generic, Protocol, TypeVar
 
-from opchain.store.csvrows import aware, last_record, read_header
-from opchain.store.opmasters import show
+from opchain.store.csvrows import aware, last_record, read_header, show
 
 log = logging.getLogger(__name__)
 

@@ -16,22 +16,28 @@ version (fewer columns, the newest ones missing) reads as it is. A last line wit
 newline is not a line yet (the writer may be in the middle of it, or was killed there and the
 next writer cuts it) and is left out.
 
+OP's files (``opchain import``, ``rebuild-masters`` over OP's split files) are read by
+:func:`read_rows`, with the same tests a line and a few of OP's habits allowed: a header in any
+case, with a byte-order mark; blank lines; a quoted cell. Files are read only when they are
+regular files (``store.regular``: a FIFO would block, ``/dev/zero`` would never end), and a line
+longer than ``MAX_LINE`` bytes is skipped without being held in memory.
+
 Warnings go to the log, at most one per file per run: the first read that finds damage in a
 file names its first bad line and counts the others; later ones (the same file read again by
 another reader, or followed as it grows) log at debug level only. Nothing here writes or
 repairs a file: the rows are the user's.
 """
 
+import csv
 import logging
 import os
-import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import BinaryIO, Generic, TypeVar
 
-from opchain.store.opmasters import Problem, show
+from opchain.store.regular import open_regular
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +48,23 @@ T = TypeVar("T")
 ParserFor = Callable[[list[str]], Callable[[list[str]], T]]
 
 _TAIL_CHUNK = 64 * 1024  # bytes read from the end of a file for its last line
+MAX_LINE = 1 << 20  # bytes: no line of a data file comes near (a split row is ~250)
 _warned: set[Path] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something that could not be read: the file, the line (1-based) when one line is to
+    blame, and one sentence saying what is wrong."""
+
+    path: Path
+    line: int | None
+    reason: str
+
+
+def show(text: str) -> str:
+    """A cell for a message: quoted, and cut short when it is long junk."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 def cells(raw: bytes) -> list[str] | str:
@@ -93,6 +115,8 @@ class Follow(Generic[T]):
     header: list[str] | None = None
     parse: Callable[[list[str]], T] | None = field(default=None, repr=False)
     dead: bool = False  # the header cannot be read: nothing of this file is
+    # Where the bad lines go: the log (one warning per file) when None, else this list
+    sink: list[Problem] | None = field(default=None, repr=False)
 
     def read(self) -> list[T]:
         data = None if self.dead else _read_from(self.path, self.offset)
@@ -119,7 +143,10 @@ class Follow(Generic[T]):
                 except (ValueError, IndexError, KeyError) as err:
                     why = str(err) or type(err).__name__
             problems.append(Problem(self.path, self.line, f"{why}; skipped"))
-        report(problems)
+        if self.sink is None:
+            report(problems)
+        else:
+            self.sink += problems
         return records
 
     def _start(self, found: list[str] | str, problems: list[Problem]) -> None:
@@ -217,25 +244,100 @@ def _read_from(
     """Bytes of a regular file from ``offset`` (or its ``first`` or ``last`` bytes); None when
     there is no such file. Anything else at the path (a folder, a FIFO, a device) reads as
     nothing, with a warning: reading it could block or never end."""
+    f = _open(path)
+    if isinstance(f, Problem):
+        report([f])
+        return None
+    if f is None:
+        return None
+    with f:
+        if last is not None:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - last))
+            return f.read()
+        f.seek(offset)
+        return f.read() if first is None else f.read(first)
+
+
+def _open(path: Path) -> BinaryIO | Problem | None:
+    """``path`` opened if it is a regular file; None when there is nothing there; else why not."""
     try:
-        # Opened without blocking: opening a FIFO for reading would wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            report([Problem(path, None, "not a regular file; not read")])
-            return None
-        with os.fdopen(fd, "rb") as f:
-            if last is not None:
-                size = f.seek(0, os.SEEK_END)
-                f.seek(max(0, size - last))
-                return f.read()
-            f.seek(offset)
-            return f.read() if first is None else f.read(first)
+        return open_regular(path)
     except FileNotFoundError:
+        if path.exists() or path.is_symlink():
+            return Problem(path, None, "not a regular file; not read")
         return None
     except OSError as err:
-        report([Problem(path, None, f"cannot be read ({err.strerror or err})")])
-        return None
+        return Problem(path, None, f"cannot be read ({err.strerror or err})")
+
+
+def lines(path: Path) -> Iterator[tuple[int, bytes | Problem]]:
+    """Each whole line of a regular file (numbered from 1, without its newline), or the
+    Problem that took its place: a line over ``MAX_LINE`` bytes (skipped unread), a torn last
+    line (no newline), or the file itself (not there as a regular file: line 0)."""
+    f = _open(path)
+    if f is None:
+        f = Problem(path, None, "no such file")
+    if isinstance(f, Problem):
+        yield 0, f
+        return
+    with f:
+        number = 0
+        while raw := f.readline(MAX_LINE + 1):
+            number += 1
+            if raw.endswith(b"\n"):
+                yield number, raw[:-1]
+            elif len(raw) <= MAX_LINE:
+                yield number, Problem(path, number, "torn last line (no newline at its end)")
+            else:
+                while (more := f.readline(MAX_LINE)) and not more.endswith(b"\n"):
+                    pass  # the rest of the long line, dropped as it is read
+                yield number, Problem(path, number, f"a line longer than {MAX_LINE} bytes")
+
+
+Rows = list[tuple[int, list[str]]]  # (line number, cells) of the well-formed data lines
+
+
+def read_rows(path: Path) -> tuple[list[str] | None, Rows, list[Problem]]:
+    """The header (lower-cased, stripped) and the data lines of an OP or opchain CSV, line by
+    line (module docstring): a bad line costs that line only, a torn last line is reported
+    and left out (opchain's writer cuts it off), blank lines are passed over silently."""
+    header: list[str] | None = None
+    rows: Rows = []
+    problems: list[Problem] = []
+    for number, raw in lines(path):
+        if isinstance(raw, Problem):
+            problems.append(raw)
+            continue
+        found = _op_cells(raw)
+        if found == [""] or (not isinstance(found, str) and not any(c.strip() for c in found)):
+            continue
+        if header is None:
+            if isinstance(found, str):
+                problems.append(Problem(path, number, f"the header is {found}"))
+                continue
+            header = [c.strip().lstrip("\ufeff").lower() for c in found]
+            continue
+        normal = found if isinstance(found, str) else [c.strip().lower() for c in found]
+        why = row_problem(normal, header)
+        if why is not None:
+            problems.append(Problem(path, number, why))
+        elif not isinstance(found, str):
+            rows.append((number, found))
+    if header is None and not problems:
+        problems.append(Problem(path, None, "empty file"))
+    return header, rows, problems
+
+
+def _op_cells(raw: bytes) -> list[str] | str:
+    """:func:`cells`, and a line with a quote read as CSV (OP's pandas quoted some cells)."""
+    found = cells(raw)
+    if isinstance(found, str) or '"' not in raw.decode("utf-8"):
+        return found
+    try:
+        return next(csv.reader([raw.removesuffix(b"\r").decode("utf-8")]), [])
+    except csv.Error:
+        return "not a line of CSV (a stray quote)"
 
 
 def report(problems: Iterable[Problem]) -> None:

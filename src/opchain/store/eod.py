@@ -19,7 +19,7 @@ from opchain.analytics.history import MIN_JUMP, anomalies
 from opchain.profiles.minutes import SESSION_MINUTES, last_per_minute
 from opchain.store.appendlog import write_atomic
 from opchain.store.masters import MasterStream, Series
-from opchain.store.opdata import OpSplit, read_premiums
+from opchain.store.opdata import OpSplit, Problem, read_premiums
 
 REPORT_COLUMNS = "index,bucket,offset,minutes,coverage_pct,gaps,outliers"
 THRESHOLD = 5.0  # robust z-score of an outlier
@@ -31,10 +31,22 @@ def day_series(csv_root: Path, day: date) -> list[Series]:
     return sorted((p.parts[-4], p.parts[-3], p.parts[-2]) for p in csv_root.glob(f"*/*/*/{name}"))
 
 
-def reconcile(csv_root: Path, adv_root: Path, day: date, durable: bool = True) -> int:
-    """Close ``day`` in every profile its split files feed; returns the minutes added."""
-    stream = MasterStream(csv_root, adv_root, day, durable)
-    return stream.update(day_series(csv_root, day), final=True)
+@dataclass
+class Reconciled:
+    """What :func:`reconcile` did: the minutes it added, the split files' bad lines (left
+    out), and the profiles it could not update (left as they were: not one save)."""
+
+    added: int
+    problems: list[Problem]
+    blocked: list[Problem]
+
+
+def reconcile(csv_root: Path, adv_root: Path, day: date, durable: bool = True) -> Reconciled:
+    """Close ``day`` in every profile its split files feed."""
+    stream = MasterStream(csv_root, adv_root, day, durable, problems=[])
+    added = stream.update(day_series(csv_root, day), final=True)
+    assert stream.problems is not None
+    return Reconciled(added, stream.problems, list(stream.book.blocked.values()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +61,18 @@ class SeriesQuality:
         return 100.0 * self.minutes / len(SESSION_MINUTES)
 
 
-def quality(csv_root: Path, day: date) -> list[SeriesQuality]:
-    """Coverage, gaps and outliers of every series of ``day``."""
+def quality(
+    csv_root: Path, day: date, problems: list[Problem] | None = None
+) -> list[SeriesQuality]:
+    """Coverage, gaps and outliers of every series of ``day``; what could not be read is
+    added to ``problems``."""
     scores = []
     for series in day_series(csv_root, day):
         path = csv_root.joinpath(*series, f"{day.isoformat()}.csv")
         split = OpSplit(path, *series, day)
-        premiums, _ = read_premiums(split)
+        premiums, found = read_premiums(split)
+        if problems is not None:
+            problems += found
         ticks = last_per_minute(
             (p.ts, None if p.paise is None else (p.paise, p.strikes)) for p in premiums
         )
@@ -67,9 +84,11 @@ def quality(csv_root: Path, day: date) -> list[SeriesQuality]:
     return scores
 
 
-def report(csv_root: Path, adv_root: Path, day: date) -> tuple[Path, list[SeriesQuality]]:
+def report(
+    csv_root: Path, adv_root: Path, day: date, problems: list[Problem] | None = None
+) -> tuple[Path, list[SeriesQuality]]:
     """Write the day's quality report; returns its path and the scores."""
-    scores = quality(csv_root, day)
+    scores = quality(csv_root, day, problems)
     lines = [REPORT_COLUMNS]
     for s in scores:
         gaps = " ".join(a if a == b else f"{a}-{b}" for a, b in s.gaps)

@@ -81,12 +81,14 @@ class MasterStream:
     # simulated day at 60x speed saves every few seconds instead of 375 times.
     save_every: float = 5.0
     now: Callable[[], float] = time.monotonic
+    # Bad lines of the split files: logged (one warning per file) when None, else kept here
+    problems: list[Problem] | None = None
     book: ProfileBook = field(init=False)
     tails: dict[Series, _Tail] = field(default_factory=dict)
     _saved_at: float = field(init=False, default=-math.inf)
 
     def __post_init__(self) -> None:
-        self.book = ProfileBook(durable=self.durable)
+        self.book = ProfileBook(durable=self.durable, warn=self.problems is None)
 
     def update(
         self, series: Iterable[Series], now: datetime | None = None, final: bool = False
@@ -126,7 +128,7 @@ class MasterStream:
         if not path.exists():
             return None
         if tail.follow is None:
-            tail.follow = Follow(path, _premium_parser)
+            tail.follow = Follow(path, _premium_parser, sink=self.problems)
         rows = []
         for ts, total, dte in tail.follow.read():  # whole lines, bad ones skipped and logged
             rows.append((ts, total))

@@ -20,18 +20,16 @@ from pathlib import Path
 from typing import NamedTuple
 
 from opchain.market.ist import IST, to_ist
+from opchain.store.csvrows import Problem, read_rows, show
 from opchain.store.opmasters import (
     BUCKETS,
     OFFSET,
     Cell,
     OpMaster,
-    Problem,
     check_root,
     count,
     find_masters,
     index_key,
-    read_rows,
-    show,
     walk_files,
 )
 

@@ -15,7 +15,6 @@ Nothing here writes. A file that cannot be read is a :class:`Problem`, never an 
 import reports what it skipped and carries on with the rest.
 """
 
-import csv
 import math
 import os
 import re
@@ -27,6 +26,7 @@ from typing import Literal, NamedTuple
 
 from opchain.market.indices import INDICES
 from opchain.market.ist import to_ist
+from opchain.store.csvrows import Problem, lines, read_rows, show
 
 BUCKETS = ("this_week", "next_week", "this_month", "next_month")
 OFFSET = re.compile(r"atm(?:_(?:[pm][0-9]+)+)?")  # atm, atm_m1, atm_p2, atm_p1m1, atm_p2m2
@@ -43,16 +43,6 @@ _BULK = re.compile(rf"WEEKDAY_(.+)_({_BUCKET})_({OFFSET.pattern})_MASTER\.csv")
 _AVG = re.compile(rf"(.+)_({_BUCKET})_master_avg\.csv")
 _CLOCK = re.compile(r"[0-2][0-9]:[0-5][0-9](:[0-5][0-9])?")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Something that could not be read: the file, the line (1-based) when one line is to
-    blame, and one sentence saying what is wrong."""
-
-    path: Path
-    line: int | None
-    reason: str
 
 
 class Cell(NamedTuple):
@@ -87,9 +77,6 @@ class _Where(NamedTuple):
     weekday: str | None
 
 
-Rows = list[tuple[int, list[str]]]  # (line number, cells) of the well-formed data lines
-
-
 def index_key(name: str) -> str:
     """opchain's name for an index folder: "NIFTY 50" -> NIFTY, "NIFTY BANK" -> BANKNIFTY;
     any other name upper-cased, so OP's and opchain's folders meet."""
@@ -113,58 +100,6 @@ def walk_files(top: Path, skip: frozenset[str] = frozenset()) -> Iterator[Path]:
         dirs[:] = sorted(d for d in dirs if d not in skip)
         for name in sorted(files):
             yield Path(folder, name)
-
-
-def read_rows(path: Path) -> tuple[list[str] | None, Rows, list[Problem]]:
-    """The header (lower-cased, stripped) and the data lines of a small CSV, line by line.
-
-    Each line is parsed on its own, so a garbage line (binary junk, a stray quote) costs that
-    line only. A last line without a newline is a write torn by a crash and is skipped, as
-    opchain's own writer cuts it off. Blank lines are skipped silently.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError as err:
-        return None, [], [Problem(path, None, f"cannot read the file: {err.strerror or err}")]
-    if not data.strip():
-        return None, [], [Problem(path, None, "empty file")]
-    lines, problems = data.split(b"\n"), []
-    if lines.pop():  # text after the last newline
-        problems.append(Problem(path, len(lines) + 1, "torn last line (no newline at its end)"))
-    header: list[str] | None = None
-    rows: Rows = []
-    for number, raw in enumerate(lines, start=1):
-        cells = _cells(raw)
-        if cells is None:
-            problems.append(Problem(path, number, "not a line of CSV text in UTF-8"))
-        elif not any(cells):
-            continue
-        elif header is None:
-            header = [c.strip().lstrip("\ufeff").lower() for c in cells]
-        elif len(cells) != len(header):
-            reason = f"{len(cells)} cells where the header has {len(header)}"
-            problems.append(Problem(path, number, reason))
-        else:
-            rows.append((number, cells))
-    return header, rows, problems
-
-
-def _cells(raw: bytes) -> list[str] | None:
-    try:
-        text = raw.removesuffix(b"\r").decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    if '"' not in text:
-        return text.split(",")  # OP never quoted a cell: the fast, exact path
-    try:
-        return next(csv.reader([text]), [])
-    except csv.Error:
-        return None
-
-
-def show(text: str) -> str:
-    """A cell for a message: quoted, and cut short when it is long junk."""
-    return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
 def number(text: str, what: str) -> float:
@@ -318,17 +253,19 @@ def read_ledger(master: Path) -> tuple[tuple[date, ...], list[Problem]]:
     """The days a master says it has applied (``<master>.ledger``, one YYYY-MM-DD a line),
     sorted and without repeats; () when there is no ledger."""
     path = master.with_name(master.name + ".ledger")
-    try:
-        lines = path.read_bytes().splitlines()
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return (), []
-    except OSError as err:
-        return (), [Problem(path, None, f"cannot read the ledger: {err.strerror or err}")]
     days: set[date] = set()
     problems = []
-    for number_, raw in enumerate(lines, start=1):
+    for number_, raw in lines(path):
+        if isinstance(raw, Problem):
+            problems.append(raw)
+            continue
         text = raw.decode("utf-8", "replace").strip()
-        day = _iso_day(text)
+        if text.startswith("#"):  # opchain's own ledgers begin with their profile's hash
+            continue
+        # opchain writes "YYYY-MM-DD HH:MM" for a day added up to that minute (in the master)
+        day = _iso_day(text.split(" ", 1)[0])
         if day is not None:
             days.add(day)
         elif text:

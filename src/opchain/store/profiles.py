@@ -11,6 +11,12 @@ struck: a leftover ``.ledger.tmp`` whose hash matches the profile on disk means 
 replaced and its ledger was not yet; it is renamed now. Any other leftover is from a save that
 never replaced the profile and is dropped. So the pair on disk is always one save or the other.
 
+A pair that is not one save is refused, never guessed at: a profile without its ledger (which
+days it holds is unknown, so adding one could count it twice), a ledger listing days whose
+profile is gone, a profile that no longer matches its ledger's hash, or a file that does not
+parse. :class:`ProfileBook` then leaves that profile as it is, says so once (``<path>:
+<reason>``), and goes on with the others; ``opchain rebuild-masters`` rebuilds it.
+
 During a session a profile holds today's finished minutes, but today must be compared with the
 days before it. Means could be un-added, lows and highs cannot; so when a save first adds a day
 newer than every day the profile held, the profile as it was is kept, with its ledger, at
@@ -20,10 +26,11 @@ masters' folders so nothing takes it for a master). ``store.query`` reads it bac
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 from opchain.profiles.master import (
     Ledger,
@@ -34,9 +41,12 @@ from opchain.profiles.master import (
     parse_profile,
 )
 from opchain.store.appendlog import write_atomic
+from opchain.store.csvrows import Problem, describe, report
 from opchain.store.opmasters import WEEKDAYS
+from opchain.store.regular import open_regular
 
 _HASH = "# sha256 "
+_MAX_BYTES = 16 << 20  # far more than a profile (375 rows) or a ledger of decades holds
 
 
 def weekday_path(adv_root: Path, index: str, bucket: str, offset: str, day: date) -> Path:
@@ -59,26 +69,77 @@ def earlier_path(path: Path) -> Path | None:
     return path.parents[4] / "earlier_days" / path.relative_to(path.parents[3])
 
 
+class Damaged(ValueError):
+    """A profile and its ledger that are not one save (module docstring): ``problem`` says
+    which file (and line) and why; the message is ``<path>[:<line>]: <reason>``."""
+
+    def __init__(self, path: Path, reason: str, line: int | None = None) -> None:
+        self.problem = Problem(path, line, f"{reason}; {_REBUILD}")
+        super().__init__(describe(self.problem))
+
+
+_REBUILD = "run `opchain rebuild-masters` to rebuild it from the split files"
+
+
 def load(path: Path) -> tuple[Profile, Ledger]:
-    """A profile and its ledger as the last whole save left them (empty when none)."""
+    """A profile and its ledger as the last whole save left them (empty when none); raises
+    :class:`Damaged` for a pair that is not one save."""
     ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
-    data = path.read_bytes() if path.exists() else b""
+    data = _read(path)
     if pending.exists():
-        if data and _hash_line(pending.read_text(encoding="utf-8")) == _digest(data):
+        if data and _hash_line(_text(pending)) == _digest(data):
             pending.replace(ledger_file)  # the profile was replaced; finish the save
         else:
             pending.unlink()  # the save never reached the profile
+    text = _text(ledger_file)
+    ledger = _parsed(parse_ledger, text, ledger_file)
     if not data:
+        if ledger:
+            raise Damaged(ledger_file, f"lists {len(ledger)} days but the profile {path.name} "
+                          "is missing or empty")  # fmt: skip
         return {}, {}
-    profile = parse_profile(data.decode("utf-8"), str(path))
-    text = ledger_file.read_text(encoding="utf-8") if ledger_file.exists() else ""
+    if not text:
+        raise Damaged(path, f"no ledger {ledger_file.name}, so which days it holds is unknown "
+                      "(adding one could count it twice)")  # fmt: skip
     recorded = _hash_line(text)
     if recorded is not None and recorded != _digest(data):
-        raise ValueError(
-            f"{path}: the profile does not match its ledger {ledger_file.name}; "
-            "run `opchain rebuild-masters` to rebuild it from the split files"
-        )
-    return profile, parse_ledger(text, str(ledger_file))
+        raise Damaged(path, f"the profile does not match its ledger {ledger_file.name}")
+    return _parsed(parse_profile, data, path), ledger
+
+
+def _read(path: Path) -> bytes:
+    """A profile's or a ledger's bytes (b"" when missing), from a regular file only."""
+    try:
+        with open_regular(path) as f:
+            return f.read(_MAX_BYTES + 1)
+    except FileNotFoundError:
+        if path.is_symlink() or path.exists():
+            raise Damaged(path, "not a regular file; not read") from None
+        return b""
+
+
+def _text(path: Path) -> str:
+    data = _read(path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Damaged(path, "not UTF-8 text") from None
+
+
+T = TypeVar("T")
+
+
+def _parsed(parse: Callable[[str, str], T], data: bytes | str, path: Path) -> T:
+    try:
+        if len(data) > _MAX_BYTES:
+            raise ValueError(f"{path}: larger than {_MAX_BYTES} bytes, not a profile")
+        return parse(data if isinstance(data, str) else data.decode("utf-8"), str(path))
+    except ValueError as err:  # UnicodeDecodeError is one
+        reason = str(err).removeprefix(f"{path}: ")
+        number, _, rest = reason.removeprefix("line ").partition(": ")
+        if reason.startswith("line ") and number.isdigit():
+            raise Damaged(path, rest, int(number)) from None
+        raise Damaged(path, reason) from None
 
 
 def peek(path: Path) -> tuple[Profile, Ledger] | None:
@@ -124,16 +185,29 @@ class ProfileBook:
     # What each loaded profile held on disk, until its first save (module docstring)
     on_disk: dict[Path, tuple[Profile, Ledger]] = field(default_factory=dict)
 
+    # Profiles on disk that are not one save (module docstring): left as they are, with why
+    blocked: dict[Path, Problem] = field(default_factory=dict)
+    warn: bool = True  # log each blocked profile (once); else the caller reports ``blocked``
+
     def __getitem__(self, path: Path) -> tuple[Profile, Ledger]:
         entry = self.loaded.get(path)
         if entry is None:
-            entry = self.loaded[path] = ({}, {}) if self.fresh else load(path)
+            try:
+                entry = ({}, {}) if self.fresh else load(path)
+            except (Damaged, OSError) as err:
+                problem = err.problem if isinstance(err, Damaged) else _unreadable(path, err)
+                self.blocked[path] = problem
+                if self.warn:
+                    report([problem])
+                entry = ({}, {})  # added to, never saved
+            self.loaded[path] = entry
             if entry[1]:
                 self.on_disk[path] = (dict(entry[0]), dict(entry[1]))
         return entry
 
     def touch(self, path: Path) -> None:
-        self.changed.add(path)
+        if path not in self.blocked:
+            self.changed.add(path)
 
     def save(self) -> int:
         """Write every changed profile; returns how many."""
@@ -150,6 +224,11 @@ class ProfileBook:
 
     def __iter__(self) -> Iterator[Path]:
         return iter(self.loaded)
+
+
+def _unreadable(path: Path, err: OSError) -> Problem:
+    where = Path(err.filename) if err.filename else path
+    return Problem(where, None, f"cannot be read ({err.strerror or err})")
 
 
 def _one_newer_day(before: Ledger, after: Ledger) -> bool:

@@ -16,21 +16,23 @@ from pathlib import Path
 from typing import BinaryIO
 
 
-def regular_file(path: Path, root: Path) -> Path | None:
-    """``path`` resolved, if it is a regular file inside ``root``; None otherwise (missing,
-    a folder, a FIFO, a device, a socket, a symlink loop or one that leads out of ``root``)."""
+def regular_file(path: Path, root: Path | None) -> Path | None:
+    """``path`` resolved, if it is a regular file inside ``root`` (anywhere when ``root`` is
+    None); None otherwise (missing, a folder, a FIFO, a device, a socket, a symlink loop or
+    one that leads out of ``root``)."""
     try:
         real = path.resolve(strict=True)
-        if not real.is_relative_to(root.resolve(strict=True)):
+        if root is not None and not real.is_relative_to(root.resolve(strict=True)):
             return None
         return real if stat.S_ISREG(real.stat().st_mode) else None
     except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python < 3.13)
         return None
 
 
-def open_regular(path: Path, root: Path) -> BinaryIO:
+def open_regular(path: Path, root: Path | None = None) -> BinaryIO:
     """``path`` opened for reading in binary, if :func:`regular_file` accepts it; else
-    FileNotFoundError naming it (by its name alone: the message may reach a client)."""
+    FileNotFoundError naming it (by its name alone: the message may reach a client). Every
+    reader of a file someone else may have put there opens it through here."""
     real = regular_file(path, root)
     if real is None:
         raise _not_there(path)
@@ -44,7 +46,7 @@ def open_regular(path: Path, root: Path) -> BinaryIO:
         raise
 
 
-def read_regular(path: Path, root: Path) -> bytes:
+def read_regular(path: Path, root: Path | None = None) -> bytes:
     """The bytes of ``path`` (see :func:`open_regular`)."""
     with open_regular(path, root) as f:
         return f.read()

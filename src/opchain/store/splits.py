@@ -12,8 +12,7 @@ from typing import Any
 from opchain.market.ist import trading_date
 from opchain.model import SplitRow
 from opchain.store.appendlog import AppendLog, FlushSchedule, LogBook
-from opchain.store.csvrows import aware, read_all
-from opchain.store.opmasters import show
+from opchain.store.csvrows import aware, read_all, show
 
 COLUMNS = SplitRow._fields
 # OP wrote these names; readers accept them (writers never produce them).

@@ -13,8 +13,7 @@ from pathlib import Path
 from opchain.market.ist import trading_date
 from opchain.merge.stats import ANOMALY_WINDOW, BucketStats
 from opchain.store.appendlog import FlushSchedule, LogBook
-from opchain.store.csvrows import aware, last_record, read_all
-from opchain.store.opmasters import show
+from opchain.store.csvrows import aware, last_record, read_all, show
 
 COLUMNS = BucketStats._fields
 # Decimals kept per column: enough for the quantity, no float noise in the file (0: integer).

@@ -1,0 +1,131 @@
+"""Profiles over damaged and missing files, as a user meets them through the commands (issue
+13, cases 5, 6 and 18): a day never counts twice, a bad line costs that line and is named on
+its own line, a profile that is not one save is left as it is and named, and no command ends
+in a traceback."""
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from opchain.profiles.master import parse_ledger, parse_profile
+from opchain.store import profiles
+
+from .sessions import DAY, record, tree_bytes
+
+OPCHAIN = [sys.executable, "-m", "opchain"]
+SERIES = ("NIFTY", "this_week", "atm")
+
+
+def opchain(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "250"}
+    return subprocess.run([*OPCHAIN, *args], capture_output=True, text=True, check=False, env=env)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A session recorded to 10:15 with its live profiles (the day not closed yet)."""
+    root = tmp_path_factory.mktemp("recorded")
+    record(root, until=datetime.fromisoformat(f"{DAY}T10:15:00+05:30"), cadence_seconds=60)
+    return root
+
+
+def copy(recorded: Path, target: Path) -> Path:
+    shutil.copytree(recorded, target)
+    return target
+
+
+def eod(root: Path) -> subprocess.CompletedProcess[str]:
+    return opchain("eod", "-d", str(root), "--date", DAY.isoformat())
+
+
+def master(root: Path) -> Path:
+    return profiles.weekday_path(root / "data_adv", *SERIES, DAY)
+
+
+def test_eod_after_a_lost_ledger_does_not_count_the_day_again(
+    recorded: Path, tmp_path: Path
+) -> None:
+    """On main the day was added a second time (``n_tot`` 2 for one day), without a word."""
+    root = copy(recorded, tmp_path / "d")
+    path = master(root)
+    profiles.ledger_path(path).unlink()
+    before = path.read_bytes()
+    done = eod(root)
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert f"  {path}: no ledger fri.csv.ledger, so which days it holds is unknown" in "\n".join(
+        lines
+    )
+    assert lines[-1].startswith("error: 1 profiles not updated (named above)")
+    assert "Traceback" not in done.stderr
+    assert path.read_bytes() == before  # left as it was: every minute still counts one day
+    assert {c.n for c in parse_profile(before.decode()).values()} == {1}
+    other = profiles.weekday_path(root / "data_adv", "NIFTY", "this_week", "atm_p1", DAY)
+    assert parse_ledger(profiles.ledger_path(other).read_text()) == {DAY: "closed"}
+
+
+@pytest.mark.parametrize("damage", [b"\xff\xfe caf\xe9\n", b"09:15,junk\n"])
+def test_eod_on_a_damaged_profile_is_one_line_not_a_traceback(
+    damage: bytes, recorded: Path, tmp_path: Path
+) -> None:
+    """On main: a traceback (UnicodeDecodeError, or a ValueError)."""
+    root = copy(recorded, tmp_path / "d")
+    path = master(root)
+    with path.open("ab") as f:
+        f.write(damage)
+    before = path.read_bytes()
+    done = eod(root)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert f"  {path}: the profile does not match its ledger fri.csv.ledger" in done.stderr
+    assert path.read_bytes() == before
+
+
+def test_eod_on_a_damaged_ledger_names_its_line(recorded: Path, tmp_path: Path) -> None:
+    root = copy(recorded, tmp_path / "d")
+    ledger = profiles.ledger_path(master(root))
+    with ledger.open("a") as f:
+        f.write("garbage\n")
+    done = eod(root)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"  {ledger}:3: not a date: 'garbage'" in done.stderr
+
+
+BAD_LINES = {
+    "garbage": b"@@@ not a row @@@\n",
+    "nul": b"\x00" * 40 + b"\n",
+    "nonutf8": b"\xff\xfe caf\xe9\n",
+    "columns": b"2026-11-20T09:40:00+05:30,NIFTY,this_week\n",
+}
+REASONS = {
+    "garbage": "1 cells where the header has",
+    "nul": "a NUL byte",
+    "nonutf8": "not UTF-8 text",
+    "columns": "3 cells where the header has",
+}
+
+
+def test_eod_over_bad_split_lines_names_each_and_closes_the_day(
+    recorded: Path, tmp_path: Path
+) -> None:
+    """Each kind of bad line in a split file: eod closes the day as if the line were not
+    there, and says one line per bad line, ``<path>:<line>: <reason>``."""
+    clean = copy(recorded, tmp_path / "clean")
+    assert eod(clean).returncode == 0
+    root = copy(recorded, tmp_path / "d")
+    split = root / "csv_data" / Path(*SERIES) / f"{DAY}.csv"
+    lines = split.read_bytes().splitlines(keepends=True)
+    damaged = lines[:10] + list(BAD_LINES.values()) + lines[10:]
+    split.write_bytes(b"".join(damaged))
+    done = eod(root)
+    assert done.returncode == 0, done.stderr
+    for number, kind in enumerate(BAD_LINES, start=11):
+        said = [line for line in done.stderr.splitlines() if f"{split}:{number}: " in line]
+        assert len(said) == 1 and REASONS[kind] in said[0], (kind, done.stderr)
+    assert "Traceback" not in done.stderr
+    assert tree_bytes(root / "data_adv", "*.csv*") == tree_bytes(clean / "data_adv", "*.csv*")
