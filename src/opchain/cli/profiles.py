@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -15,7 +14,6 @@ from rich.table import Table
 
 from opchain.market import calendar
 from opchain.market.ist import IST
-from opchain.profiles.master import CLOSED, merge_profiles
 from opchain.profiles.master import Cell as ProfileCell
 from opchain.profiles.minutes import paise
 
@@ -69,28 +67,35 @@ def rebuild_masters(
     start: Annotated[datetime | None, typer.Option("--from", formats=["%Y-%m-%d"])] = None,
     end: Annotated[datetime | None, typer.Option("--to", formats=["%Y-%m-%d"])] = None,
 ) -> None:
-    """Recompute every weekday master and DTE profile from the split CSVs of the days from
-    `--from` to `--to` (default: all of them), replacing what was there."""
-    from opchain.store.masters import build
+    """Recompute the weekday masters and DTE profiles from the split CSVs (and the days an
+    import took from OP's old masters). With `--from`/`--to`, only the profiles those days
+    feed are recomputed, each from all its days; the others are left as they are. Each
+    profile is replaced only when its new version is complete, so an interrupted rebuild
+    leaves every profile there: run it again to finish."""
     from opchain.store.opdata import find_splits
-    from opchain.store.profiles import ProfileBook
+    from opchain.store.rebuild import rebuild
 
     settings = load_settings(data_dir=data_dir)
-    splits, problems = find_splits(settings.split_root)
+    root = settings.split_root
+    if not root.is_dir():
+        what = "is not a directory" if root.exists() else "does not exist"
+        fail(f"no split files: {root} {what} (record a session first, or set "
+             "OPCHAIN_CSV_SPLIT_ROOT)")  # fmt: skip
+    splits, problems = find_splits(root)
     first, last = start.date() if start else date.min, end.date() if end else date.max
-    splits = [s for s in splits if first <= s.day <= last]
-    if not splits:
+    chosen = [s for s in splits if first <= s.day <= last]
+    if not chosen:
         within = "" if start is None and end is None else "in those dates "
-        fail(f"no split files {within}under {settings.split_root}")
-    book = ProfileBook(fresh=True)
-    with _bar("rebuilding", len(splits)) as step:
-        problems += build(book, settings.profiles_root, splits, step)
-    for folder in ("weekday_masters", "dte_profiles"):
-        shutil.rmtree(settings.profiles_root / folder, ignore_errors=True)
-    written = book.save()
-    days = len({s.day for s in splits})
-    out.print(f"{written} profiles from {len(splits)} split files ({days} days)")
-    _print_problems(problems)
+        fail(f"no split files {within}under {root}")
+    with _bar("rebuilding", len(chosen)) as step:
+        done = rebuild(settings.profiles_root, splits, first, last, step)
+    days = len({s.day for s in chosen})
+    removed = f", {done.removed} removed (no split file feeds them)" if done.removed else ""
+    out.print(f"{done.written} profiles from {len(chosen)} split files ({days} days){removed}")
+    if done.pooled:
+        out.print(f"{done.pooled} days pooled in again from OP's old masters (kept by import)")
+    _print_problems(done.dropped, "profiles lost days")
+    _print_problems(problems + done.problems)
 
 
 def import_op(
@@ -115,7 +120,10 @@ def import_op(
     problems = list(found.problems)
     with _bar("importing", len(found.splits)) as step:
         problems += build(book, settings.profiles_root, found.splits, step)
-    merged, skipped = _old_masters(book, settings.profiles_root, found.masters, found.splits)
+    merged, skipped, trouble = _old_masters(
+        book, settings.profiles_root, found.masters, found.splits
+    )
+    problems += trouble
     written = book.save()
     out.print(f"{written} profiles written under {settings.profiles_root}")
     if merged:
@@ -127,12 +135,14 @@ def import_op(
 
 def _old_masters(
     book: ProfileBook, adv_root: Path, masters: list[OpMaster], splits: list[OpSplit]
-) -> tuple[int, list[str]]:
-    """Pool OP's ``adv`` weekday masters into ours for the days only they still hold."""
+) -> tuple[int, list[str], list[Problem]]:
+    """Pool OP's ``adv`` weekday masters into ours for the days only they still hold, keeping
+    each such part (``store.rebuild``) so a rebuild pools it in again."""
     from opchain.store.profiles import weekday_path
+    from opchain.store.rebuild import keep_op_master, pool_op_masters
 
     have = {(s.index, s.bucket, s.offset, s.day) for s in splits}
-    merged, skipped = 0, []
+    skipped = []
     for m in masters:
         if m.kind != "adv" or m.offset is None or m.weekday is None:
             skipped.append(f"not added: {m.path} ({m.kind} format has no low and high per minute)")
@@ -145,21 +155,16 @@ def _old_masters(
             if days:
                 skipped.append(f"not added: {m.path} (its days are partly in the split files)")
             continue
-        path = weekday_path(adv_root, m.index, m.bucket, m.offset, days[0])
-        profile, ledger = book[path]
-        if any(d in ledger for d in days):
-            continue
         stamp = datetime.combine(max(days), datetime.min.time(), tzinfo=IST)
-        merge_profiles(profile, {
+        part = {
             minute: ProfileCell(c.n, paise(c.total if c.total is not None else c.mean * c.n),
                                 paise(c.low if c.low is not None else c.mean),
                                 paise(c.high if c.high is not None else c.mean), stamp)
             for minute, c in m.cells.items()
-        })  # fmt: skip
-        ledger.update(dict.fromkeys(days, CLOSED))
-        book.touch(path)
-        merged += len(days)
-    return merged, skipped
+        }  # fmt: skip
+        keep_op_master(weekday_path(adv_root, m.index, m.bucket, m.offset, days[0]), part, days)
+    merged, problems = pool_op_masters(book, adv_root)
+    return merged, skipped, problems
 
 
 @contextmanager

@@ -57,6 +57,25 @@ def dte_path(adv_root: Path, index: str, bucket: str, offset: str, dte: int) -> 
     return adv_root / "dte_profiles" / index / bucket / offset / f"dte{dte:02d}.csv"
 
 
+def op_master_path(path: Path) -> Path | None:
+    """Where an import keeps the part of the weekday master at ``path`` that only OP's old
+    masters held (their days have no split files): ``<adv>/op_masters/<INDEX>/<bucket>/
+    <offset>/<mon..fri>.csv`` with its ledger, so a rebuild can pool it in again. None for a
+    path that is not a weekday master's."""
+    if len(path.parents) < 5 or path.parents[3].name != "weekday_masters":
+        return None
+    return path.parents[4] / "op_masters" / path.relative_to(path.parents[3])
+
+
+def stored_profiles(adv_root: Path) -> list[Path]:
+    """Every weekday master and DTE profile under ``adv_root``."""
+    found = [
+        *adv_root.glob("weekday_masters/*/*/*/*.csv"),
+        *adv_root.glob("dte_profiles/*/*/*/*.csv"),
+    ]
+    return sorted(found)
+
+
 def ledger_path(path: Path) -> Path:
     return path.with_name(path.name + ".ledger")
 
