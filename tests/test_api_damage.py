@@ -223,7 +223,7 @@ def test_a_damaged_split_file_costs_only_its_own_rows(data: Path, tmp_path: Path
     damaged = [
         *lines[:3],
         b"garbage\n",  # line 4
-        lines[3].replace(b",", b",\x00", 1),  # a NUL in a cell: a string, read as it is
+        lines[3].replace(b",", b",\x00", 1),  # a NUL in a cell: no row (store.csvrows)
         b"2026-11-20T09:16:00+05:30,NIFTY\x00,x\n",  # line 6: a NUL and too few cells
         b"\xff\xfe not utf-8," * 3 + b"\n",  # line 7
         header,  # a repeated header: its cells are no numbers
@@ -238,8 +238,8 @@ def test_a_damaged_split_file_costs_only_its_own_rows(data: Path, tmp_path: Path
         after = _no_500(client, "/profiles/NIFTY/this_week/atm").json()
         assert after["minutes"] == before["minutes"]  # the damaged lines held no last tick
         assert after["skipped"] == [  # line 8 repeats the header; line 5 holds a NUL
-            f"csv_data/NIFTY/this_week/atm/{TODAY}.csv: 5 damaged line(s) left out "
-            "(line 4, 6, 7, 8, 9)"
+            f"csv_data/NIFTY/this_week/atm/{TODAY}.csv: 6 damaged line(s) left out "
+            "(line 4, 5, 6, 7, 8, 9)"
         ]
         torn = _no_500(client, "/profiles/NIFTY/this_week/atm_p1").json()
         assert all(m["today"] is None for m in torn["minutes"])

@@ -119,7 +119,7 @@ class Follow(Generic[T]):
     sink: list[Problem] | None = field(default=None, repr=False)
 
     def read(self) -> list[T]:
-        data = None if self.dead else _read_from(self.path, self.offset)
+        data = None if self.dead else _read_from(self.path, self.offset, sink=self.sink)
         if data is None:
             return []
         end = data.rfind(b"\n") + 1
@@ -239,14 +239,21 @@ def _parsed(found: list[str] | str, header: list[str], parse: Callable[[list[str
 
 
 def _read_from(
-    path: Path, offset: int, first: int | None = None, last: int | None = None
+    path: Path,
+    offset: int,
+    first: int | None = None,
+    last: int | None = None,
+    sink: list[Problem] | None = None,
 ) -> bytes | None:
     """Bytes of a regular file from ``offset`` (or its ``first`` or ``last`` bytes); None when
     there is no such file. Anything else at the path (a folder, a FIFO, a device) reads as
     nothing, with a warning: reading it could block or never end."""
     f = _open(path)
     if isinstance(f, Problem):
-        report([f])
+        if sink is None:
+            report([f])
+        else:
+            sink.append(f)
         return None
     if f is None:
         return None

@@ -125,7 +125,10 @@ class MasterStream:
 
     def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:
         path = self.csv_root.joinpath(*key, f"{self.day.isoformat()}.csv")
-        if not path.exists():
+        if not path.is_file():  # none, or a FIFO, a device...: nothing to add or close
+            if path.exists() and tail.follow is None:
+                tail.follow = Follow(path, _premium_parser, sink=self.problems)
+                tail.follow.read()  # says once that it is not read
             return None
         if tail.follow is None:
             tail.follow = Follow(path, _premium_parser, sink=self.problems)
@@ -133,7 +136,7 @@ class MasterStream:
         for ts, total, dte in tail.follow.read():  # whole lines, bad ones skipped and logged
             rows.append((ts, total))
             tail.dte = dte
-        return rows
+        return None if tail.follow.dead else rows  # a header not read: the day is not closed
 
 
 def _premium_parser(header: list[str]) -> Callable[[list[str]], _Premium]:
@@ -166,9 +169,11 @@ def build(
     for done, split in enumerate(splits, start=1):
         premiums, found = read_premiums(split)
         problems += found
-        paths = targets(adv_root, (split.index, split.bucket, split.offset), split.day,
-                        _dte(premiums, split.day))  # fmt: skip
-        add_day_part(book, paths, split.day, [(p.ts, p.paise) for p in premiums], close=True)
+        if premiums or not found:  # a file of which nothing could be read closes no day
+            paths = targets(adv_root, (split.index, split.bucket, split.offset), split.day,
+                            _dte(premiums, split.day))  # fmt: skip
+            rows = [(p.ts, p.paise) for p in premiums]
+            add_day_part(book, paths, split.day, rows, close=True)
         if progress:
             progress(done, len(splits))
     return problems
