@@ -3,6 +3,7 @@
 its own line, a profile that is not one save is left as it is and named, and no command ends
 in a traceback."""
 
+import logging
 import os
 import shutil
 import subprocess
@@ -129,3 +130,26 @@ def test_eod_over_bad_split_lines_names_each_and_closes_the_day(
         assert len(said) == 1 and REASONS[kind] in said[0], (kind, done.stderr)
     assert "Traceback" not in done.stderr
     assert tree_bytes(root / "data_adv", "*.csv*") == tree_bytes(clean / "data_adv", "*.csv*")
+
+
+def test_recording_goes_on_past_a_damaged_profile(
+    recorded: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """On main the live update raised at the next minute and the session stopped. Now the
+    profile is left as it is, one warning names it, and every file of the day goes on."""
+    root = copy(recorded, tmp_path / "d")
+    path = master(root)
+    with path.open("ab") as f:
+        f.write(b"\xff\xfe\n")
+    before = path.read_bytes()
+    caplog.set_level(logging.WARNING)
+    report = record(root, until=datetime.fromisoformat(f"{DAY}T10:30:00+05:30"), cadence_seconds=60)
+    assert report.cycles == 15
+    assert path.read_bytes() == before
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert said == [
+        f"{path}: the profile does not match its ledger fri.csv.ledger; run `opchain "
+        "rebuild-masters` to rebuild it from the split files"
+    ]
+    other = profiles.weekday_path(root / "data_adv", "NIFTY", "this_week", "atm_p1", DAY)
+    assert parse_ledger(profiles.ledger_path(other).read_text()) == {DAY: "10:28"}
