@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 
 from opchain.api.app import create_app
 from opchain.api.live import Hub
+from opchain.api.routes.files import last_cell
 from opchain.settings import Settings
 
 from .apidata import KEY, copy_of, recorded
@@ -374,3 +375,20 @@ def test_no_500_and_no_schema_violation_over_damaged_files(data: Path, tmp_path:
             case.call_and_validate(headers={"X-API-Key": KEY})
 
         check()
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\xff\xfe\n", b"@@@\n", b"\x00\n", b"ts,days_to_expiry\n", b"1,"]
+)
+def test_a_last_cell_is_the_last_good_rows(
+    tail: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged last line of a split file made its days to expiry unknown (a non-UTF-8 one
+    or a NUL was None, silently): the last good row's is the answer, the bad line named."""
+    path = tmp_path / f"{TODAY}.csv"
+    path.write_bytes(b"ts,days_to_expiry\n2026-11-20T09:15:00+05:30,3\n" + tail)
+    assert last_cell(path, "days_to_expiry", tmp_path) == "3"
+    assert last_cell(path, "no_such_column", tmp_path) is None
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == (tail != b"1,")  # a torn last line may be a row being written
+    assert all(s.startswith(f"{path}:3: ") for s in said), said
