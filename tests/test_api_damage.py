@@ -11,6 +11,7 @@ every FIFO is opened for writing at the end so that a stuck reader lets go.
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from opchain.api.app import create_app
 from opchain.api.live import Hub
 from opchain.api.routes.files import last_cell
 from opchain.settings import Settings
+from opchain.store.live import live_path, read_live
 
 from .apidata import KEY, copy_of, recorded
 from .apiserver import Running, running
@@ -392,3 +394,17 @@ def test_a_last_cell_is_the_last_good_rows(
     said = [r.getMessage() for r in caplog.records]
     assert len(said) == (tail != b"1,")  # a torn last line may be a row being written
     assert all(s.startswith(f"{path}:3: ") for s in said), said
+
+
+def test_a_live_file_that_is_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
+    """``read_live`` opened whatever was at the path: a FIFO blocked it until a writer came."""
+    path = live_path(tmp_path, "NIFTY")
+    got: list[object] = []
+    with _fifos(path):
+        reader = threading.Thread(target=lambda: got.append(read_live(path)), daemon=True)
+        reader.start()
+        reader.join(GIVE_UP)  # a guard: it returns at once, or it waits for a writer
+        waited = reader.is_alive()
+    reader.join()  # let go by _fifos when it waited
+    assert not waited, "read_live waited on a FIFO"
+    assert got == [None]
