@@ -272,6 +272,7 @@ def test_damage(
 
     # the recording went on: every file of today has each of today's rows once
     assert out.run.cycles >= 6, out.run
+    assert out.run.files == clean.run.files  # the rows each file holds: not its damaged lines
     for split in sorted((data / "csv_data").rglob(f"{TODAY}.csv")):
         assert read_split(split) == read_split(clean.data / split.relative_to(data)), split
     for csv in sorted(

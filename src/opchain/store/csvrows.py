@@ -190,6 +190,11 @@ def last_stamp(path: Path) -> datetime | None:
     return last_record(path, _stamps)
 
 
+def count_rows(path: Path) -> int:
+    """How many good rows a daily CSV holds (its damaged lines are not rows)."""
+    return len(read_all(path, _stamps))
+
+
 def _stamps(header: list[str]) -> Callable[[list[str]], datetime]:
     return lambda found: aware(found[0])
 
