@@ -26,7 +26,9 @@ def record(data_dir: Path, until: datetime | None = None, **overrides: object) -
 
 
 def tree_bytes(root: Path, pattern: str = "*.csv") -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob(pattern))}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob(pattern)) if p.is_file()
+    }
 
 
 class ScriptedBroker(SimBroker):

@@ -11,6 +11,7 @@ every FIFO is opened for writing at the end so that a stuck reader lets go.
 import contextlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,9 @@ from hypothesis import HealthCheck, given, settings
 
 from opchain.api.app import create_app
 from opchain.api.live import Hub
+from opchain.api.routes.files import last_cell
 from opchain.settings import Settings
+from opchain.store.live import live_path, read_live
 
 from .apidata import KEY, copy_of, recorded
 from .apiserver import Running, running
@@ -374,3 +377,34 @@ def test_no_500_and_no_schema_violation_over_damaged_files(data: Path, tmp_path:
             case.call_and_validate(headers={"X-API-Key": KEY})
 
         check()
+
+
+@pytest.mark.parametrize(
+    "tail", [b"\xff\xfe\n", b"@@@\n", b"\x00\n", b"ts,days_to_expiry\n", b"1,"]
+)
+def test_a_last_cell_is_the_last_good_rows(
+    tail: bytes, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A damaged last line of a split file made its days to expiry unknown (a non-UTF-8 one
+    or a NUL was None, silently): the last good row's is the answer, the bad line named."""
+    path = tmp_path / f"{TODAY}.csv"
+    path.write_bytes(b"ts,days_to_expiry\n2026-11-20T09:15:00+05:30,3\n" + tail)
+    assert last_cell(path, "days_to_expiry", tmp_path) == "3"
+    assert last_cell(path, "no_such_column", tmp_path) is None
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == (tail != b"1,")  # a torn last line may be a row being written
+    assert all(s.startswith(f"{path}:3: ") for s in said), said
+
+
+def test_a_live_file_that_is_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
+    """``read_live`` opened whatever was at the path: a FIFO blocked it until a writer came."""
+    path = live_path(tmp_path, "NIFTY")
+    got: list[object] = []
+    with _fifos(path):
+        reader = threading.Thread(target=lambda: got.append(read_live(path)), daemon=True)
+        reader.start()
+        reader.join(GIVE_UP)  # a guard: it returns at once, or it waits for a writer
+        waited = reader.is_alive()
+    reader.join()  # let go by _fifos when it waited
+    assert not waited, "read_live waited on a FIFO"
+    assert got == [None]

@@ -216,6 +216,35 @@ def test_options_out_of_range_are_one_line(tmp_path: Path, options: list[str], s
     assert one_line_error(done) == f"error: {says}"
 
 
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--seed", "-5"], "sim_seed: Input should be greater than or equal to 0"),
+        (["--cadence", "inf"], "cadence_seconds: Input should be a finite number"),
+        (["--cadence", "nan"], "cadence_seconds: Input should be a finite number"),
+    ],
+)
+def test_settings_out_of_range_are_one_line_before_anything_runs(
+    tmp_path: Path, options: list[str], says: str
+) -> None:
+    """`run --seed -5` and `run --cadence inf` (or nan) were accepted, and then the collector
+    failed at every restart (a seed numpy refuses, a NaN count of cycles): a crash loop."""
+    command = ["run", "--broker", "sim", "--no-api", "--sessions", "1", "-d", str(tmp_path)]
+    done = opchain([*command, "--speed", "600", "--start", "2026-11-20T15:29:00", *options])
+    assert says in one_line_error(done)
+
+
+def test_no_numeric_setting_is_infinite_or_nan(monkeypatch: pytest.MonkeyPatch) -> None:
+    floats = [name for name, field in Settings.model_fields.items() if field.annotation is float]
+    assert "stale_seconds" in floats and "rate" in floats
+    for name in floats:
+        for value in ("inf", "-inf", "nan"):
+            monkeypatch.setenv(f"OPCHAIN_{name.upper()}", value)
+            with pytest.raises(ValueError, match="finite number"):
+                Settings()
+        monkeypatch.delenv(f"OPCHAIN_{name.upper()}")
+
+
 def test_an_operating_system_error_no_command_foresaw_is_one_line(tmp_path: Path) -> None:
     """A Kite token file that is a directory: a traceback ending in IsADirectoryError. Any
     OSError that reaches the top is one line naming the file, exit code 2."""

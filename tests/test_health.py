@@ -202,6 +202,26 @@ def test_a_collector_started_mid_session_is_judged_by_its_snapshots_once_it_has_
     assert "the collector started" not in check.detail
 
 
+@pytest.mark.parametrize("tail", [b"\xff\xfe\n", b"@@@\n", b"\x00\x00\n", b"ts,index\n"])
+def test_a_damaged_last_line_is_not_the_end_of_the_data(
+    recorded: Path, tmp_path: Path, tail: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bad last line in today's overview files (every index's) was no snapshot at all: a
+    false `storage` down (a critical stale alert) while the recorder was fine. The newest
+    snapshot is the last good row's, and the bad line is named once in the log."""
+    shutil.copytree(recorded / "overview", tmp_path / "overview")
+    for path in (tmp_path / "overview").rglob(f"{DAY}.csv"):
+        path.write_bytes(path.read_bytes() + tail)
+    newest = SESSION.open + timedelta(minutes=9, seconds=30)
+    check = storage_check(Settings(data_dir=tmp_path), newest + timedelta(seconds=40))
+    assert (check.status, check.value) == ("ok", 40.0)
+    again = storage_check(Settings(data_dir=tmp_path), newest + timedelta(seconds=50))
+    assert (again.status, again.value) == ("ok", 50.0)
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(said) == len(Settings().indices)  # one line a file, however often it is checked
+    assert all(m.startswith(str(tmp_path / "overview")) and ":22: " in m for m in said), said
+
+
 def test_a_year_without_a_calendar_is_degraded_not_an_error(tmp_path: Path) -> None:
     check = storage_check(Settings(data_dir=tmp_path), datetime(2031, 3, 3, 11, tzinfo=IST))
     assert check.status == "degraded"

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 from opchain.brokers.base import Broker
 from opchain.collect.cycle import Collector
@@ -35,6 +34,7 @@ from opchain.merge.stats import BucketStats, History
 from opchain.model import Snapshot
 from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule, write_atomic
+from opchain.store.csvrows import count_rows
 from opchain.store.live import LiveFiles
 from opchain.store.masters import MasterStream
 from opchain.store.overview import OverviewStore
@@ -176,7 +176,7 @@ async def record_session(
                 closing.callback(overview.close)
                 closing.callback(stats.close)
                 closing.callback(splits.close)
-            report.files = {key: _rows_on_disk(path) for key, path in paths.items()}
+            report.files = {key: count_rows(path) for key, path in paths.items()}
             report.raw_parts = raw.parts_written
     return report
 
@@ -258,11 +258,6 @@ def _collector_state(
                     forwards[watch] = row.atm_strike + row.call_last_price - row.put_last_price
                     break
     return atms, forwards
-
-
-def _rows_on_disk(path: Path) -> int:
-    with path.open("rb") as f:
-        return max(sum(1 for _ in f) - 1, 0)
 
 
 def _session(exchange: str, day: date, live: bool) -> calendar.Session | None:

@@ -20,8 +20,14 @@ def _alias(*names: str) -> AliasChoices:
 
 
 class Settings(BaseSettings):
+    # No setting is infinite or NaN: a NaN cadence or rate passed every bound and then failed
+    # deep in the collector, restart after restart.
     model_config = SettingsConfigDict(
-        env_prefix="OPCHAIN_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="OPCHAIN_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        allow_inf_nan=False,
     )
 
     data_dir: Path = Field(Path("data"), description="Where everything is written.")
@@ -60,7 +66,7 @@ class Settings(BaseSettings):
         "and walls see the whole chain (split files keep their offsets; raw keeps every leg).",
     )
     rate: float = Field(0.0, description="Risk-free rate for discounting under Black-76.")
-    sim_seed: int = 7
+    sim_seed: int = Field(7, ge=0, description="The simulator's random seed (0 or more).")
     sim_glitch_rate: float = Field(0.001, ge=0.0, le=1.0)
     raw_window_minutes: int = Field(15, ge=1, le=375)
     durable_writes: bool = Field(False, description="fsync every flush (survives power loss).")

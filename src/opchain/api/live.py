@@ -37,7 +37,9 @@ POLL_SECONDS = 0.5
 
 def closing_oi(data_dir: Path) -> PreviousOi:
     """Open interest at the previous close, read from the raw Parquet parts (as the pipeline's
-    history is), for the OI change per strike."""
+    history is), for the OI change per strike; none, with one warning naming the file, when
+    that part cannot be read (``RawStore.closing_oi``): a damaged earlier day costs the OI
+    change, never the answers."""
     return lambda index, day: RawStore(data_dir / "raw").closing_oi(index, day)
 
 
@@ -135,15 +137,6 @@ class Hub:
             if event is not None:
                 event.set()
 
-    def _previous_oi(self, index: str, day: date) -> Mapping[OiKey, int]:
-        """The previous close's OI, or none when it cannot be read (a damaged raw part of an
-        earlier day costs the OI change, blank, with one warning a day; never the answers)."""
-        try:
-            return self.previous_oi(index, day)
-        except (OSError, ValueError) as err:  # pyarrow's errors are among these
-            log.warning("no OI change for %s on %s: the previous close: %s", index, day, err)
-            return {}
-
     def _build(self) -> None:
         if self._pending is None:
             return
@@ -154,7 +147,7 @@ class Hub:
         for index in sorted({chain.index for chain in snapshot.chains}):
             if (index, day) not in self._closes:
                 self._closes = {k: v for k, v in self._closes.items() if k[1] == day}
-                self._closes[index, day] = self._previous_oi(index, day)
+                self._closes[index, day] = self.previous_oi(index, day)
             previous.update(self._closes[index, day])
         self._messages.update(live_messages(snapshot, stats, self.rate, previous))
 

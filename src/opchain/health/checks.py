@@ -29,7 +29,7 @@ from opchain.market import calendar
 from opchain.market.indices import INDICES
 from opchain.market.ist import to_ist
 from opchain.settings import Settings
-from opchain.store.appendlog import last_line
+from opchain.store.csvrows import last_stamp
 
 CHECK_TIMEOUT = 2.0  # seconds one check may take before it counts as down
 TOKEN_WARNING = timedelta(minutes=30)  # a Kite token this close to expiry is degraded
@@ -92,17 +92,14 @@ def token_check(settings: Settings, now: datetime) -> Check | None:
 
 
 def newest_snapshot(settings: Settings, now: datetime) -> datetime | None:
-    """The newest snapshot time written today, from the last line of each overview file."""
+    """The newest snapshot time written today, from the last good row of each overview file
+    (a damaged last line is not the end of the data: it is named once in the log)."""
     day = to_ist(now).date()
-    newest = None
-    for index in settings.indices:
-        path = settings.data_dir / "overview" / index / f"{day.isoformat()}.csv"
-        try:
-            ts = datetime.fromisoformat(last_line(path).split(",", 1)[0])
-        except (OSError, ValueError):  # no file yet, only a header, a torn last line
-            continue
-        newest = ts if newest is None or ts > newest else newest
-    return newest
+    stamps = [
+        last_stamp(settings.data_dir / "overview" / index / f"{day.isoformat()}.csv")
+        for index in settings.indices
+    ]
+    return max((ts for ts in stamps if ts is not None), default=None)
 
 
 def storage_check(settings: Settings, now: datetime) -> Check:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Generic, Protocol, TypeVar
 
-from opchain.store.csvrows import aware, last_record, read_header, show
+from opchain.store.csvrows import last_stamp, read_header, show
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class AppendLog:
         return len(self.header)
 
     def _read_last_ts(self) -> datetime | None:
-        return last_record(self.path, lambda header: lambda cells: aware(cells[0]))
+        return last_stamp(self.path)
 
 
 def fit(line: str, width: int, cells: int) -> str:
@@ -198,15 +198,6 @@ def repair_torn_tail(path: Path) -> int:
         keep = _last_newline(f, size) + 1
         f.truncate(keep)
         return size - keep
-
-
-def last_line(path: Path) -> str:
-    """The last complete line of a file that ends with a newline, without reading it all."""
-    with path.open("rb") as f:
-        size = f.seek(0, os.SEEK_END)
-        start = _last_newline(f, size - 1) + 1
-        f.seek(start)
-        return f.read(size - 1 - start).decode("utf-8")
 
 
 def _last_newline(f: IO[bytes], end: int) -> int:

@@ -211,6 +211,21 @@ def last_record(path: Path, parser_for: ParserFor[T], finished: bool = False) ->
     return found
 
 
+def last_stamp(path: Path) -> datetime | None:
+    """The timestamp (the first cell) of a daily CSV's last good row: how far the file reaches
+    (None: no good row, no file)."""
+    return last_record(path, _stamps)
+
+
+def count_rows(path: Path) -> int:
+    """How many good rows a daily CSV holds (its damaged lines are not rows)."""
+    return len(read_all(path, _stamps))
+
+
+def _stamps(header: list[str]) -> Callable[[list[str]], datetime]:
+    return lambda found: aware(found[0])
+
+
 def read_header(path: Path) -> list[str] | str | None:
     """The cells of a file's first line; None when the file is missing or empty; the reason
     when that line is not text (or not a whole line within the first 64 KiB)."""

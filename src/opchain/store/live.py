@@ -19,6 +19,7 @@ from opchain.merge.stats import BucketStats, OiKey
 from opchain.merge.view import live_messages
 from opchain.model import Snapshot
 from opchain.store.appendlog import write_atomic
+from opchain.store.regular import read_regular
 
 MAX_SHARE = 0.005  # of wall time spent writing live files, at most
 
@@ -38,9 +39,10 @@ def write_live(data_dir: Path, index: str, data: bytes) -> None:
 
 def read_live(path: Path) -> dict[str, Any] | None:
     """A live file's message, or None when it is missing or not a message (a file being
-    replaced is never half-written; one from elsewhere may be anything)."""
+    replaced is never half-written; one from elsewhere may be anything, a FIFO too: only a
+    regular file is read)."""
     try:
-        message = json.loads(path.read_bytes())
+        message = json.loads(read_regular(path, path.parent))
     except (OSError, ValueError):
         return None
     return message if isinstance(message, dict) and message.get("type") == "snapshot" else None

@@ -200,10 +200,16 @@ def _peek(path: Path, root: Path, notes: list[str] | None = None) -> tuple[Profi
 
 
 def _note(notes: list[str] | None, path: Path, root: Path, what: str) -> None:
+    """``what`` of ``path`` in the answer's notes each time, in the log once per process (a
+    dashboard asks every few seconds: the same file is not logged again)."""
     if notes is not None:
         note = f"{_where(path, root)}: {what}"
-        log.warning("%s", note)
+        log.log(logging.DEBUG if note in _logged else logging.WARNING, "%s", note)
+        _logged.add(note)
         notes.append(note)
+
+
+_logged: set[str] = set()
 
 
 def _where(path: Path, root: Path) -> str:

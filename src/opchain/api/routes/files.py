@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import HTTPException
 
-from opchain.store.appendlog import last_line
+from opchain.store.csvrows import last_record, read_header
 from opchain.store.regular import read_regular, regular_file
 
 _DAY_CSV = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\.csv")
@@ -39,16 +39,13 @@ def whole_lines(path: Path, root: Path) -> bytes:
 
 
 def last_cell(path: Path, column: str, root: Path) -> str | None:
-    """``column`` of a CSV's last line (None when it has no such column or no rows)."""
+    """``column`` of a CSV's last good row (None when it has no such column or no rows); a
+    damaged last line is skipped and named once in the log (``store.csvrows``)."""
     real = regular_file(path, root)
     if real is None:
         return None
-    try:
-        with real.open(encoding="utf-8") as f:
-            header = f.readline().rstrip("\n").split(",")
-        cells = last_line(real).split(",")
-    except (OSError, UnicodeDecodeError):
+    header = read_header(real)
+    if not isinstance(header, list) or column not in header:
         return None
-    if column not in header or len(cells) != len(header) or cells == header:
-        return None
-    return cells[header.index(column)]
+    at = header.index(column)
+    return last_record(real, lambda _: lambda found: found[at])
