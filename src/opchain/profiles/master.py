@@ -99,17 +99,30 @@ def merge_profiles(into: Profile, other: Mapping[str, Cell]) -> None:
         )
 
 
-def format_profile(profile: Mapping[str, Cell]) -> str:
+Formatted = dict[str, tuple[Cell, str]]  # minute -> the cell last formatted, and its line
+
+
+def format_profile(profile: Mapping[str, Cell], formatted: Formatted | None = None) -> str:
     """The profile as OP's master CSV: rupees with their paise exact, the mean to 6 places,
-    ``last_updated`` in UTC (``...Z``), minutes in session order."""
+    ``last_updated`` in UTC (``...Z``), minutes in session order.
+
+    ``formatted`` keeps each minute's line between calls for one profile: a live update
+    changes one minute of 375, and only that line is formatted again."""
     lines = [HEADER]
     for minute in sorted(profile):
         c = profile[minute]
+        known = formatted.get(minute) if formatted is not None else None
+        if known is not None and known[0] == c:
+            lines.append(known[1])
+            continue
         stamp = c.updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines.append(
+        line = (
             f"{minute},{c.n},{_rupees(c.total)},{c.total / c.n / 100:.6f},"
             f"{_rupees(c.low)},{_rupees(c.high)},{stamp}"
         )
+        if formatted is not None:
+            formatted[minute] = (c, line)
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
