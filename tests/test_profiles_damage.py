@@ -153,3 +153,21 @@ def test_recording_goes_on_past_a_damaged_profile(
     ]
     other = profiles.weekday_path(root / "data_adv", "NIFTY", "this_week", "atm_p1", DAY)
     assert parse_ledger(profiles.ledger_path(other).read_text()) == {DAY: "10:28"}
+
+
+def test_rebuild_names_each_bad_line_as_eod_does(recorded: Path, tmp_path: Path) -> None:
+    """A NUL, a repeated header and a row with extra cells were read silently or named
+    wrongly on main ("1 cells where...", "bad timestamp 'ts'"); eod and rebuild-masters read
+    through one reader now and say the same."""
+    root = copy(recorded, tmp_path / "d")
+    split = root / "csv_data" / Path(*SERIES) / f"{DAY}.csv"
+    lines = split.read_bytes().splitlines(keepends=True)
+    extra = lines[5].rstrip(b"\n") + b",1,2\n"
+    split.write_bytes(b"".join([*lines[:10], *BAD_LINES.values(), lines[0], extra, *lines[10:]]))
+    reasons = [*REASONS.values(), "the header again", "23 cells where the header has 21"]
+    for command in (["rebuild-masters"], ["eod", "--date", DAY.isoformat()]):
+        done = opchain(*command, "-d", str(root))
+        assert done.returncode == 0, done.stderr
+        for number, reason in enumerate(reasons, start=11):
+            said = [line for line in done.stderr.splitlines() if f"{split}:{number}: " in line]
+            assert len(said) == 1 and reason in said[0], (command, number, done.stderr)

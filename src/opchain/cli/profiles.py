@@ -56,10 +56,7 @@ def eod(data_dir: DataDir = None, day: Day = None) -> None:
     out.print(table)
     out.print(f"report: {path}")
     _print_problems(_once(problems))
-    if done.blocked:
-        _print_problems(done.blocked, "profiles were left as they were")
-        fail(f"{len(done.blocked)} profiles not updated (named above); run `opchain "
-             "rebuild-masters` to rebuild them from the split files")  # fmt: skip
+    _refused(done.blocked)
 
 
 def rebuild_masters(
@@ -116,7 +113,7 @@ def import_op(
         fail(str(err))
     for line in found.summary():
         out.print(line, highlight=False)
-    book = ProfileBook()
+    book = ProfileBook(warn=False)  # profiles left as they were are listed below
     problems = list(found.problems)
     with _bar("importing", len(found.splits)) as step:
         problems += build(book, settings.profiles_root, found.splits, step)
@@ -131,6 +128,15 @@ def import_op(
     for line in skipped:
         out.print(line, highlight=False)
     _print_problems(problems)
+    _refused(list(book.blocked.values()))
+
+
+def _refused(blocked: list[Problem]) -> None:
+    """Name the profiles a command left as they were (not one save) and fail, exit code 2."""
+    if blocked:
+        _print_problems(blocked, "profiles were left as they were")
+        fail(f"{len(blocked)} profiles not updated (named above); run `opchain "
+             "rebuild-masters` to rebuild them from the split files")  # fmt: skip
 
 
 def _old_masters(
