@@ -156,14 +156,19 @@ def format_ledger(ledger: Mapping[date, str]) -> str:
 def parse_ledger(text: str, where: str = "ledger") -> Ledger:
     ledger: Ledger = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or (number == 1 and line.startswith("#")):  # blank, the hash
             continue
         day, _, mark = line.strip().partition(" ")
         try:
             ledger[date.fromisoformat(day)] = mark or CLOSED
         except ValueError:
             raise ValueError(f"{where}: line {number}: not a date: {day!r}") from None
+        if mark and mark not in _MINUTES:  # any other mark would hide minutes never added
+            raise ValueError(f"{where}: line {number}: not a session minute HH:MM: {mark!r}")
     return ledger
+
+
+_MINUTES = frozenset(SESSION_MINUTES)
 
 
 def _rupees(paise: int) -> str:
