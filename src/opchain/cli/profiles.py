@@ -87,8 +87,11 @@ def rebuild_masters(
     with _bar("rebuilding", len(chosen)) as step:
         done = rebuild(settings.profiles_root, splits, first, last, step)
     days = len({s.day for s in chosen})
-    removed = f", {done.removed} removed (no split file feeds them)" if done.removed else ""
-    out.print(f"{done.written} profiles from {len(chosen)} split files ({days} days){removed}")
+    more = done.read - len(chosen)
+    line = f"{done.written} profiles from {len(chosen)} split files ({days} days)"
+    line += f", with {more} split files of their other days" if more else ""
+    line += f", {done.removed} removed (no split file feeds them)" if done.removed else ""
+    out.print(line)
     if done.pooled:
         out.print(f"{done.pooled} days pooled in again from OP's old masters (kept by import)")
     _print_problems(done.dropped, "profiles lost days")
@@ -180,7 +183,7 @@ def _bar(what: str, total: int) -> Iterator[Step]:
         console=console, disable=not console.is_terminal,
     ) as bar:  # fmt: skip
         task = bar.add_task(what, total=total)
-        yield lambda done, _: bar.update(task, completed=done)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _print_problems(problems: list[Problem], what: str = "things could not be read") -> None:
