@@ -186,3 +186,27 @@ def test_eod_passes_over_a_fifo_by_a_split_files_name(recorded: Path, tmp_path: 
     assert done.returncode == 0, done.stderr
     assert f"  {fifo}: not a regular file; not read" in done.stderr
     assert not list((root / "data_adv").rglob("atm_m9"))  # no day closed for it
+
+
+def test_recording_goes_on_when_a_profile_cannot_be_written(
+    recorded: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A profile's folder taken by a file: on main the refused write stopped the session at
+    the next minute. Now it is said once, the other profiles are saved, recording goes on,
+    and the profile is saved once it can be."""
+    root = copy(recorded, tmp_path / "d")
+    folder = root / "data_adv/dte_profiles/SENSEX/next_week/atm"
+    shutil.rmtree(folder)
+    folder.write_bytes(b"in the way\n")
+    caplog.set_level(logging.WARNING)
+    report = record(root, until=datetime.fromisoformat(f"{DAY}T10:30:00+05:30"), cadence_seconds=60)
+    assert report.cycles == 15
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and said[0].startswith(f"{folder}/dte"), said
+    assert "not saved (" in said[0]
+    other = profiles.weekday_path(root / "data_adv", "NIFTY", "this_week", "atm", DAY)
+    assert parse_ledger(profiles.ledger_path(other).read_text()) == {DAY: "10:28"}
+    folder.unlink()
+    report = record(root, until=datetime.fromisoformat(f"{DAY}T10:45:00+05:30"), cadence_seconds=60)
+    assert report.cycles == 15
+    assert any(folder.glob("dte*.csv"))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from opchain.profiles.master import add_minutes
 from opchain.profiles.minutes import last_per_minute, minute_of, paise
-from opchain.store.csvrows import Follow, aware
+from opchain.store.csvrows import Follow, aware, report
 from opchain.store.opdata import OpSplit, Premium, Problem, read_premiums
 from opchain.store.profiles import ProfileBook, dte_path, weekday_path
 
@@ -87,6 +87,9 @@ class MasterStream:
     now: Callable[[], float] = time.monotonic
     # Bad lines of the split files: logged (one warning per file) when None, else kept here
     problems: list[Problem] | None = None
+    # A write the system refuses raises (a command) instead of being logged and tried again
+    # at the next save (the recorder, which records on whatever happens to the profiles)
+    strict: bool = False
     book: ProfileBook = field(init=False)
     tails: dict[Series, _Tail] = field(default_factory=dict)
     _saved_at: float = field(init=False, default=-math.inf)
@@ -129,11 +132,14 @@ class MasterStream:
     def save(self, turn: int | None = None) -> None:
         """Save every profile changed since it was last saved (with ``turn``: only those
         whose turn it is, one in ``save_share``)."""
+        failed: list[Problem] | None = None if self.strict else []
         if turn is None or self.save_share <= 1:
-            self.book.save()
+            self.book.save(failed=failed)
         else:
             order = {path: i for i, path in enumerate(sorted(self.book.loaded))}
-            self.book.save(lambda path: order[path] % self.save_share == turn % self.save_share)
+            share = self.save_share
+            self.book.save(lambda path: order[path] % share == turn % share, failed)
+        report(failed or [])
         self._saved_at = self.now()
 
     def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:

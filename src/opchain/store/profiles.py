@@ -237,18 +237,30 @@ class ProfileBook:
         if path not in self.blocked:
             self.changed.add(path)
 
-    def save(self, only: Callable[[Path], bool] | None = None) -> int:
-        """Write every changed profile (``only`` those it accepts); returns how many."""
+    def save(
+        self, only: Callable[[Path], bool] | None = None, failed: list[Problem] | None = None
+    ) -> int:
+        """Write every changed profile (``only`` those it accepts); returns how many. A write
+        the system refuses raises, or with ``failed`` is added to it and the others go on (the
+        profile stays changed, to be saved the next time)."""
         chosen = sorted(p for p in self.changed if only is None or only(p))
         for path in chosen:
             profile, ledger = self.loaded[path]
-            before = self.on_disk.pop(path, None)
+            before = self.on_disk.get(path)
             earlier = earlier_path(path)
-            if before and earlier and _one_newer_day(before[1], ledger):
-                save(earlier, *before, durable=self.durable)
-            formatted = self.formatted.setdefault(path, {})
-            save(path, profile, ledger, durable=self.durable, formatted=formatted)
-        self.changed.difference_update(chosen)
+            try:
+                if before and earlier and _one_newer_day(before[1], ledger):
+                    save(earlier, *before, durable=self.durable)
+                formatted = self.formatted.setdefault(path, {})
+                save(path, profile, ledger, durable=self.durable, formatted=formatted)
+            except OSError as err:
+                if failed is None:
+                    raise
+                failed.append(Problem(path, None, f"not saved ({err.strerror or err}); kept "
+                                      "in memory and tried again"))  # fmt: skip
+                continue
+            self.on_disk.pop(path, None)
+            self.changed.discard(path)
         return len(chosen)
 
     def __iter__(self) -> Iterator[Path]:
