@@ -94,3 +94,16 @@ def test_a_damaged_profile_costs_only_itself_until_a_rebuild(
     rebuilt = rebuild(adv, find_splits(root / "csv_data")[0])
     assert rebuilt.problems == []
     assert tree_bytes(adv, "*.csv*") == whole
+
+
+@pytest.mark.parametrize("junk", [b"\xff\xfe\n", b"\x00" * 30, b"# sha256 0000\n2026-11-20\n"])
+def test_a_junk_pending_ledger_is_dropped(junk: bytes, recorded: Path, tmp_path: Path) -> None:
+    """A ``.ledger.tmp`` that is no save of this profile is what a crash left: dropped."""
+    root = tmp_path / "d"
+    shutil.copytree(recorded, root)
+    master = profiles.weekday_path(root / "data_adv", *SERIES, DAY)
+    pending = profiles.ledger_path(master).with_suffix(".ledger.tmp")
+    pending.write_bytes(junk)
+    before = profiles.load(master)
+    assert not pending.exists()
+    assert before[1] == {DAY: "10:13"}

@@ -107,10 +107,10 @@ def load(path: Path) -> tuple[Profile, Ledger]:
     ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
     data = _read(path)
     if pending.exists():
-        if data and _hash_line(_text(pending)) == _digest(data):
+        if data and _pending_hash(pending) == _digest(data):
             pending.replace(ledger_file)  # the profile was replaced; finish the save
         else:
-            pending.unlink()  # the save never reached the profile
+            pending.unlink()  # the save never reached the profile (or is not one)
     text = _text(ledger_file)
     ledger = _parsed(parse_ledger, text, ledger_file)
     if not data:
@@ -125,6 +125,13 @@ def load(path: Path) -> tuple[Profile, Ledger]:
     if recorded is not None and recorded != _digest(data):
         raise Damaged(path, f"the profile does not match its ledger {ledger_file.name}")
     return _parsed(parse_profile, data, path), ledger
+
+
+def _pending_hash(pending: Path) -> str | None:
+    try:
+        return _hash_line(_text(pending))
+    except Damaged:
+        return None
 
 
 def _read(path: Path) -> bytes:
