@@ -76,3 +76,20 @@ def test_a_line_longer_than_the_bound_is_skipped_unread(tmp_path: Path) -> None:
     assert [(p.line, p.reason) for p in problems] == [(3, f"a line longer than {MAX_LINE} bytes")]
     premiums, _ = read_premiums(OpSplit(path, "NIFTY", "this_week", "atm", DAY))
     assert [p.paise for p in premiums] == [20050, 20100]
+
+
+def test_an_import_leaves_a_profile_without_its_ledger_and_says_so(
+    own: Path, tmp_path: Path
+) -> None:
+    """Importing into a data directory whose profile lost its ledger: on main the day was
+    added to it again, silently."""
+    data = tmp_path / "data"
+    shutil.copytree(own, data)
+    master = data / "data_adv/weekday_masters/NIFTY/this_week/atm/fri.csv"
+    master.with_name("fri.csv.ledger").unlink()
+    before = master.read_bytes()
+    done = opchain("import", str(own), "-d", str(data))
+    assert done.returncode == 2
+    assert f"  {master}: no ledger fri.csv.ledger" in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("error: 1 profiles not updated")
+    assert master.read_bytes() == before

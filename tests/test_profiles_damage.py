@@ -24,7 +24,11 @@ SERIES = ("NIFTY", "this_week", "atm")
 
 def opchain(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "250"}
-    return subprocess.run([*OPCHAIN, *args], capture_output=True, text=True, check=False, env=env)
+    # The timeout only ends a hang (on main, eod waited forever on a FIFO); it measures nothing.
+    command = [*OPCHAIN, *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, check=False, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +157,56 @@ def test_recording_goes_on_past_a_damaged_profile(
     ]
     other = profiles.weekday_path(root / "data_adv", "NIFTY", "this_week", "atm_p1", DAY)
     assert parse_ledger(profiles.ledger_path(other).read_text()) == {DAY: "10:28"}
+
+
+def test_rebuild_names_each_bad_line_as_eod_does(recorded: Path, tmp_path: Path) -> None:
+    """A NUL, a repeated header and a row with extra cells were read silently or named
+    wrongly on main ("1 cells where...", "bad timestamp 'ts'"); eod and rebuild-masters read
+    through one reader now and say the same."""
+    root = copy(recorded, tmp_path / "d")
+    split = root / "csv_data" / Path(*SERIES) / f"{DAY}.csv"
+    lines = split.read_bytes().splitlines(keepends=True)
+    extra = lines[5].rstrip(b"\n") + b",1,2\n"
+    split.write_bytes(b"".join([*lines[:10], *BAD_LINES.values(), lines[0], extra, *lines[10:]]))
+    reasons = [*REASONS.values(), "the header again", "23 cells where the header has 21"]
+    for command in (["rebuild-masters"], ["eod", "--date", DAY.isoformat()]):
+        done = opchain(*command, "-d", str(root))
+        assert done.returncode == 0, done.stderr
+        for number, reason in enumerate(reasons, start=11):
+            said = [line for line in done.stderr.splitlines() if f"{split}:{number}: " in line]
+            assert len(said) == 1 and reason in said[0], (command, number, done.stderr)
+
+
+def test_eod_passes_over_a_fifo_by_a_split_files_name(recorded: Path, tmp_path: Path) -> None:
+    root = copy(recorded, tmp_path / "d")
+    fifo = root / "csv_data/NIFTY/this_week/atm_m9" / f"{DAY}.csv"
+    fifo.parent.mkdir()
+    os.mkfifo(fifo)
+    done = eod(root)
+    assert done.returncode == 0, done.stderr
+    assert f"  {fifo}: not a regular file; not read" in done.stderr
+    assert not list((root / "data_adv").rglob("atm_m9"))  # no day closed for it
+
+
+def test_recording_goes_on_when_a_profile_cannot_be_written(
+    recorded: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A profile's folder taken by a file: on main the refused write stopped the session at
+    the next minute. Now it is said once, the other profiles are saved, recording goes on,
+    and the profile is saved once it can be."""
+    root = copy(recorded, tmp_path / "d")
+    folder = root / "data_adv/dte_profiles/SENSEX/next_week/atm"
+    shutil.rmtree(folder)
+    folder.write_bytes(b"in the way\n")
+    caplog.set_level(logging.WARNING)
+    report = record(root, until=datetime.fromisoformat(f"{DAY}T10:30:00+05:30"), cadence_seconds=60)
+    assert report.cycles == 15
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and said[0].startswith(f"{folder}/dte"), said
+    assert "not saved (" in said[0]
+    other = profiles.weekday_path(root / "data_adv", "NIFTY", "this_week", "atm", DAY)
+    assert parse_ledger(profiles.ledger_path(other).read_text()) == {DAY: "10:28"}
+    folder.unlink()
+    report = record(root, until=datetime.fromisoformat(f"{DAY}T10:45:00+05:30"), cadence_seconds=60)
+    assert report.cycles == 15
+    assert any(folder.glob("dte*.csv"))

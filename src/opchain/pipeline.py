@@ -143,9 +143,7 @@ async def record_session(
                     report.missed += 1
                     continue
                 await clock.sleep_until(ts)
-                if minute is not None and ts.minute != minute:  # a minute is over: profiles
-                    flushes.flush()
-                    masters.update(series, now=ts)
+                minute_over = minute is not None and ts.minute != minute
                 minute = ts.minute
                 snapshot = await collector.snapshot(ts)
                 raw.add(snapshot)  # journaled before any file of the cycle is written
@@ -163,6 +161,9 @@ async def record_session(
                     on_cycle(snapshot, bucket_stats)
                 if progress:
                     progress(ts, n, len(times))
+                if minute_over:  # the profiles, once this cycle's snapshot is out
+                    flushes.flush()
+                    masters.update(series, now=ts)
             if until is None or until >= session.close:  # the whole day is in: close it
                 flushes.flush()
                 masters.update(series, final=True)

@@ -56,10 +56,7 @@ def eod(data_dir: DataDir = None, day: Day = None) -> None:
     out.print(table)
     out.print(f"report: {path}")
     _print_problems(_once(problems))
-    if done.blocked:
-        _print_problems(done.blocked, "profiles were left as they were")
-        fail(f"{len(done.blocked)} profiles not updated (named above); run `opchain "
-             "rebuild-masters` to rebuild them from the split files")  # fmt: skip
+    _refused(done.blocked)
 
 
 def rebuild_masters(
@@ -90,8 +87,11 @@ def rebuild_masters(
     with _bar("rebuilding", len(chosen)) as step:
         done = rebuild(settings.profiles_root, splits, first, last, step)
     days = len({s.day for s in chosen})
-    removed = f", {done.removed} removed (no split file feeds them)" if done.removed else ""
-    out.print(f"{done.written} profiles from {len(chosen)} split files ({days} days){removed}")
+    more = done.read - len(chosen)
+    line = f"{done.written} profiles from {len(chosen)} split files ({days} days)"
+    line += f", with {more} split files of their other days" if more else ""
+    line += f", {done.removed} removed (no split file feeds them)" if done.removed else ""
+    out.print(line)
     if done.pooled:
         out.print(f"{done.pooled} days pooled in again from OP's old masters (kept by import)")
     _print_problems(done.dropped, "profiles lost days")
@@ -116,7 +116,7 @@ def import_op(
         fail(str(err))
     for line in found.summary():
         out.print(line, highlight=False)
-    book = ProfileBook()
+    book = ProfileBook(warn=False)  # profiles left as they were are listed below
     problems = list(found.problems)
     with _bar("importing", len(found.splits)) as step:
         problems += build(book, settings.profiles_root, found.splits, step)
@@ -131,6 +131,15 @@ def import_op(
     for line in skipped:
         out.print(line, highlight=False)
     _print_problems(problems)
+    _refused(list(book.blocked.values()))
+
+
+def _refused(blocked: list[Problem]) -> None:
+    """Name the profiles a command left as they were (not one save) and fail, exit code 2."""
+    if blocked:
+        _print_problems(blocked, "profiles were left as they were")
+        fail(f"{len(blocked)} profiles not updated (named above); run `opchain "
+             "rebuild-masters` to rebuild them from the split files")  # fmt: skip
 
 
 def _old_masters(
@@ -174,7 +183,7 @@ def _bar(what: str, total: int) -> Iterator[Step]:
         console=console, disable=not console.is_terminal,
     ) as bar:  # fmt: skip
         task = bar.add_task(what, total=total)
-        yield lambda done, _: bar.update(task, completed=done)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _print_problems(problems: list[Problem], what: str = "things could not be read") -> None:

@@ -99,17 +99,30 @@ def merge_profiles(into: Profile, other: Mapping[str, Cell]) -> None:
         )
 
 
-def format_profile(profile: Mapping[str, Cell]) -> str:
+Formatted = dict[str, tuple[Cell, str]]  # minute -> the cell last formatted, and its line
+
+
+def format_profile(profile: Mapping[str, Cell], formatted: Formatted | None = None) -> str:
     """The profile as OP's master CSV: rupees with their paise exact, the mean to 6 places,
-    ``last_updated`` in UTC (``...Z``), minutes in session order."""
+    ``last_updated`` in UTC (``...Z``), minutes in session order.
+
+    ``formatted`` keeps each minute's line between calls for one profile: a live update
+    changes one minute of 375, and only that line is formatted again."""
     lines = [HEADER]
     for minute in sorted(profile):
         c = profile[minute]
+        known = formatted.get(minute) if formatted is not None else None
+        if known is not None and known[0] == c:
+            lines.append(known[1])
+            continue
         stamp = c.updated.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        lines.append(
+        line = (
             f"{minute},{c.n},{_rupees(c.total)},{c.total / c.n / 100:.6f},"
             f"{_rupees(c.low)},{_rupees(c.high)},{stamp}"
         )
+        if formatted is not None:
+            formatted[minute] = (c, line)
+        lines.append(line)
     return "\n".join(lines) + "\n"
 
 
@@ -143,14 +156,19 @@ def format_ledger(ledger: Mapping[date, str]) -> str:
 def parse_ledger(text: str, where: str = "ledger") -> Ledger:
     ledger: Ledger = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
+        if not line.strip() or (number == 1 and line.startswith("#")):  # blank, the hash
             continue
         day, _, mark = line.strip().partition(" ")
         try:
             ledger[date.fromisoformat(day)] = mark or CLOSED
         except ValueError:
             raise ValueError(f"{where}: line {number}: not a date: {day!r}") from None
+        if mark and mark not in _MINUTES:  # any other mark would hide minutes never added
+            raise ValueError(f"{where}: line {number}: not a session minute HH:MM: {mark!r}")
     return ledger
+
+
+_MINUTES = frozenset(SESSION_MINUTES)
 
 
 def _rupees(paise: int) -> str:

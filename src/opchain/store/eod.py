@@ -43,7 +43,7 @@ class Reconciled:
 
 def reconcile(csv_root: Path, adv_root: Path, day: date, durable: bool = True) -> Reconciled:
     """Close ``day`` in every profile its split files feed."""
-    stream = MasterStream(csv_root, adv_root, day, durable, problems=[])
+    stream = MasterStream(csv_root, adv_root, day, durable, problems=[], strict=True)
     added = stream.update(day_series(csv_root, day), final=True)
     assert stream.problems is not None
     return Reconciled(added, stream.problems, list(stream.book.blocked.values()))

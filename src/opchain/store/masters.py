@@ -17,7 +17,7 @@ from pathlib import Path
 
 from opchain.profiles.master import add_minutes
 from opchain.profiles.minutes import last_per_minute, minute_of, paise
-from opchain.store.csvrows import Follow, aware
+from opchain.store.csvrows import Follow, aware, report
 from opchain.store.opdata import OpSplit, Premium, Problem, read_premiums
 from opchain.store.profiles import ProfileBook, dte_path, weekday_path
 
@@ -75,17 +75,25 @@ class MasterStream:
     adv_root: Path
     day: date
     durable: bool = False
-    # Profiles are saved at most this often (wall seconds) and when the day closes. Unsaved
-    # minutes are not lost by a crash: the next run reads the split files again from the
-    # ledgers' marks. Live, a minute lasts longer than this, so every minute is saved; a
-    # simulated day at 60x speed saves every few seconds instead of 375 times.
+    # Profiles are saved at most this often (wall seconds) and when the day closes, and each
+    # time only one in ``save_share`` of them, in turn: a profile is saved every
+    # ``save_share``-th time, and no minute pays for all 140 files (each is rewritten whole,
+    # crash-safe with its ledger). Unsaved minutes are not lost by a crash: the next run reads
+    # the split files again from the ledgers' marks. Live, a minute lasts longer than
+    # ``save_every``, so each minute saves a fifth of the profiles; a simulated day at 60x
+    # speed saves every few seconds instead of 375 times.
     save_every: float = 5.0
+    save_share: int = 5
     now: Callable[[], float] = time.monotonic
     # Bad lines of the split files: logged (one warning per file) when None, else kept here
     problems: list[Problem] | None = None
+    # A write the system refuses raises (a command) instead of being logged and tried again
+    # at the next save (the recorder, which records on whatever happens to the profiles)
+    strict: bool = False
     book: ProfileBook = field(init=False)
     tails: dict[Series, _Tail] = field(default_factory=dict)
     _saved_at: float = field(init=False, default=-math.inf)
+    _turn: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
         self.book = ProfileBook(durable=self.durable, warn=self.problems is None)
@@ -114,13 +122,24 @@ class MasterStream:
             paths = targets(self.adv_root, key, self.day, tail.dte)
             added += add_day_part(self.book, paths, self.day, done, close=final)
             tail.pending = tail.pending[len(done) :]
-        if final or self.now() - self._saved_at >= self.save_every:
+        if final:
             self.save()
+        elif self.now() - self._saved_at >= self.save_every:
+            self.save(turn=self._turn)
+            self._turn += 1
         return added
 
-    def save(self) -> None:
-        """Save every profile changed since the last save."""
-        self.book.save()
+    def save(self, turn: int | None = None) -> None:
+        """Save every profile changed since it was last saved (with ``turn``: only those
+        whose turn it is, one in ``save_share``)."""
+        failed: list[Problem] | None = None if self.strict else []
+        if turn is None or self.save_share <= 1:
+            self.book.save(failed=failed)
+        else:
+            order = {path: i for i, path in enumerate(sorted(self.book.loaded))}
+            share = self.save_share
+            self.book.save(lambda path: order[path] % share == turn % share, failed)
+        report(failed or [])
         self._saved_at = self.now()
 
     def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:

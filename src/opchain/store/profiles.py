@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from opchain.profiles.master import (
+    Formatted,
     Ledger,
     Profile,
     format_ledger,
@@ -106,10 +107,10 @@ def load(path: Path) -> tuple[Profile, Ledger]:
     ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
     data = _read(path)
     if pending.exists():
-        if data and _hash_line(_text(pending)) == _digest(data):
+        if data and _pending_hash(pending) == _digest(data):
             pending.replace(ledger_file)  # the profile was replaced; finish the save
         else:
-            pending.unlink()  # the save never reached the profile
+            pending.unlink()  # the save never reached the profile (or is not one)
     text = _text(ledger_file)
     ledger = _parsed(parse_ledger, text, ledger_file)
     if not data:
@@ -124,6 +125,13 @@ def load(path: Path) -> tuple[Profile, Ledger]:
     if recorded is not None and recorded != _digest(data):
         raise Damaged(path, f"the profile does not match its ledger {ledger_file.name}")
     return _parsed(parse_profile, data, path), ledger
+
+
+def _pending_hash(pending: Path) -> str | None:
+    try:
+        return _hash_line(_text(pending))
+    except Damaged:
+        return None
 
 
 def _read(path: Path) -> bytes:
@@ -178,9 +186,16 @@ def peek(path: Path) -> tuple[Profile, Ledger] | None:
     return parse_profile(data.decode("utf-8"), str(path)), parse_ledger(text, str(ledger_file))
 
 
-def save(path: Path, profile: Profile, ledger: Ledger, durable: bool = True) -> None:
-    """Replace a profile and its ledger together (module docstring)."""
-    data = format_profile(profile).encode("utf-8")
+def save(
+    path: Path,
+    profile: Profile,
+    ledger: Ledger,
+    durable: bool = True,
+    formatted: Formatted | None = None,
+) -> None:
+    """Replace a profile and its ledger together (module docstring); ``formatted`` keeps
+    the profile's lines between saves (:func:`~opchain.profiles.master.format_profile`)."""
+    data = format_profile(profile, formatted).encode("utf-8")
     pending = ledger_path(path).with_suffix(".ledger.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
     text = f"{_HASH}{_digest(data)}\n{format_ledger(ledger)}"
@@ -207,6 +222,7 @@ class ProfileBook:
     # Profiles on disk that are not one save (module docstring): left as they are, with why
     blocked: dict[Path, Problem] = field(default_factory=dict)
     warn: bool = True  # log each blocked profile (once); else the caller reports ``blocked``
+    formatted: dict[Path, Formatted] = field(default_factory=dict)  # lines kept between saves
 
     def __getitem__(self, path: Path) -> tuple[Profile, Ledger]:
         entry = self.loaded.get(path)
@@ -228,18 +244,31 @@ class ProfileBook:
         if path not in self.blocked:
             self.changed.add(path)
 
-    def save(self) -> int:
-        """Write every changed profile; returns how many."""
-        for path in sorted(self.changed):
+    def save(
+        self, only: Callable[[Path], bool] | None = None, failed: list[Problem] | None = None
+    ) -> int:
+        """Write every changed profile (``only`` those it accepts); returns how many. A write
+        the system refuses raises, or with ``failed`` is added to it and the others go on (the
+        profile stays changed, to be saved the next time)."""
+        chosen = sorted(p for p in self.changed if only is None or only(p))
+        for path in chosen:
             profile, ledger = self.loaded[path]
-            before = self.on_disk.pop(path, None)
+            before = self.on_disk.get(path)
             earlier = earlier_path(path)
-            if before and earlier and _one_newer_day(before[1], ledger):
-                save(earlier, *before, durable=self.durable)
-            save(path, profile, ledger, durable=self.durable)
-        count = len(self.changed)
-        self.changed.clear()
-        return count
+            try:
+                if before and earlier and _one_newer_day(before[1], ledger):
+                    save(earlier, *before, durable=self.durable)
+                formatted = self.formatted.setdefault(path, {})
+                save(path, profile, ledger, durable=self.durable, formatted=formatted)
+            except OSError as err:
+                if failed is None:
+                    raise
+                failed.append(Problem(path, None, f"not saved ({err.strerror or err}); kept "
+                                      "in memory and tried again"))  # fmt: skip
+                continue
+            self.on_disk.pop(path, None)
+            self.changed.discard(path)
+        return len(chosen)
 
     def __iter__(self) -> Iterator[Path]:
         return iter(self.loaded)

@@ -38,6 +38,7 @@ from opchain.store.profiles import (
 
 @dataclass
 class Rebuilt:
+    read: int = 0  # split files read: those of the range and the other days of its profiles
     written: int = 0  # profiles saved
     removed: int = 0  # profiles no source feeds any more
     pooled: int = 0  # days pooled in from OP's old masters
@@ -57,7 +58,7 @@ def rebuild(
     wanted = {_series(s) for s in splits if first <= s.day <= last}
     used = splits if whole else [s for s in splits if _series(s) in wanted]
     book = ProfileBook(fresh=True)
-    done = Rebuilt(problems=build(book, adv_root, used, progress))
+    done = Rebuilt(read=len(used), problems=build(book, adv_root, used, progress))
     done.pooled, trouble = pool_op_masters(book, adv_root, None if whole else wanted)
     done.problems += trouble
 
