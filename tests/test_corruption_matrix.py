@@ -11,7 +11,6 @@ the CLI in-process, ``serve`` as a real server. The last test runs ``opchain run
 subprocess over a directory holding every damage at once.
 """
 
-import asyncio
 import logging
 import os
 import re
@@ -30,18 +29,15 @@ from typer.testing import CliRunner
 
 from opchain.api.app import create_app
 from opchain.api.live import Hub
-from opchain.brokers.sim import SimBroker
 from opchain.cli.app import app as cli
-from opchain.market import calendar
-from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
-from opchain.pipeline import SessionReport, record_session
+from opchain.pipeline import SessionReport
 from opchain.settings import Settings
 from opchain.store import csvrows, query
 from opchain.store.splits import read_split
 
 from .apiserver import running
-from .sessions import tree_bytes
+from .sessions import record, tree_bytes
 
 EARLIER = date(2026, 11, 19)  # a Thursday, recorded whole
 TODAY = date(2026, 11, 20)  # a Friday, recorded up to CRASH
@@ -87,12 +83,7 @@ CASES = [
 
 
 def _record(data: Path, day: date, until: datetime | None = None) -> SessionReport:
-    settings = Settings(data_dir=data, **SETTINGS)  # type: ignore[arg-type]
-    session = calendar.session("NSE", day)
-    assert session is not None
-    clock = VirtualClock(session.open)
-    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
-    return asyncio.run(record_session(settings, broker, clock, day, until=until))
+    return record(data, until, day, **SETTINGS)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ repairs a file: the rows are the user's.
 
 import logging
 import os
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from opchain.store.opmasters import Problem, show
+from opchain.store.regular import NotRegularFile, open_file
 
 log = logging.getLogger(__name__)
 
@@ -233,19 +233,16 @@ def _read_from(
     there is no such file. Anything else at the path (a folder, a FIFO, a device) reads as
     nothing, with a warning: reading it could block or never end."""
     try:
-        # Opened without blocking: opening a FIFO for reading would wait for a writer.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            os.close(fd)
-            report([Problem(path, None, "not a regular file; not read")])
-            return None
-        with os.fdopen(fd, "rb") as f:
+        with open_file(path) as f:
             if last is not None:
                 size = f.seek(0, os.SEEK_END)
                 f.seek(max(0, size - last))
                 return f.read()
             f.seek(offset)
             return f.read() if first is None else f.read(first)
+    except NotRegularFile:
+        report([Problem(path, None, "not a regular file; not read")])
+        return None
     except FileNotFoundError:
         return None
     except OSError as err:
