@@ -239,7 +239,8 @@ def _must_say(command: str, damage: str, kind: str, when: str) -> bool:
     if when == "today":  # the session resumes after the last good row (a torn one is cut off,
         # an empty file started again: nothing is lost)
         files = {"run": ("split", "analytics", "overview"), "eod": ("split",)}
-        files["rebuild-masters"] = files["serve"] = ("split",)
+        files["rebuild-masters"] = ("split",)
+        files["serve"] = ("split", "analytics")  # profiles, and the PCR through the day
         return line and kind in files.get(command, ())
     if kind == "split":  # an earlier day's split is read by rebuild-masters only
         return command == "rebuild-masters"

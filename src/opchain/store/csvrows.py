@@ -96,7 +96,12 @@ class Follow(Generic[T]):
 
     def read(self) -> list[T]:
         data = None if self.dead else _read_from(self.path, self.offset)
-        if data is None:
+        return [] if data is None else self.feed(data)
+
+    def feed(self, data: bytes) -> list[T]:
+        """The records of the whole lines of ``data``, the file's bytes from :attr:`offset`
+        (read by the caller, who may read it its own way)."""
+        if self.dead:
             return []
         end = data.rfind(b"\n") + 1
         self.offset += end
