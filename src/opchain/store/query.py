@@ -190,7 +190,10 @@ def _peek(path: Path, root: Path, notes: list[str] | None = None) -> tuple[Profi
         try:
             found = peek(path)
         except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+            # the reason names the file or its ledger: as the answer names files, not the
+            # server's own path to them
             reason = str(err).splitlines()[0].removeprefix(f"{path}: ")
+            reason = reason.replace(f"{root.parent}/", "")
             _note(notes, path, root, f"not compared with ({reason})")
             return None
         if found is not None or not path.exists():
