@@ -148,6 +148,7 @@ class Outcome:
     after_eod: dict[str, bytes]
     after_rebuild: dict[str, bytes]
     served: dict[str, int]
+    rows: dict[str, int]  # as /splits/NIFTY lists today's files
 
 
 SERVED = (
@@ -210,10 +211,12 @@ def _commands(data: Path) -> Outcome:
             with httpx.Client(base_url=server.url, timeout=30) as client:
                 for _ in range(2):  # asked again, as the dashboard does: said once
                     served = {path: client.get(path).status_code for path in SERVED}
+                listed = client.get(f"/splits/NIFTY?date={TODAY}").json()["files"]
         done("serve")
     finally:
         root.removeHandler(heard)
-    return Outcome(data, said, run, after_eod, after_rebuild, served)
+    rows = {file["url"]: file["rows"] for file in listed}
+    return Outcome(data, said, run, after_eod, after_rebuild, served, rows)
 
 
 @pytest.fixture(scope="module")
@@ -308,6 +311,7 @@ def test_damage(
         assert out.after_rebuild.get(file) == content, file
     # serve answers every request
     assert all(status < 500 for status in out.served.values()), out.served
+    assert out.rows == clean.rows  # the rows each file holds, not its lines
     # each command names the damaged file in one line (with its line), or not at all when it
     # does not meet it; nothing else is said
     names = (name, name.removesuffix(".ledger")) if kind == "ledger" else (name,)

@@ -195,9 +195,11 @@ def last_stamp(path: Path) -> datetime | None:
     return last_record(path, _stamps)
 
 
-def count_rows(path: Path) -> int:
-    """How many good rows a daily CSV holds (its damaged lines are not rows)."""
-    return len(read_all(path, _stamps))
+def count_rows(path: Path, data: bytes | None = None) -> int:
+    """How many good rows a daily CSV holds (its damaged lines are not rows); ``data``: its
+    bytes, when the caller has read them already."""
+    follow = Follow(path, _stamps)
+    return len(follow.read() if data is None else follow.feed(data))
 
 
 def _stamps(header: list[str]) -> Callable[[list[str]], datetime]:
