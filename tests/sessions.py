@@ -15,14 +15,16 @@ from opchain.settings import Settings
 DAY = date(2026, 11, 20)
 
 
-def record(data_dir: Path, until: datetime | None = None, **overrides: object) -> SessionReport:
-    """Record (part of) the simulated session of DAY into ``data_dir``, in-process."""
+def record(
+    data_dir: Path, until: datetime | None = None, day: date = DAY, **overrides: object
+) -> SessionReport:
+    """Record (part of) the simulated session of ``day`` into ``data_dir``, in-process."""
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
-    session = calendar.session("NSE", DAY)
+    session = calendar.session("NSE", day)
     assert session is not None
     clock = VirtualClock(session.open)
     broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
-    return asyncio.run(record_session(settings, broker, clock, DAY, until=until))
+    return asyncio.run(record_session(settings, broker, clock, day, until=until))
 
 
 def tree_bytes(root: Path, pattern: str = "*.csv") -> dict[str, bytes]:

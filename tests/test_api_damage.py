@@ -408,3 +408,17 @@ def test_a_live_file_that_is_a_fifo_is_not_waited_on(tmp_path: Path) -> None:
     reader.join()  # let go by _fifos when it waited
     assert not waited, "read_live waited on a FIFO"
     assert got == [None]
+
+
+def test_a_damaged_ledger_is_named_without_the_servers_path(data: Path, tmp_path: Path) -> None:
+    """Today's profile compared with a master whose ledger has a bad line: the answer said
+    why with the server's own absolute path to the ledger in it."""
+    folder = copy_of(data, tmp_path / "data")
+    ledger = folder / MASTERS / "atm" / "fri.csv.ledger"
+    ledger.write_bytes(ledger.read_bytes() + b"@@@\n")
+    with _serving(folder) as (_, client, _hub):
+        answer = _no_500(client, f"/profiles/NIFTY/this_week/atm?date={TODAY}")
+    assert answer.status_code == 200
+    skipped = answer.json()["skipped"]
+    assert any(f"{MASTERS}/atm/fri.csv.ledger: line 3: not a date" in s for s in skipped), skipped
+    assert str(tmp_path) not in answer.text

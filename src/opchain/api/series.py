@@ -2,66 +2,59 @@
 where the last read stopped (whole lines only), so a request during a live session reads only
 the rows added since the one before."""
 
-import csv
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from opchain.api.deps import BucketName
+from opchain.store.csvrows import Follow
 from opchain.store.regular import open_regular
 from opchain.store.stats import stats_path
 
 
 @dataclass
 class Tail:
-    """The rows of one growing CSV file under ``root``, parsed as dictionaries (read only while
-    it is a regular file inside ``root``: never a FIFO that would block the event loop)."""
+    """The rows of one growing CSV file under ``root``, as dictionaries: read only while it is
+    a regular file inside ``root`` (never a FIFO that would block the event loop), a damaged
+    line left out and named once in the log, as every reader of these files does
+    (``store.csvrows``)."""
 
     path: Path
     root: Path
-    offset: int = 0
-    header: list[str] = field(default_factory=list)
+    follow: Follow[dict[str, str]] = field(init=False)
     rows: list[dict[str, str]] = field(default_factory=list)
-    last: bytes = b""  # the bytes just before ``offset``, to see that the file was only appended
+    last: bytes = b""  # the bytes just before the offset, to see that the file was only appended
+
+    def __post_init__(self) -> None:
+        self.follow = Follow(self.path, _dicts)
 
     def _same_start(self, f: BinaryIO) -> bool:
         """Whether what was read before is still there (an append-only file keeps it; a
         repaired or replaced one, even as long, does not)."""
-        f.seek(self.offset - len(self.last))
+        f.seek(self.follow.offset - len(self.last))
         return f.read(len(self.last)) == self.last
 
     def update(self) -> list[dict[str, str]]:
         try:
             with open_regular(self.path, self.root) as f:
                 size = f.seek(0, io.SEEK_END)
-                if size < self.offset or not self._same_start(f):  # rewritten: start again
-                    self.offset, self.last, self.header, self.rows = 0, b"", [], []
-                f.seek(self.offset)
-                data = f.read(size - self.offset)
+                if size < self.follow.offset or not self._same_start(f):  # rewritten: again
+                    self.follow, self.last, self.rows = Follow(self.path, _dicts), b"", []
+                f.seek(self.follow.offset)
+                data = f.read(size - self.follow.offset)
         except OSError:
             return self.rows
-        whole = data[: data.rfind(b"\n") + 1]
-        self.offset += len(whole)
-        self.last = (self.last + whole)[-_CHECKED:]
-        for line in whole.splitlines():
-            cells = _cells(line)
-            if not self.header:
-                self.header = cells or []
-            elif cells is not None and len(cells) == len(self.header) and cells != self.header:
-                self.rows.append(dict(zip(self.header, cells, strict=True)))
+        self.rows += self.follow.feed(data)
+        self.last = (self.last + data[: data.rfind(b"\n") + 1])[-_CHECKED:]
         return self.rows
 
 
-def _cells(line: bytes) -> list[str] | None:
-    """One CSV line's cells; None for a line that is no CSV row (a NUL, a broken quote, a
-    field past the csv module's limit): a damaged line costs only itself."""
-    try:
-        return next(csv.reader([line.decode("utf-8", errors="replace")]), [])
-    except csv.Error:
-        return None
+def _dicts(header: list[str]) -> Callable[[list[str]], dict[str, str]]:
+    return lambda cells: dict(zip(header, cells, strict=True))
 
 
 _TAILS: dict[Path, Tail] = {}

@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO, Generic, TypeVar
 
-from opchain.store.regular import open_regular
+from opchain.store.regular import NotRegularFile, open_file
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,12 @@ class Follow(Generic[T]):
 
     def read(self) -> list[T]:
         data = None if self.dead else _read_from(self.path, self.offset, sink=self.sink)
-        if data is None:
+        return [] if data is None else self.feed(data)
+
+    def feed(self, data: bytes) -> list[T]:
+        """The records of the whole lines of ``data``, the file's bytes from :attr:`offset`
+        (read by the caller, who may read it its own way)."""
+        if self.dead:
             return []
         end = data.rfind(b"\n") + 1
         self.offset += end
@@ -217,9 +222,11 @@ def last_stamp(path: Path) -> datetime | None:
     return last_record(path, _stamps)
 
 
-def count_rows(path: Path) -> int:
-    """How many good rows a daily CSV holds (its damaged lines are not rows)."""
-    return len(read_all(path, _stamps))
+def count_rows(path: Path, data: bytes | None = None) -> int:
+    """How many good rows a daily CSV holds (its damaged lines are not rows); ``data``: its
+    bytes, when the caller has read them already."""
+    follow = Follow(path, _stamps)
+    return len(follow.read() if data is None else follow.feed(data))
 
 
 def _stamps(header: list[str]) -> Callable[[list[str]], datetime]:
@@ -284,7 +291,9 @@ def _read_from(
 def _open(path: Path) -> BinaryIO | Problem | None:
     """``path`` opened if it is a regular file; None when there is nothing there; else why not."""
     try:
-        return open_regular(path)
+        return open_file(path)
+    except NotRegularFile:
+        return Problem(path, None, "not a regular file; not read")
     except FileNotFoundError:
         if path.exists() or path.is_symlink():
             return Problem(path, None, "not a regular file; not read")

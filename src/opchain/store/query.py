@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 from opchain.profiles.master import Cell, Ledger, Profile, applied_through, merge_profiles
 from opchain.profiles.minutes import SESSION_MINUTES, last_per_minute
+from opchain.store.csvrows import report
 from opchain.store.masters import build
 from opchain.store.opdata import OpSplit, read_premiums
 from opchain.store.profiles import ProfileBook, dte_path, earlier_path, peek, weekday_path
@@ -190,7 +191,10 @@ def _peek(path: Path, root: Path, notes: list[str] | None = None) -> tuple[Profi
         try:
             found = peek(path)
         except (OSError, ValueError) as err:  # UnicodeDecodeError is a ValueError
+            # the reason names the file or its ledger: as the answer names files, not the
+            # server's own path to them
             reason = str(err).splitlines()[0].removeprefix(f"{path}: ")
+            reason = reason.replace(f"{root.parent}/", "")
             _note(notes, path, root, f"not compared with ({reason})")
             return None
         if found is not None or not path.exists():
@@ -199,13 +203,15 @@ def _peek(path: Path, root: Path, notes: list[str] | None = None) -> tuple[Profi
     return None
 
 
-def _note(notes: list[str] | None, path: Path, root: Path, what: str) -> None:
+def _note(notes: list[str] | None, path: Path, root: Path, what: str, logged: bool = True) -> None:
     """``what`` of ``path`` in the answer's notes each time, in the log once per process (a
-    dashboard asks every few seconds: the same file is not logged again)."""
+    dashboard asks every few seconds: the same file is not logged again); ``logged`` False:
+    the log has it from elsewhere."""
     if notes is not None:
         note = f"{_where(path, root)}: {what}"
-        log.log(logging.DEBUG if note in _logged else logging.WARNING, "%s", note)
-        _logged.add(note)
+        if logged:
+            log.log(logging.DEBUG if note in _logged else logging.WARNING, "%s", note)
+            _logged.add(note)
         notes.append(note)
 
 
@@ -233,11 +239,13 @@ def _today(
         _note(notes, split, csv_root, "not read (not a regular file inside the data directory)")
         return {}, None
     premiums, problems = read_premiums(OpSplit(split, *series, day))  # bad lines cost themselves
+    report(problems)  # in the log once a file, whichever reader meets the damage first
     lines = sorted({p.line for p in problems if p.line})
     if not premiums and problems:
-        _note(notes, split, csv_root, f"not read ({problems[0].reason})")
+        _note(notes, split, csv_root, f"not read ({problems[0].reason})", logged=False)
     elif lines:
         shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
-        _note(notes, split, csv_root, f"{len(lines)} damaged line(s) left out (line {shown})")
+        said = f"{len(lines)} damaged line(s) left out (line {shown})"
+        _note(notes, split, csv_root, said, logged=False)
     dte = next((p.days_to_expiry for p in premiums if p.days_to_expiry is not None), None)
     return last_per_minute((p.ts, p.paise) for p in premiums), dte

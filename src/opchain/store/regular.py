@@ -36,10 +36,25 @@ def open_regular(path: Path, root: Path | None = None) -> BinaryIO:
     real = regular_file(path, root)
     if real is None:
         raise _not_there(path)
-    fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        return open_file(real, os.O_NOFOLLOW)
+    except NotRegularFile:
+        raise _not_there(path) from None
+
+
+class NotRegularFile(OSError):
+    """Something other than a regular file where one was to be read."""
+
+
+def open_file(path: Path, flags: int = 0) -> BinaryIO:
+    """``path`` opened for reading in binary if it is a regular file (symlinks followed unless
+    ``flags`` has ``os.O_NOFOLLOW``), else :class:`NotRegularFile`. Opened without blocking
+    and checked on the descriptor: opening a FIFO to read would wait for a writer, and a file
+    swapped after a check by name cannot slip through."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | flags)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _not_there(path)
+            raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)

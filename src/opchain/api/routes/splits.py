@@ -22,6 +22,7 @@ from opchain.api.deps import (
 from opchain.api.models import SplitList
 from opchain.api.routes.files import days_in, whole_lines
 from opchain.settings import Settings
+from opchain.store.csvrows import count_rows
 from opchain.store.regular import regular_file
 from opchain.store.splits import split_path
 
@@ -63,7 +64,7 @@ def split_files(index: Index, settings: SettingsDep, day: DayQuery = None) -> di
                 {
                     "bucket": bucket,
                     "offset": offset,
-                    "rows": max(data.count(b"\n") - 1, 0),
+                    "rows": count_rows(path, data),  # its damaged lines are not rows
                     "bytes": len(data),
                     "url": f"/splits/{index}/{bucket}/{offset}/{day.isoformat()}.csv",
                 }
