@@ -176,9 +176,12 @@ class _Heard(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _commands(data: Path) -> Outcome:
+def _commands(data: Path, profile_damaged: bool = False) -> Outcome:
     """The rest of today's session, ``eod``, ``rebuild-masters``, and ``serve`` answering;
-    each as if in a process of its own (a file's warning is said once per process)."""
+    each as if in a process of its own (a file's warning is said once per process).
+
+    ``eod`` closes the day; it exits 2 when it had to leave a damaged profile of the day as it
+    was (``profile_damaged``: the operator is to rebuild it), 0 otherwise."""
     said: dict[str, list[str]] = {}
     heard = _Heard()
 
@@ -197,7 +200,10 @@ def _commands(data: Path) -> Outcome:
         done("run")
         runner = CliRunner()
         eod = runner.invoke(cli, ["eod", "-d", str(data), "--date", str(TODAY)], env=ENV)
-        assert (eod.exit_code, eod.exception) == (0, None), eod.output
+        if profile_damaged and eod.exit_code == 2:
+            assert isinstance(eod.exception, SystemExit), eod.output
+        else:
+            assert (eod.exit_code, eod.exception) == (0, None), eod.output
         done("eod", eod.output)
         after_eod = tree_bytes(data, "*")
         rebuilt = runner.invoke(cli, ["rebuild-masters", "-d", str(data)], env=ENV)
@@ -274,7 +280,7 @@ def test_damage(
     line = _damage(path, damage, when)
     damaged = path.read_bytes() if path.exists() else b""
 
-    out = _commands(data)
+    out = _commands(data, profile_damaged=kind in ("master", "ledger") and when == "today")
 
     # the recording went on: every file of today has each of today's rows once
     assert out.run.cycles >= 6, out.run
@@ -330,9 +336,14 @@ def test_damage(
     for command, lines in out.said.items():
         about = [s for s in lines if any(n in s for n in names)]
         others = [s for s in lines if "/" in s and s not in about + clean.said[command]]
+        if (damage, kind, when, command) == ("zero", "split", "earlier", "rebuild-masters"):
+            # the day's rows are gone: each profile it fed says it was left out
+            others = [s for s in others if "days left out, no split file holds them" not in s]
         assert others == [], (command, others)
         assert len(about) in _says(command, damage, kind, when), (command, about)
-        if about and line is not None:  # ``<file>:<line>: why``, or the line said after it
+        # A weekday master is checked whole, against the digest its ledger keeps: damage
+        # anywhere in it is a profile that is not the one saved, not a bad line.
+        if about and line is not None and kind != "master":  # ``<file>:<line>: why``
             assert re.search(rf"{re.escape(name)}:(.*\bline )?{line}\b", about[0]), about
 
 
@@ -383,7 +394,7 @@ def test_opchain_run_over_damaged_files(damage: str, seed: Path, tmp_path: Path)
     for name, line in damaged.items():
         about = [s for s in output.splitlines() if name in s and f"{name}.ledger" not in s]
         assert len(about) <= 1, about
-        if about and line is not None:
+        if about and line is not None and name != _path("master", TODAY):  # checked whole
             assert re.search(rf"{re.escape(name)}:(.*\bline )?{line}\b", about[0]), about
     for split in sorted((data / "csv_data").rglob(f"{TODAY}.csv")):
         assert read_split(split)[-1].ts == LAST, split

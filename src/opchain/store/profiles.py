@@ -149,8 +149,8 @@ def _text(path: Path) -> str:
     data = _read(path)
     try:
         return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise Damaged(path, "not UTF-8 text") from None
+    except UnicodeDecodeError as err:
+        raise Damaged(path, "not UTF-8 text", data.count(b"\n", 0, err.start) + 1) from None
 
 
 T = TypeVar("T")
