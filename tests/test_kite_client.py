@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from opchain.brokers import pacing
+from opchain.brokers.base import QuoteUnavailable
 from opchain.brokers.kite.client import KiteClient, KiteError, TokenExpired, Transient
 from opchain.brokers.kite.fake import FakeKite, Faults
 from opchain.market.clock import VirtualClock
@@ -121,6 +123,43 @@ def test_giving_up_says_how_often_it_tried(fake: FakeKite, root: str) -> None:
         await kite.close()
 
     run(go())
+
+
+def test_a_give_up_after_timeouts_says_why(fake: FakeKite, root: str) -> None:
+    """A timeout's message is empty: the give-up names its kind (issue 13, case 2: "gave up
+    after 6 attempts: " said nothing), and the reason a report counts lost cycles by."""
+    fake.faults = Faults(stall=1.0, stall_seconds=1.0)
+
+    async def go() -> None:
+        kite = client(fake, root, attempts=2, timeout=0.1)
+        with pytest.raises(QuoteUnavailable) as err:
+            await kite.quote(["NSE:NIFTY 50"])
+        await kite.close()
+        assert isinstance(err.value, Transient)
+        assert str(err.value) == "GET /quote: gave up after 2 attempts: ReadTimeout"
+        assert err.value.reason == "timed out"
+
+    run(go())
+
+
+def test_retries_end_at_the_cycle_deadline(fake: FakeKite, root: str) -> None:
+    """A quote call inside a cycle gives up when no retry can start before the next cycle
+    is due: a bad cycle is lost alone and never delays the next (issue 13, case 2)."""
+    fake.faults = Faults(too_many=1.0)
+    deadline = NOW + timedelta(seconds=5)
+
+    async def go() -> None:
+        kite = client(fake, root)
+        with pacing.until(deadline), pytest.raises(QuoteUnavailable) as err:
+            await kite.quote(["NSE:NIFTY 50"])
+        await kite.close()
+        assert "(no time left in the cycle): GET /quote: HTTP 429" in str(err.value)
+        assert err.value.reason == "rate limited (HTTP 429)"
+        assert fake.clock.now() < deadline
+
+    run(go())
+    calls = [r for r in fake.requests if r.path == "/quote"]
+    assert 2 <= len(calls) < 6 and all(r.at < deadline for r in calls)
 
 
 def test_an_expired_token_stops_at_once(fake: FakeKite, root: str) -> None:

@@ -128,7 +128,8 @@ def demo(
     broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
     try:
         with ProgressView(console, f"{session_day} seed {settings.sim_seed}") as view:
-            report = asyncio.run(record_session(settings, broker, clock, session_day, view.update))
+            recording = record_session(settings, broker, clock, session_day, view.update, say=_say)
+            report = asyncio.run(recording)
     except OSError as err:
         then = "; every file is complete up to its last line: rerun to continue"
         os_failure(err, settings.data_dir, then)
@@ -240,7 +241,8 @@ def run(
             async def collector() -> None:
                 try:
                     await run_sessions(settings, source, clock, sessions, on_session=done,
-                                       on_cycle=on_cycle, recorded=recorded)  # fmt: skip
+                                       on_cycle=on_cycle, recorded=recorded,
+                                       say=_say)  # fmt: skip
                 except Exception as err:
                     storage.check(err)  # a full disk, a read-only folder: storage down
                     raise
