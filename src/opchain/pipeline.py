@@ -143,6 +143,8 @@ async def record_session(
     )
     collector.full_chain = report.full_chain = plan.full_chain
     cadence = report.cadence = plan.cadence
+    if cadence < 2 * broker.quote_interval * plan.calls:  # no room for a second call
+        collector.widen_band()
     report.streamed = broker.name.endswith("ticks")
     report.notes = list(plan.notes)
     for note in plan.notes:
@@ -186,8 +188,12 @@ async def record_session(
                     with pacing.until(ts + timedelta(seconds=cadence)):
                         snapshot = await collector.snapshot(ts)
                 except QuoteUnavailable as err:  # this cycle is a gap; the next runs on time
-                    report.lost[err.reason] += 1
-                    log.warning("cycle %s lost: %s", ts.time(), err)
+                    if err.attempts == 0:  # it started too late to ask: ours, not the broker's
+                        report.missed += 1
+                        log.warning("cycle %s missed: %s", ts.time(), err)
+                    else:
+                        report.lost[err.reason] += 1
+                        log.warning("cycle %s lost: %s", ts.time(), err)
                     continue
                 report.lags.append((snapshot.received_at - ts).total_seconds())
                 raw.add(snapshot)  # journaled before any file of the cycle is written

@@ -10,11 +10,12 @@ class QuoteUnavailable(Exception):
     """A quote call that could not be answered in time: the broker failed it (rate limits,
     server errors, garbled answers, stalls) as often as there was time to ask. The cycle
     that needed it is lost, not the collector; ``reason`` says why in a few words (a report
-    counts lost cycles by it)."""
+    counts lost cycles by it). ``attempts`` 0: no call went out, there was no time left for
+    one (the cycle started late: it is missed, not lost to the broker)."""
 
-    def __init__(self, message: str, reason: str = "unavailable") -> None:
+    def __init__(self, message: str, reason: str = "unavailable", attempts: int = 1) -> None:
         super().__init__(message)
-        self.reason = reason
+        self.reason, self.attempts = reason, attempts
 
 
 class Broker(Protocol):

@@ -2,12 +2,12 @@
 broker allows.
 
 A cycle asks for the index levels together with a band of strikes around each slice's previous
-ATM (the watched offsets plus a margin), all in one batched call. The margin is as wide as the
-call has room for (500 instruments with Kite): a 1-second cadence gets one call a second, which
-is all Kite allows, so a cycle that needed a second call would push every later one back. Only
-when the market has moved past the band, or on the first cycle, does it make a second call for
-the legs it lacks; :meth:`Collector.prime` learns the ATM strikes before the first cycle when
-there is time, so that the first cycle is one call too.
+ATM (the watched offsets plus a margin), all in one batched call. Only when the market has moved
+past the band, or on the first cycle, does it make a second call for the legs it lacks. At a
+cadence with no time for a second call (1 s: Kite allows one call a second) a second call would
+push every later cycle back, so there the band is as wide as one call has room for
+(:meth:`Collector.widen_band`, 500 instruments with Kite), and :meth:`Collector.prime` learns
+the ATM strikes before the first cycle, so that the first cycle is one call too.
 
 Far expiries trade around their forward, not the spot: a two-month SENSEX forward sits five
 strikes above the spot's ATM, past the watched offsets, where the analytics need strikes on both
@@ -68,7 +68,7 @@ class Collector:
         self.full_chain = full_chain
         self.index_keys = {k: INDICES[k].quote_key for k in {w.index for w in watches}}
         self.index_keys[INDIA_VIX.key] = INDIA_VIX.quote_key
-        self.band_margin = max(band_margin, self._room(broker.max_quote_batch))
+        self.band_margin = band_margin
         self._last_atm: dict[Watch, float] = {}
         self._forward: dict[Watch, float] = {}  # parity estimate at the previous cycle's ATM
         self._plans: dict[tuple[Watch, float, int], Plan] = {}
@@ -103,6 +103,13 @@ class Collector:
         else:
             keys = len(self.index_keys) + len(self.watches) * self._band_keys(self.band_margin)
         return -(-keys // self.broker.max_quote_batch)
+
+    def widen_band(self) -> None:
+        """Make the band as wide as one call has room for: at a cadence with no time for a
+        second call, a market that moves past a narrow band would push every later cycle
+        back. (At longer cadences a second call now and then costs nothing, and the band
+        stays narrow: fewer quotes to ask for, decode and throw away.)"""
+        self.band_margin = max(self.band_margin, self._room(self.broker.max_quote_batch))
 
     def _band_keys(self, margin: int) -> int:
         """The most keys a slice's band asks for: the offsets, the strikes next to the forward

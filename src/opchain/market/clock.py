@@ -70,8 +70,9 @@ class VirtualClock:
 
 def wall_seconds(clock: Clock, seconds: float) -> float:
     """How long ``seconds`` of ``clock`` time last in real time: for ever on a virtual clock,
-    which stands still until someone sleeps (so nothing waited for there is ever late)."""
+    which stands still until someone sleeps (so nothing waited for there is ever late); a time
+    already past is past on any clock."""
     if isinstance(clock, VirtualClock):
-        return math.inf
+        return math.inf if seconds > 0 else seconds
     speed = getattr(clock, "speed", 1.0)
     return seconds / speed if isinstance(speed, int | float) and speed > 0 else seconds

@@ -40,6 +40,7 @@ QUOTE_BATCH = 500
 # request arrives. The network moves arrivals by milliseconds (calls sent 1.000 s apart arrived
 # 0.987 s apart and drew 429s): a tenth of a second of margin (BENCHMARKS.md, "Quote pacing").
 QUOTE_INTERVAL = 1.1
+MIN_ANSWER = 0.1  # wall seconds: an attempt with less time left before its deadline is futile
 
 
 class KiteError(Exception):
@@ -64,9 +65,10 @@ class Transient(KiteError, QuoteUnavailable):
         error_type: str = "GeneralException",
         status: int = 0,
         reason: str = "unavailable",
+        attempts: int = 1,
     ):
         KiteError.__init__(self, message, error_type, status)
-        self.reason = reason
+        self.reason, self.attempts = reason, attempts
 
 
 class KiteClient:
@@ -174,10 +176,10 @@ class KiteClient:
             timeout = self.timeout
             if deadline is not None:  # no attempt starts, or waits, past the cycle's deadline
                 start = max(self.clock.now(), self._quote_pace.next_slot())
-                left = (deadline - start).total_seconds()
-                if left <= 0:
+                left = wall_seconds(self.clock, (deadline - start).total_seconds())
+                if left < MIN_ANSWER:
                     raise _gave_up(method, path, attempt - 1, last, "no time left in the cycle")
-                timeout = min(timeout, wall_seconds(self.clock, left))
+                timeout = min(timeout, left)
             if paced:
                 await self._quote_pace.wait()
             try:
@@ -211,7 +213,7 @@ def _gave_up(
     message = f"{method} {path}: {tried}: {_say(err) if err else 'no attempt made'}"
     reason = _reason(err) if err is not None else why
     status = err.status if isinstance(err, KiteError) else 0
-    return Transient(message, status=status, reason=reason)
+    return Transient(message, status=status, reason=reason, attempts=attempts)
 
 
 def _reason(err: Exception) -> str:
