@@ -80,3 +80,34 @@ def test_a_cadence_within_the_limits_is_kept() -> None:
     plan = plan_cadence(5.0, True, 7, 1, 1.1, "kite")  # the whole chain, asked for
     assert (plan.cadence, plan.full_chain, plan.calls) == (8.0, True, 7)
     assert "fewer legs (OPCHAIN_FULL_CHAIN=false)" in plan.notes[-1]
+
+
+def test_the_whole_chain_by_default_when_the_cadence_has_room() -> None:
+    """Issue 13, case 11: PCR, max pain, walls and GEX of five strikes are not what a trader
+    means. At the default 30 s the whole chain's calls fit (six, one each 1.1 s); at 5 s they do
+    not, and the run says the band is what it sees, and what would give the whole chain."""
+    plan = plan_cadence(30.0, None, calls_full=6, calls_band=1, interval=1.1, broker="kite")
+    assert (plan.cadence, plan.full_chain, plan.calls) == (30.0, True, 6)
+    assert plan.notes == ("Analytics over the whole chain: 6 quote calls a cycle.",)
+    plan = plan_cadence(5.0, None, calls_full=6, calls_band=1, interval=1.1, broker="kite")
+    assert (plan.cadence, plan.full_chain, plan.calls) == (5.0, False, 1)
+    assert plan.notes == (
+        "Analytics over the watched band of strikes only: the whole chain needs 6 quote calls "
+        "a cycle, one each 1.1 s: 6.6 s, more than the 5 s cadence; a cadence of 7 s or "
+        "streaming ticks (--ticks) would give it.",
+    )
+    ticks = plan_cadence(1.0, None, calls_full=1, calls_band=1, interval=1.0, broker="kite-ticks")
+    assert ticks.full_chain and ticks.cadence == 1.0
+
+
+def test_a_default_session_at_30_s_sees_the_whole_chain(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, full_chain=None)  # the default, whatever the tests'
+    clock = VirtualClock(MID)
+    said: list[str] = []
+    until = MID + timedelta(minutes=1)
+    report = asyncio.run(
+        record_session(settings, SimBroker(clock), clock, DAY, until=until, say=said.append)
+    )
+    assert report.full_chain and report.cycles == 2 and report.notes == said
+    assert said[0].startswith("Analytics over the whole chain:")
+    assert report.legs > 2 * 2000  # every listed strike, not ten slices of five

@@ -70,6 +70,7 @@ def _environment(fake: FakeKite, root: str) -> dict[str, str]:
         "KITE_API_KEY": fake.api_key,
         "KITE_ACCESS_TOKEN": fake.issue_access_token(),
         "OPCHAIN_KITE_ROOT": root,
+        "OPCHAIN_FULL_CHAIN": "false",  # the band: one quote call a cycle
         "COLUMNS": "200",
     }
 

@@ -122,6 +122,10 @@ def demo(
 
     settings = load_settings(data_dir=data_dir, sim_seed=seed, cadence_seconds=cadence)
     check_data_dir(settings.data_dir)
+    if settings.full_chain is None:  # a whole chain is 25 times the legs: the demo stays quick
+        settings = settings.model_copy(update={"full_chain": False})
+        _say("The demo keeps to the watched band of strikes, to be quick; "
+             "OPCHAIN_FULL_CHAIN=true gives the analytics the whole chain.")  # fmt: skip
     session_day = day.date() if day else _last_trading_day()
     session = _session_or_fail(settings, session_day)
     clock = VirtualClock(session.open)
