@@ -16,14 +16,19 @@ DAY = date(2026, 11, 20)
 
 
 def record(
-    data_dir: Path, until: datetime | None = None, day: date = DAY, **overrides: object
+    data_dir: Path,
+    until: datetime | None = None,
+    day: date = DAY,
+    pace: float = 1.0,
+    **overrides: object,
 ) -> SessionReport:
-    """Record (part of) the simulated session of ``day`` into ``data_dir``, in-process."""
+    """Record (part of) the simulated session of ``day`` into ``data_dir``, in-process, the
+    quote calls ``pace`` seconds apart (the Kite client's are 1.1)."""
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
     session = calendar.session("NSE", day)
     assert session is not None
     clock = VirtualClock(session.open)
-    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate, pace=pace)
     return asyncio.run(record_session(settings, broker, clock, day, until=until))
 
 

@@ -3,11 +3,15 @@
 import asyncio
 import itertools
 import logging
+import random
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
 
+from opchain.brokers import pacing
+from opchain.brokers.base import QuoteUnavailable
 from opchain.brokers.kite.client import KiteClient, KiteError, TokenExpired, Transient
 from opchain.brokers.kite.fake import FakeKite, Faults
 from opchain.market.clock import VirtualClock
@@ -83,6 +87,42 @@ def test_big_asks_are_split_into_batches_a_second_apart(fake: FakeKite, root: st
     assert all(gap >= 1.0 for gap in gaps)
 
 
+class Latency(httpx.AsyncBaseTransport):
+    """The network between client and server: each request arrives 0 to ``most`` seconds of
+    the shared virtual clock after it was sent (seeded)."""
+
+    def __init__(self, clock: VirtualClock, most: float, seed: int) -> None:
+        self.clock, self.most, self.rng = clock, most, random.Random(seed)
+        self.wire = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        delay = timedelta(seconds=self.rng.uniform(0, self.most))
+        await self.clock.sleep_until(self.clock.now() + delay)
+        return await self.wire.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.wire.aclose()
+
+
+def test_paced_calls_leave_a_margin_for_the_network(
+    fake: FakeKite, root: str, clock: VirtualClock
+) -> None:
+    """Calls sent a second apart arrive closer when the network's delay varies, and Kite
+    counts arrivals: the client keeps a margin, and no call draws a 429 from its own pacing
+    (issue 13, case 3: 14 of 45 full-chain calls did, arriving 0.987 s apart)."""
+
+    async def go() -> int:
+        kite = client(fake, root, transport=Latency(clock, 0.05, seed=3))
+        for _ in range(40):
+            await kite.quote(["NSE:NIFTY 50"])
+        await kite.close()
+        return kite.retries
+
+    assert run(go()) == 0
+    calls = [r for r in fake.requests if r.path == "/quote"]
+    assert len(calls) == 40 and {r.status for r in calls} == {200}
+
+
 @pytest.mark.parametrize("fault", ["too_many", "server_error", "html", "malformed"])
 def test_transient_failures_are_retried(fake: FakeKite, root: str, fault: str) -> None:
     fake.faults = Faults(script=[fault, fault])
@@ -121,6 +161,43 @@ def test_giving_up_says_how_often_it_tried(fake: FakeKite, root: str) -> None:
         await kite.close()
 
     run(go())
+
+
+def test_a_give_up_after_timeouts_says_why(fake: FakeKite, root: str) -> None:
+    """A timeout's message is empty: the give-up names its kind (issue 13, case 2: "gave up
+    after 6 attempts: " said nothing), and the reason a report counts lost cycles by."""
+    fake.faults = Faults(stall=1.0, stall_seconds=1.0)
+
+    async def go() -> None:
+        kite = client(fake, root, attempts=2, timeout=0.1)
+        with pytest.raises(QuoteUnavailable) as err:
+            await kite.quote(["NSE:NIFTY 50"])
+        await kite.close()
+        assert isinstance(err.value, Transient)
+        assert str(err.value) == "GET /quote: gave up after 2 attempts: ReadTimeout"
+        assert err.value.reason == "timed out"
+
+    run(go())
+
+
+def test_retries_end_at_the_cycle_deadline(fake: FakeKite, root: str) -> None:
+    """A quote call inside a cycle gives up when no retry can start before the next cycle
+    is due: a bad cycle is lost alone and never delays the next (issue 13, case 2)."""
+    fake.faults = Faults(too_many=1.0)
+    deadline = NOW + timedelta(seconds=5)
+
+    async def go() -> None:
+        kite = client(fake, root)
+        with pacing.until(deadline), pytest.raises(QuoteUnavailable) as err:
+            await kite.quote(["NSE:NIFTY 50"])
+        await kite.close()
+        assert "(no time left in the cycle): GET /quote: HTTP 429" in str(err.value)
+        assert err.value.reason == "rate limited (HTTP 429)"
+        assert fake.clock.now() < deadline
+
+    run(go())
+    calls = [r for r in fake.requests if r.path == "/quote"]
+    assert 2 <= len(calls) < 6 and all(r.at < deadline for r in calls)
 
 
 def test_an_expired_token_stops_at_once(fake: FakeKite, root: str) -> None:

@@ -22,14 +22,17 @@ LATE = datetime(2026, 11, 20, 15, 29, 40, tzinfo=IST)  # after the last 5-minute
 def test_a_session_ended_at_its_last_cycle_is_recorded_once_then_the_next_day(
     tmp_path: Path,
 ) -> None:
-    """Started 20 s before Friday's close and within a cadence of its last cycle: that cycle
-    is recorded, and the next session is Monday's, whole; Friday is not recorded again."""
+    """Started 20 s before Friday's close, after its last cycle's time: that cycle is not
+    recorded late under a time its quotes are not from (issue 13, case 22), every cycle of
+    Friday was before the run started, and the next session is Monday's, whole; Friday is not
+    recorded again."""
     settings = Settings(data_dir=tmp_path, cadence_seconds=300)
     clock = VirtualClock(LATE)
     reports: list[SessionReport] = []
     asyncio.run(run_sessions(settings, SimBroker(clock), clock, 2, on_session=reports.append))
     assert [r.day for r in reports] == [FRIDAY, MONDAY]
-    assert (reports[0].cycles, reports[0].skipped) == (1, 0)
+    assert (reports[0].cycles, reports[0].skipped, reports[0].before_start) == (0, 0, 75)
+    assert reports[0].missed == 0
     assert (reports[1].cycles, reports[1].skipped, reports[1].missed) == (75, 0, 0)
 
 

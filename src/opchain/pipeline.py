@@ -19,7 +19,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from opchain.brokers.base import Broker
+from opchain.brokers import pacing
+from opchain.brokers.base import Broker, QuoteUnavailable
+from opchain.collect.budget import plan_cadence
 from opchain.collect.cycle import Collector
 from opchain.collect.opening import watch_opening
 from opchain.collect.watch import Watch, plan_watches
@@ -45,6 +47,7 @@ from opchain.store.stats import StatsStore, iv30_closes, recent_cycles
 log = logging.getLogger(__name__)
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
+Say = Callable[[str], None]  # a line the run prints before its first cycle
 # Called after each cycle is stored, with the snapshot and its per-bucket analytics: how the API,
 # the metrics and other watchers in the same process see each snapshot as it happens.
 OnCycle = Callable[[Snapshot, list[BucketStats]], None]
@@ -59,11 +62,18 @@ class SessionReport:
     cycles: int = 0
     resumed_after: datetime | None = None
     skipped: int = 0  # cycles already on disk from an earlier run
+    before_start: int = 0  # cycles of the session before this run was ready to record
     missed: int = 0  # cycles whose time had passed before we could run them
+    lost: Counter[str] = field(default_factory=Counter)  # cycles the broker failed, by reason
     legs: int = 0
     flags: Counter[str] = field(default_factory=Counter)
     rows_added: int = 0
     quote_calls: int = 0
+    streamed: bool = False  # quotes read from a tick stream, not asked for with quote calls
+    cadence: float = 0.0  # seconds between cycles, as kept
+    full_chain: bool = False
+    notes: list[str] = field(default_factory=list)  # the plan, said before the first cycle
+    lags: list[float] = field(default_factory=list)  # seconds from each cycle's time to quotes
     files: dict[SeriesKey, int] = field(default_factory=dict)  # rows per split file, on disk
     raw_parts: int = 0
     closed: str = ""  # why nothing was recorded: the exchange did not trade (provisional days)
@@ -90,8 +100,13 @@ async def record_session(
     progress: Progress | None = None,
     until: datetime | None = None,
     on_cycle: OnCycle | None = None,
+    say: Say | None = None,
 ) -> SessionReport:
-    """Record one session of ``day`` from the clock's current time to the close (or ``until``)."""
+    """Record one session of ``day`` from the clock's current time to the close (or ``until``).
+
+    The cadence kept and how much of the chain the analytics see are planned first
+    (:mod:`opchain.collect.budget`) and said through ``say``. A cycle the broker cannot
+    answer in time is lost alone (``report.lost``, by reason); the next runs on time."""
     exchange = INDICES[settings.indices[0]].exchange
     session = _session(exchange, day, live=broker.name != "sim")
     if session is None:
@@ -117,7 +132,25 @@ async def record_session(
     stats = StatsStore(settings.data_dir / "analytics", settings.durable_writes, flushes)
     window = timedelta(minutes=settings.raw_window_minutes)
     raw = RawStore(settings.data_dir / "raw", window, settings.durable_writes, flushes)
-    collector = Collector(broker, clock, watches, offsets, full_chain=settings.full_chain)
+    collector = Collector(broker, clock, watches, offsets)
+    plan = plan_cadence(
+        settings.cadence_seconds,
+        settings.full_chain,
+        collector.calls_per_cycle(full_chain=True),
+        collector.calls_per_cycle(full_chain=False),
+        broker.quote_interval,
+        broker.name,
+    )
+    collector.full_chain = report.full_chain = plan.full_chain
+    cadence = report.cadence = plan.cadence
+    if cadence < 2 * broker.quote_interval * plan.calls:  # no room for a second call
+        collector.widen_band()
+    report.streamed = broker.name.endswith("ticks")
+    report.notes = list(plan.notes)
+    for note in plan.notes:
+        log.info("%s", note)
+        if say:
+            say(note)
     masters = MasterStream(
         settings.split_root, settings.profiles_root, day, settings.durable_writes
     )
@@ -132,20 +165,35 @@ async def record_session(
             history = _history(settings, raw, watches, day, resume)
             if resume is not None:
                 collector.resume(*_collector_state(settings, watches, day, resume))
-            times = cycle_times(session, settings.cadence_seconds)
+            times = cycle_times(session, cadence)
             if until is not None:
                 times = [t for t in times if t < until]
+            ready = await _prime(collector, clock, times, cadence, broker.quote_interval)
             for n, ts in enumerate(times, start=1):
                 if resume is not None and ts <= resume:
                     report.skipped += 1
                     continue
-                if (clock.now() - ts).total_seconds() > settings.cadence_seconds:
+                if ts < ready:  # before this run could record
+                    report.before_start += 1
+                    continue
+                if (clock.now() - ts).total_seconds() > cadence:
                     report.missed += 1
                     continue
                 await clock.sleep_until(ts)
                 minute_over = minute is not None and ts.minute != minute
                 minute = ts.minute
-                snapshot = await collector.snapshot(ts)
+                try:
+                    with pacing.until(ts + timedelta(seconds=cadence)):
+                        snapshot = await collector.snapshot(ts)
+                except QuoteUnavailable as err:  # this cycle is a gap; the next runs on time
+                    if err.attempts == 0:  # it started too late to ask: ours, not the broker's
+                        report.missed += 1
+                        log.warning("cycle %s missed: %s", ts.time(), err)
+                    else:
+                        report.lost[err.reason] += 1
+                        log.warning("cycle %s lost: %s", ts.time(), err)
+                    continue
+                report.lags.append((snapshot.received_at - ts).total_seconds())
                 raw.add(snapshot)  # journaled before any file of the cycle is written
                 rows, bucket_stats = merge(snapshot, settings.rate, offsets, history)
                 history.remember(bucket_stats)
@@ -180,6 +228,33 @@ async def record_session(
             report.files = {key: count_rows(path) for key, path in paths.items()}
             report.raw_parts = raw.parts_written
     return report
+
+
+async def _prime(
+    collector: Collector, clock: Clock, times: list[datetime], cadence: float, interval: float
+) -> datetime:
+    """Let the collector learn where to look before its first cycle, so that the cycle is one
+    quote call, not two; the moment from which the run records (cycles before it are not
+    missed: the run was not there yet).
+
+    With time for the call before the first cycle, it is made now. Without, a cycle of two
+    calls is harmless when the cadence has room for two calls; when it has not (a 1-second
+    cadence), the second call would push every later cycle back, so the call is made now and
+    recording starts with the cycle after it."""
+    now = clock.now()
+    first = next((t for t in times if t >= now), None)
+    if collector.primed or first is None:
+        return now
+    room = now + timedelta(seconds=interval) <= first
+    if not room and cadence >= 2 * interval:
+        return now
+    try:
+        with pacing.until(now + timedelta(seconds=cadence)):
+            await collector.prime()
+    except QuoteUnavailable as err:  # the first cycle finds its strikes itself
+        log.warning("could not look at the indices before the first cycle: %s", err)
+        return now
+    return now if room else now + timedelta(seconds=interval)
 
 
 @contextmanager
@@ -310,6 +385,7 @@ async def run_sessions(
     progress: Progress | None = None,
     on_cycle: OnCycle | None = None,
     recorded: list[date] | None = None,
+    say: Say | None = None,
 ) -> None:
     """Record session after session, waiting for each open (``sessions=None``: forever).
 
@@ -331,7 +407,9 @@ async def run_sessions(
             _provisional_warning(settings, upcoming, clock)  # now, and again at the open
         await clock.sleep_until(upcoming.open)
         day = upcoming.day
-        report = await record_session(settings, broker, clock, day, progress, on_cycle=on_cycle)
+        report = await record_session(
+            settings, broker, clock, day, progress, on_cycle=on_cycle, say=say
+        )
         if not report.closed:  # a day the exchange did not trade is no session
             done.append(day)
         if on_session:

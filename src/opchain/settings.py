@@ -60,10 +60,13 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPCHAIN_OFFSETS", "LOGGER_OFFSETS", "offsets"),
         description="Explicit offsets such as -2,-1,0,1,2 (overrides strike_width).",
     )
-    full_chain: bool = Field(
-        False,
-        description="Quote every listed strike of the watched expiries, so PCR, max pain, GEX "
-        "and walls see the whole chain (split files keep their offsets; raw keeps every leg).",
+    full_chain: bool | None = Field(
+        None,
+        description="Quote every listed strike of the watched expiries, so PCR, max pain, GEX, "
+        "walls and zero gamma see the whole chain (split files keep their offsets; raw keeps "
+        "every leg). Unset: the whole chain whenever the cadence leaves room for the quote calls "
+        "it needs (at 30 s it does; streaming ticks, always), else the band of offsets, said in "
+        "the run's first lines.",
     )
     rate: float = Field(0.0, description="Risk-free rate for discounting under Black-76.")
     sim_seed: int = Field(7, ge=0, description="The simulator's random seed (0 or more).")

@@ -3,11 +3,27 @@
 The Kite client paces its quote calls with it, and so does the simulated broker, so that a
 cycle needing a second call sees the same market second from either (and a session replayed
 against the simulator behaves like one against Kite).
+
+Calls are spaced from the slot each was given, not from when the sleep for it ended: an event
+loop that wakes a millisecond late now and then does not push every later call back (over a
+day at a 1-second cadence those milliseconds added up to missed cycles). Across a network the
+spacing the server sees varies with the network, so the Kite client asks for a margin on top of
+Kite's second (:data:`opchain.brokers.kite.client.QUOTE_INTERVAL`).
+
+A cycle's calls have until the next cycle is due: :func:`until` sets that deadline for the
+calls made inside it, and a broker that retries gives up once the deadline leaves no time for
+another attempt (:class:`~opchain.brokers.base.QuoteUnavailable`), so one bad cycle never
+delays the next.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from opchain.market.clock import Clock
+
+_deadline: ContextVar[datetime | None] = ContextVar("quote_deadline", default=None)
 
 
 class Pacer:
@@ -17,8 +33,29 @@ class Pacer:
         self.clock, self.interval = clock, timedelta(seconds=interval)
         self._last: datetime | None = None
 
+    def next_slot(self) -> datetime:
+        """When the next call may go out (now, if it may go at once)."""
+        now = self.clock.now()
+        return now if self._last is None else max(now, self._last + self.interval)
+
     async def wait(self) -> None:
-        """Return when the next call may go out, and count it as gone."""
-        if self._last is not None and self.clock.now() < self._last + self.interval:
-            await self.clock.sleep_until(self._last + self.interval)
-        self._last = self.clock.now()
+        """Return when the next call may go out, and count it as gone at its slot."""
+        slot = self.next_slot()
+        if slot > self.clock.now():
+            await self.clock.sleep_until(slot)
+        self._last = slot
+
+
+def deadline() -> datetime | None:
+    """When the calls being made must be done by (None: no limit)."""
+    return _deadline.get()
+
+
+@contextmanager
+def until(moment: datetime | None) -> Iterator[None]:
+    """Calls made inside have until ``moment``."""
+    token = _deadline.set(moment)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)

@@ -122,13 +122,18 @@ def demo(
 
     settings = load_settings(data_dir=data_dir, sim_seed=seed, cadence_seconds=cadence)
     check_data_dir(settings.data_dir)
+    if settings.full_chain is None:  # a whole chain is 25 times the legs: the demo stays quick
+        settings = settings.model_copy(update={"full_chain": False})
+        _say("The demo keeps to the watched band of strikes, to be quick; "
+             "OPCHAIN_FULL_CHAIN=true gives the analytics the whole chain.")  # fmt: skip
     session_day = day.date() if day else _last_trading_day()
     session = _session_or_fail(settings, session_day)
     clock = VirtualClock(session.open)
     broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
     try:
         with ProgressView(console, f"{session_day} seed {settings.sim_seed}") as view:
-            report = asyncio.run(record_session(settings, broker, clock, session_day, view.update))
+            recording = record_session(settings, broker, clock, session_day, view.update, say=_say)
+            report = asyncio.run(recording)
     except OSError as err:
         then = "; every file is complete up to its last line: rerun to continue"
         os_failure(err, settings.data_dir, then)
@@ -240,7 +245,8 @@ def run(
             async def collector() -> None:
                 try:
                     await run_sessions(settings, source, clock, sessions, on_session=done,
-                                       on_cycle=on_cycle, recorded=recorded)  # fmt: skip
+                                       on_cycle=on_cycle, recorded=recorded,
+                                       say=_say)  # fmt: skip
                 except Exception as err:
                     storage.check(err)  # a full disk, a read-only folder: storage down
                     raise

@@ -77,10 +77,17 @@ def print_report(console: Console, report: SessionReport, settings: Settings) ->
         return
     console.print(
         f"[bold]Session {report.day}[/] {session.open:%H:%M}-{session.close:%H:%M} IST"
-        f"{f' ({session.note})' if session.note else ''}: "
-        f"{report.cycles} snapshots recorded, {report.skipped} already on disk, "
-        f"{report.missed} missed; {report.legs:,} legs in {report.quote_calls:,} quote calls"
+        f"{f' ({session.note})' if session.note else ''}: {_counts(report)}"
     )
+    if report.lost:
+        detail = ", ".join(f"{reason} {n}" for reason, n in report.lost.most_common())
+        console.print(
+            f"[yellow]Lost to the broker:[/] {report.lost.total():,} cycles whose quotes it did "
+            f"not give in time ({detail}); each is a gap of one cycle.",
+            soft_wrap=True,
+        )
+    if report.lags:
+        console.print(_lag_line(report.lags), highlight=False)
     table = Table(title=f"Daily split CSVs under {settings.split_root}", title_justify="left")
     for column in ("index", "bucket", "expiry", "files", "rows/file", "path"):
         table.add_column(column, justify="right" if column in ("files", "rows/file") else "left")
@@ -110,6 +117,36 @@ def print_report(console: Console, report: SessionReport, settings: Settings) ->
     console.print(_flags_line(report.flags, report.legs))
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _counts(report: SessionReport) -> str:
+    """What happened to the session's cycles, and where the quotes came from."""
+    parts = [
+        f"{report.cycles} snapshots recorded"
+        + (f" every {report.cadence:g} s" if report.cadence else ""),
+        f"{report.skipped} already on disk",
+    ]
+    if report.before_start:
+        parts.append(f"{report.before_start} before this run started")
+    parts.append(f"{report.missed} missed")
+    if report.lost:
+        parts.append(f"{report.lost.total()} lost to the broker")
+    source = (
+        f"{report.legs:,} legs from the tick stream"
+        if report.streamed
+        else f"{report.legs:,} legs in {report.quote_calls:,} quote calls"
+    )
+    return f"{', '.join(parts)}; {source}"
+
+
+def _lag_line(lags: list[float]) -> str:
+    """How long after each cycle's time its quotes were in."""
+    ordered = sorted(lags)
+    median = ordered[len(ordered) // 2]
+    return (
+        f"Quotes in {median:.2f} s after the cycle time (median; {ordered[-1]:.2f} s at most, "
+        f"over {len(ordered):,} cycles)"
+    )
 
 
 def _flags_line(flags: Counter[str], legs: int) -> str:

@@ -3,8 +3,11 @@ broker allows.
 
 A cycle asks for the index levels together with a band of strikes around each slice's previous
 ATM (the watched offsets plus a margin), all in one batched call. Only when the market has moved
-past the band, or on the first cycle, does it make a second call for the legs it lacks. With
-Kite's 1 request/s quote limit that keeps a 1-second cadence possible.
+past the band, or on the first cycle, does it make a second call for the legs it lacks. At a
+cadence with no time for a second call (1 s: Kite allows one call a second) a second call would
+push every later cycle back, so there the band is as wide as one call has room for
+(:meth:`Collector.widen_band`, 500 instruments with Kite), and :meth:`Collector.prime` learns
+the ATM strikes before the first cycle, so that the first cycle is one call too.
 
 Far expiries trade around their forward, not the spot: a two-month SENSEX forward sits five
 strikes above the spot's ATM, past the watched offsets, where the analytics need strikes on both
@@ -18,11 +21,12 @@ them: about 3,000 legs for three indices, six or seven calls of 500 per cycle, s
 """
 
 import bisect
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from opchain.brokers.base import Broker
+from opchain.brokers.base import Broker, QuoteUnavailable
 from opchain.collect.validate import validate, validate_index
 from opchain.collect.watch import Watch
 from opchain.market.clock import Clock
@@ -30,7 +34,11 @@ from opchain.market.indices import INDIA_VIX, INDICES
 from opchain.market.strikes import atm_strike, strike_at_offset
 from opchain.model import ChainSlice, Instrument, Leg, Quote, Side, Snapshot
 
+log = logging.getLogger(__name__)
+
 SIDES: tuple[Side, ...] = ("CE", "PE")
+SHIFT = 3  # strikes between the ATM and the forward's strike a band leaves room for
+MAX_MARGIN = 10  # strikes each side: a market that moves further in one cycle is rare
 
 
 class Planned(NamedTuple):
@@ -57,20 +65,65 @@ class Collector:
     ) -> None:
         self.broker, self.clock = broker, clock
         self.watches, self.offsets = list(watches), tuple(offsets)
-        self.band_margin = band_margin
         self.full_chain = full_chain
         self.index_keys = {k: INDICES[k].quote_key for k in {w.index for w in watches}}
         self.index_keys[INDIA_VIX.key] = INDIA_VIX.quote_key
+        self.band_margin = band_margin
         self._last_atm: dict[Watch, float] = {}
         self._forward: dict[Watch, float] = {}  # parity estimate at the previous cycle's ATM
         self._plans: dict[tuple[Watch, float, int], Plan] = {}
         self.quote_calls = 0
+        self.incomplete = 0  # quote calls past a cycle's first that the broker failed
 
     def resume(self, atms: dict[Watch, float], forwards: dict[Watch, float]) -> None:
         """Continue from an earlier run whose last cycle found these ATM strikes and forward
         estimates: the next cycle asks for the same band it would have asked for had the run
         never stopped."""
         self._last_atm, self._forward = dict(atms), dict(forwards)
+
+    @property
+    def primed(self) -> bool:
+        """Whether the next cycle knows where to look (one call, not two)."""
+        return bool(self._last_atm)
+
+    async def prime(self) -> None:
+        """Learn each slice's ATM strike from the index levels now, ahead of the first cycle."""
+        quotes = await self._quote(list(self.index_keys.values()))
+        for watch in self.watches:
+            quote = quotes.get(self.index_keys[watch.index])
+            if quote is not None and validate_index(quote) is None:
+                self._last_atm[watch] = atm_strike(watch.strikes, quote.last_price)
+
+    def calls_per_cycle(self, full_chain: bool | None = None) -> int:
+        """Quote calls a cycle makes once primed (the market staying inside the band), with
+        the whole chain or with the band (default: as this collector is set)."""
+        full = self.full_chain if full_chain is None else full_chain
+        if full:
+            keys = len(self.index_keys) + sum(2 * len(w.strikes) for w in self.watches)
+        else:
+            keys = len(self.index_keys) + len(self.watches) * self._band_keys(self.band_margin)
+        return -(-keys // self.broker.max_quote_batch)
+
+    def widen_band(self) -> None:
+        """Make the band as wide as one call has room for: at a cadence with no time for a
+        second call, a market that moves past a narrow band would push every later cycle
+        back. (At longer cadences a second call now and then costs nothing, and the band
+        stays narrow: fewer quotes to ask for, decode and throw away.)"""
+        self.band_margin = max(self.band_margin, self._room(self.broker.max_quote_batch))
+
+    def _band_keys(self, margin: int) -> int:
+        """The most keys a slice's band asks for: the offsets, the strikes next to the forward
+        (allowing it up to SHIFT strikes from the ATM) and ``margin`` strikes each side."""
+        span = max(self.offsets) - min(self.offsets) + 1 if self.offsets else 1
+        return 2 * (span + 2 * SHIFT + 2 * margin)
+
+    def _room(self, batch: int) -> int:
+        """The widest margin whose band still fits one call."""
+        free = batch - len(self.index_keys)
+        margin = 0
+        while margin < MAX_MARGIN and len(self.watches) * self._band_keys(margin + 1) <= free:
+            margin += 1
+        return margin
 
     async def snapshot(self, ts: datetime) -> Snapshot:
         """Collect the cycle scheduled at ``ts``."""
@@ -99,7 +152,7 @@ class Collector:
             if p.instrument is not None and p.instrument.key not in quotes
         ]
         if lacking:
-            quotes |= await self._quote(lacking)
+            quotes |= await self._quote(lacking, first_needed=False)
         received_at = self.clock.now()
         chains = []
         for watch, plan in plans.items():
@@ -153,13 +206,24 @@ class Collector:
             plan = self._plans[(watch, atm, shift)] = Plan(legs, band)
         return plan
 
-    async def _quote(self, keys: list[str]) -> dict[str, Quote]:
+    async def _quote(self, keys: list[str], first_needed: bool = True) -> dict[str, Quote]:
+        """Quotes for ``keys`` in calls of the broker's batch size. A call the broker cannot
+        answer in time raises when it is the first and ``first_needed`` (it holds the index
+        levels: without them there is no cycle); any other's legs are left out, to be
+        flagged ``missing``: the cycle keeps what could be had."""
         batch = self.broker.max_quote_batch
         unique = list(dict.fromkeys(keys))
         quotes: dict[str, Quote] = {}
         for start in range(0, len(unique), batch):
             self.quote_calls += 1
-            quotes |= await self.broker.quote(unique[start : start + batch])
+            asked = unique[start : start + batch]
+            try:
+                quotes |= await self.broker.quote(asked)
+            except QuoteUnavailable as err:
+                if first_needed and start == 0:
+                    raise
+                self.incomplete += 1
+                log.warning("%d quotes of this cycle are missing: %s", len(asked), err)
         return quotes
 
 

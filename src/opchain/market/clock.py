@@ -5,6 +5,7 @@ session can run in seconds and tests decide what time it is.
 """
 
 import asyncio
+import math
 import time as _time
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -40,6 +41,10 @@ class ScaledClock:
         self._speed = speed
         self._origin = _time.monotonic()
 
+    @property
+    def speed(self) -> float:
+        return self._speed
+
     def now(self) -> datetime:
         elapsed = (_time.monotonic() - self._origin) * self._speed
         return self._start + timedelta(seconds=elapsed)
@@ -61,3 +66,13 @@ class VirtualClock:
 
     async def sleep_until(self, moment: datetime) -> None:
         self._now = max(self._now, to_ist(moment))
+
+
+def wall_seconds(clock: Clock, seconds: float) -> float:
+    """How long ``seconds`` of ``clock`` time last in real time: for ever on a virtual clock,
+    which stands still until someone sleeps (so nothing waited for there is ever late); a time
+    already past is past on any clock."""
+    if isinstance(clock, VirtualClock):
+        return math.inf if seconds > 0 else seconds
+    speed = getattr(clock, "speed", 1.0)
+    return seconds / speed if isinstance(speed, int | float) and speed > 0 else seconds

@@ -11,7 +11,7 @@ from opchain.market.instruments import format_dump, parse_dump
 from opchain.market.ist import trading_date
 from opchain.model import Instrument, Quote
 
-from .client import QUOTE_BATCH, KiteClient
+from .client import QUOTE_BATCH, QUOTE_INTERVAL, KiteClient
 
 # Indices live in the cash segments' dumps, options in the derivative segments'.
 EXCHANGES = ("NSE", "BSE", "NFO", "BFO")
@@ -20,6 +20,7 @@ EXCHANGES = ("NSE", "BSE", "NFO", "BFO")
 class KiteBroker:
     name = "kite"
     max_quote_batch = QUOTE_BATCH
+    quote_interval = QUOTE_INTERVAL
 
     def __init__(
         self,

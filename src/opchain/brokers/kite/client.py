@@ -5,7 +5,11 @@
   the whole watched chain is one call, not one per strike.
 - Transient failures are retried with exponential backoff and full jitter, driven by the kind
   of failure (freqtrade's retrier): 429, 5xx, timeouts, connection errors, HTML error pages and
-  malformed JSON. A ``TokenException`` is not transient: it raises :class:`TokenExpired` at once,
+  malformed JSON. A quote call inside a collection cycle has until the next cycle is due
+  (:func:`opchain.brokers.pacing.until`): no attempt starts, and none waits for an answer,
+  past that; it gives up with :class:`Transient` (a
+  :class:`~opchain.brokers.base.QuoteUnavailable`) saying why, and the cycle is lost, not
+  the collector. A ``TokenException`` is not transient: it raises :class:`TokenExpired` at once,
   so an expired session stops collection instead of starting a retry storm. Other Kite errors
   (bad input, no permission) raise :class:`KiteError` without retries.
 - A quote that does not parse is dropped alone, with its reason logged; its neighbours stay.
@@ -19,8 +23,9 @@ from typing import Any
 
 import httpx
 
-from opchain.brokers.pacing import Pacer
-from opchain.market.clock import Clock, WallClock
+from opchain.brokers import pacing
+from opchain.brokers.base import QuoteUnavailable
+from opchain.market.clock import Clock, WallClock, wall_seconds
 from opchain.market.instruments import parse_dump
 from opchain.model import Instrument, Quote
 
@@ -31,7 +36,11 @@ log = logging.getLogger(__name__)
 
 ROOT = "https://api.kite.trade"
 QUOTE_BATCH = 500
-QUOTE_INTERVAL = 1.0  # seconds between quote-family requests (Kite: 1 request/s)
+# Seconds between quote-family requests: Kite allows one a second, counted at its end when each
+# request arrives. The network moves arrivals by milliseconds (calls sent 1.000 s apart arrived
+# 0.987 s apart and drew 429s): a tenth of a second of margin (BENCHMARKS.md, "Quote pacing").
+QUOTE_INTERVAL = 1.1
+MIN_ANSWER = 0.1  # wall seconds: an attempt with less time left before its deadline is futile
 
 
 class KiteError(Exception):
@@ -46,8 +55,20 @@ class TokenExpired(KiteError):
     """The access token is invalid or expired (Kite's ``TokenException``): log in again."""
 
 
-class Transient(KiteError):
-    """A failure worth retrying: rate limit, server error, timeout, garbled answer."""
+class Transient(KiteError, QuoteUnavailable):
+    """A failure worth retrying: rate limit, server error, timeout, garbled answer. ``reason``
+    names the kind in a few words."""
+
+    def __init__(
+        self,
+        message: str,
+        error_type: str = "GeneralException",
+        status: int = 0,
+        reason: str = "unavailable",
+        attempts: int = 1,
+    ):
+        KiteError.__init__(self, message, error_type, status)
+        self.reason, self.attempts = reason, attempts
 
 
 class KiteClient:
@@ -71,7 +92,8 @@ class KiteClient:
         )  # fmt: skip
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self._jitter = random.Random(seed)
-        self._quote_pace = Pacer(self.clock, QUOTE_INTERVAL)
+        self.timeout = timeout
+        self._quote_pace = pacing.Pacer(self.clock, QUOTE_INTERVAL)
         self.retries = 0  # transient failures retried so far
         self._http = httpx.AsyncClient(
             base_url=root,
@@ -118,7 +140,10 @@ class KiteClient:
             batch = unique[start : start + QUOTE_BATCH]
             data = await self._get_json("/quote", {"i": batch}, paced=True)
             if not isinstance(data, dict):
-                raise Transient(f"/quote: expected an object of quotes, got {type(data).__name__}")
+                raise Transient(
+                    f"/quote: expected an object of quotes, got {type(data).__name__}",
+                    reason="malformed answer",
+                )
             for key, body in data.items():
                 try:
                     quotes[key] = wire.decode_quote(key, body)
@@ -145,25 +170,66 @@ class KiteClient:
         paced: bool = False,
         method: str = "GET",
     ) -> httpx.Response:
+        deadline = pacing.deadline() if paced else None
+        last: Exception | None = None
         for attempt in range(1, self.attempts + 1):
+            timeout = self.timeout
+            if deadline is not None:  # no attempt starts, or waits, past the cycle's deadline
+                start = max(self.clock.now(), self._quote_pace.next_slot())
+                left = wall_seconds(self.clock, (deadline - start).total_seconds())
+                if left < MIN_ANSWER:
+                    raise _gave_up(method, path, attempt - 1, last, "no time left in the cycle")
+                timeout = min(timeout, left)
             if paced:
                 await self._quote_pace.wait()
             try:
                 if method == "POST":  # Kite takes form-encoded bodies
-                    response = await self._http.post(path, data=params)
+                    response = await self._http.post(path, data=params, timeout=timeout)
                 else:
-                    response = await self._http.get(path, params=params)
+                    response = await self._http.get(path, params=params, timeout=timeout)
                 return _checked(response, f"{method} {path}", expect)
             except (Transient, httpx.TimeoutException, httpx.TransportError) as err:
+                last = err
                 if attempt == self.attempts:
-                    raise Transient(
-                        f"{method} {path}: gave up after {attempt} attempts: {err}"
-                    ) from err
+                    raise _gave_up(method, path, attempt, err) from err
                 delay = self._jitter.uniform(0, min(self.max_backoff, self.backoff * 2**attempt))
-                log.info("%s %s: %s; retry %d in %.2f s", method, path, err, attempt, delay)
+                retry_at = self.clock.now() + timedelta(seconds=delay)
+                if deadline is not None and retry_at >= deadline:
+                    raise _gave_up(method, path, attempt, err, "no time left in the cycle") from err
+                log.info("%s %s: %s; retry %d in %.2f s", method, path, _say(err), attempt, delay)
                 self.retries += 1
-                await self.clock.sleep_until(self.clock.now() + timedelta(seconds=delay))
+                await self.clock.sleep_until(retry_at)
         raise AssertionError("unreachable")
+
+
+def _gave_up(
+    method: str, path: str, attempts: int, err: Exception | None, why: str = ""
+) -> Transient:
+    """The error a request that gave up raises: how many attempts, why it stopped, the last
+    failure (its kind when it has no message: a timeout's is empty)."""
+    tried = f"gave up after {attempts} attempt{'s' if attempts != 1 else ''}"
+    if why:
+        tried += f" ({why})"
+    message = f"{method} {path}: {tried}: {_say(err) if err else 'no attempt made'}"
+    reason = _reason(err) if err is not None else why
+    status = err.status if isinstance(err, KiteError) else 0
+    return Transient(message, status=status, reason=reason, attempts=attempts)
+
+
+def _reason(err: Exception) -> str:
+    """A failure's kind in a few words: what a report counts lost cycles by."""
+    if isinstance(err, Transient):
+        return err.reason
+    if isinstance(err, httpx.TimeoutException):
+        return "timed out"
+    return "connection failed"
+
+
+def _say(err: Exception) -> str:
+    """An error in words: Kite's own say what they are; a timeout's message may be empty."""
+    if isinstance(err, KiteError):
+        return str(err)
+    return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
 
 def _checked(response: httpx.Response, request: str, expect: str) -> httpx.Response:
@@ -174,20 +240,27 @@ def _checked(response: httpx.Response, request: str, expect: str) -> httpx.Respo
         try:
             body = response.json()
         except ValueError:
-            raise Transient(f"{where}: malformed JSON", status=response.status_code) from None
+            raise Transient(
+                f"{where}: malformed JSON", status=response.status_code, reason="malformed answer"
+            ) from None
         if isinstance(body, dict) and (body.get("status") == "error" or "error_type" in body):
             error_type = str(body.get("error_type", "GeneralException"))
             message = f"{where}: {error_type}: {body.get('message', '')}"
             if error_type == "TokenException":
                 raise TokenExpired(message, error_type, response.status_code)
             if response.status_code == 429 or response.status_code >= 500:
-                raise Transient(message, error_type, response.status_code)
+                reason = _status_reason(response.status_code)
+                raise Transient(message, error_type, response.status_code, reason)
             if error_type in ("NetworkException", "DataException"):
-                raise Transient(message, error_type, response.status_code)
+                raise Transient(message, error_type, response.status_code, error_type)
             raise KiteError(message, error_type, response.status_code)
         if expect == "json" and response.is_success:
             if not isinstance(body, dict) or "data" not in body:
-                raise Transient(f"{where}: no data in the answer", status=response.status_code)
+                raise Transient(
+                    f"{where}: no data in the answer",
+                    status=response.status_code,
+                    reason="malformed answer",
+                )
             return response
     elif expect == "csv" and "csv" in kind and response.is_success:
         return response
@@ -195,5 +268,18 @@ def _checked(response: httpx.Response, request: str, expect: str) -> httpx.Respo
     status = response.status_code
     text = " ".join(response.text[:80].split())
     if status == 429 or status >= 500 or response.is_success or "html" in kind:
-        raise Transient(f"{where}: unexpected {kind or 'no content type'}: {text!r}", status=status)
+        reason = "error page (HTML)" if "html" in kind else _status_reason(status)
+        raise Transient(
+            f"{where}: unexpected {kind or 'no content type'}: {text!r}",
+            status=status,
+            reason=reason,
+        )
     raise KiteError(f"{where}: unexpected {kind or 'no content type'}: {text!r}", status=status)
+
+
+def _status_reason(status: int) -> str:
+    if status == 429:
+        return "rate limited (HTTP 429)"
+    if status >= 500:
+        return "server error (HTTP 5xx)"
+    return "unexpected answer"

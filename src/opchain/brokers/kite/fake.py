@@ -114,6 +114,7 @@ class Recorded:
     query: tuple[tuple[str, str], ...]
     at: datetime  # on the server's clock, when the request arrived
     status: int | None = None  # None until answered (a stalled request may never be)
+    fault: str = ""  # the scripted trouble it met ("ok": none; "": not drawn, rate-limited)
 
 
 class KiteError(Exception):
@@ -234,6 +235,7 @@ class FakeKite:
             )
         self._rate_limit()
         fault = self.faults.draw()
+        request.state.record.fault = fault
         if fault == "too_many":
             raise KiteError(429, "NetworkException", "Too many requests")
         if fault == "server_error":
@@ -296,6 +298,7 @@ class FakeKite:
                 self.clock.now(),
             )
             self.requests.append(record)
+            request.state.record = record
             try:
                 if version and request.headers.get("x-kite-version") != "3":
                     raise KiteError(400, "InputException", "Invalid or missing X-Kite-Version.")

@@ -16,6 +16,10 @@ What pykiteconnect's users keep hitting, handled here:
 - **Expired tokens.** Kite refuses the upgrade with HTTP 403: that is not retried; the ticker
   stops and :attr:`Ticker.failure` holds :class:`~.client.TokenExpired`.
 - **Bad frames** are logged and skipped; the stream goes on.
+- **Closing** stops a connection for good even when the cancellation is lost: Python 3.11's
+  ``asyncio.wait_for`` drops a cancellation whose inner read finished at the same moment (the
+  read ends with the connection that closing aborts), and the connection reconnected and traded
+  heartbeats for ever after the session's summary. A flag set before the cancel ends the loop.
 
 Timings here are wall-clock seconds: they concern the network, not the market.
 """
@@ -133,6 +137,7 @@ class Connection:
         self.ticker, self.number = ticker, number
         self.modes: dict[int, str] = {}
         self.reconnects = 0
+        self.closing = False
         self._ws: ClientConnection | None = None
         self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -150,6 +155,7 @@ class Connection:
             self._ws.transport.abort()  # the reader sees the connection closed and reconnects
 
     async def close(self) -> None:
+        self.closing = True  # before anything that wakes the loop: it must not go round again
         self.drop()  # no close handshake to wait for: the process is done with the stream
         self._task.cancel()
         with suppress(asyncio.CancelledError):
@@ -157,7 +163,7 @@ class Connection:
 
     async def _run(self) -> None:
         ticker, attempt = self.ticker, 0
-        while True:
+        while not self.closing:
             query = urlencode({"api_key": ticker.api_key, "access_token": ticker.access_token()})
             try:
                 async with connect(
@@ -192,6 +198,8 @@ class Connection:
                 )
             finally:
                 self._ws = None
+            if self.closing:
+                return
             self.reconnects += 1
             attempt += 1
             delay = ticker.jitter.uniform(0, min(ticker.max_backoff, ticker.backoff * 2**attempt))
@@ -199,7 +207,7 @@ class Connection:
             await asyncio.sleep(delay)  # network backoff, in wall time
 
     async def _read(self, ws: ClientConnection) -> None:
-        while True:
+        while not self.closing:
             try:
                 message = await asyncio.wait_for(ws.recv(), self.ticker.stall_after)
             except TimeoutError:

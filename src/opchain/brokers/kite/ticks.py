@@ -11,16 +11,21 @@ read (the market moved past the watched band) sees the next second of the market
 when polling: tick mode and polling record the same rows from the same market.
 
 If the stream falls behind for ``wait`` wall seconds (heartbeats flowing, data not), the ticker
-reconnects once and the read waits as long again; after that the book is read as it is, and
-quotes older than the cycle are flagged ``stale`` by validation downstream.
+reconnects once and the read waits again, until the cycle's deadline (the next cycle's time,
+:func:`opchain.brokers.pacing.until`; ``wait`` again outside a cycle); after that the book is
+read as it is, and quotes older than the cycle are flagged ``stale`` by validation downstream.
+On a virtual clock the deadline never comes while the read waits (the clock stands still), so
+a replay through the ticker is the same whatever the machine's load.
 """
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from opchain.brokers.pacing import Pacer
+from opchain.brokers import pacing
+from opchain.market.clock import wall_seconds
 from opchain.model import Instrument, Quote
 
 from .broker import KiteBroker
@@ -29,10 +34,13 @@ from .wire import Tick
 
 log = logging.getLogger(__name__)
 
+READ_INTERVAL = 1.0  # clock seconds between book reads, as between /quote calls
+
 
 class TickBroker:
     name = "kite-ticks"
     max_quote_batch = MAX_TOKENS * MAX_CONNECTIONS
+    quote_interval = READ_INTERVAL
 
     def __init__(
         self,
@@ -51,7 +59,7 @@ class TickBroker:
         self.newest: datetime | None = None  # the latest exchange time any tick carried
         self.late_reads = 0  # reads that gave up waiting for the stream
         self._tokens: dict[str, int] = {}
-        self._pace = Pacer(self.clock, 1.0)
+        self._pace = pacing.Pacer(self.clock, READ_INTERVAL)
         self._ticker: Ticker | None = None
         self._arrived: asyncio.Event | None = None
 
@@ -91,10 +99,16 @@ class TickBroker:
             fresh = self.newest is not None and self.newest >= second
             return fresh and all(t in self.book for t in tokens.values())
 
-        if not await self._until(caught_up) and ticker.failure is None:
+        deadline = pacing.deadline()
+        left = self.wait
+        if deadline is not None:
+            left = wall_seconds(self.clock, (deadline - self.clock.now()).total_seconds())
+        if not await self._until(caught_up, min(self.wait, left)) and ticker.failure is None:
             log.warning("ticker: no ticks for %s yet; reconnecting", second.time())
             ticker.reconnect()
-            if not await self._until(caught_up) and ticker.failure is None:
+            if deadline is not None:
+                left = wall_seconds(self.clock, (deadline - self.clock.now()).total_seconds())
+            if not await self._until(caught_up, left) and ticker.failure is None:
                 self.late_reads += 1
                 log.warning("ticker: still behind at %s; reading the book as it is", second)
         if ticker.failure is not None:
@@ -121,18 +135,19 @@ class TickBroker:
         if self._arrived is not None:
             self._arrived.set()
 
-    async def _until(self, condition: Callable[[], bool]) -> bool:
+    async def _until(self, condition: Callable[[], bool], wait: float) -> bool:
         """Wait, at most ``wait`` wall seconds, until ``condition`` holds after some ticks."""
         if self._arrived is None:
             self._arrived = asyncio.Event()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait
+        deadline = loop.time() + wait
         while not condition():
             if self._ticker is not None and self._ticker.failure is not None:
                 return False
             self._arrived.clear()
+            timeout = None if math.isinf(deadline) else deadline - loop.time()
             try:
-                await asyncio.wait_for(self._arrived.wait(), deadline - loop.time())
+                await asyncio.wait_for(self._arrived.wait(), timeout)
             except TimeoutError:
                 return condition()
         return True

@@ -34,6 +34,7 @@ class SimBroker:
         self.clock, self.seed, self.glitch_rate, self.tables = clock, seed, glitch_rate, tables
         self.jumps = jumps
         self._market: SimMarket | None = None
+        self.quote_interval = pace
         self._pace = Pacer(clock, pace)  # Kite's limit: one quote request a second
 
     def market(self, day: date) -> SimMarket:
