@@ -210,3 +210,42 @@ def test_recording_goes_on_when_a_profile_cannot_be_written(
     report = record(root, until=datetime.fromisoformat(f"{DAY}T10:45:00+05:30"), cadence_seconds=60)
     assert report.cycles == 15
     assert any(folder.glob("dte*.csv"))
+
+
+def test_eod_refuses_a_day_whose_session_is_not_over(recorded: Path, tmp_path: Path) -> None:
+    """On main eod closed it: every minute after, recorded, was never added to a profile."""
+    root = copy(recorded, tmp_path / "d")
+    later = "2099-01-02"  # a Friday whose session has not even begun
+    for split in (root / "csv_data").glob(f"*/*/*/{DAY}.csv"):
+        split.with_name(f"{later}.csv").write_text(
+            split.read_text().replace(f"{DAY}T", f"{later}T")
+        )
+    before = tree_bytes(root / "data_adv", "*.csv*")
+    done = opchain("eod", "-d", str(root), "--date", later)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: the session of {later} is not over yet (it closes at 15:30 IST): run eod "
+        "after it; meanwhile the recorder adds each minute as it ends"
+    ]
+    assert tree_bytes(root / "data_adv", "*.csv*") == before
+
+
+def test_a_rebuild_during_a_session_leaves_the_day_open(recorded: Path, tmp_path: Path) -> None:
+    """A rebuild mid-session adds the finished minutes of the day and does not close it (on
+    main it closed the day, so the rest of the session never reached the profiles); the
+    recorder then goes on, and the close equals a rebuild of the whole day."""
+    from opchain.store import eod as eod_store
+    from opchain.store.opdata import find_splits
+    from opchain.store.rebuild import rebuild
+
+    root = copy(recorded, tmp_path / "d")
+    adv = root / "data_adv"
+    splits = find_splits(root / "csv_data")[0]
+    rebuild(adv, splits, now=datetime.fromisoformat(f"{DAY}T10:05:20+05:30"))
+    assert parse_ledger(profiles.ledger_path(master(root)).read_text()) == {DAY: "10:04"}
+    record(root, until=datetime.fromisoformat(f"{DAY}T10:30:00+05:30"), cadence_seconds=60)
+    eod_store.reconcile(root / "csv_data", adv, DAY)
+    closed = tree_bytes(adv, "*.csv*")
+    rebuild(adv, find_splits(root / "csv_data")[0])
+    assert tree_bytes(adv, "*.csv*") == closed
+    assert parse_ledger(profiles.ledger_path(master(root)).read_text()) == {DAY: "closed"}
