@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -249,3 +249,34 @@ def test_a_rebuild_during_a_session_leaves_the_day_open(recorded: Path, tmp_path
     rebuild(adv, find_splits(root / "csv_data")[0])
     assert tree_bytes(adv, "*.csv*") == closed
     assert parse_ledger(profiles.ledger_path(master(root)).read_text()) == {DAY: "closed"}
+
+
+def test_a_rebuild_beside_the_recorder_is_not_undone(recorded: Path, tmp_path: Path) -> None:
+    """A rebuild while the recorder runs (here: leaving out a bad earlier Friday). On main the
+    recorder's next save wrote back its own copy, the bad day in it, silently. Now it finds
+    the profile changed, reads it again and goes on from its ledger: the day's close equals a
+    rebuild of what is left."""
+    from opchain.store.masters import MasterStream
+    from opchain.store.opdata import find_splits
+    from opchain.store.rebuild import rebuild
+
+    root = copy(recorded, tmp_path / "d")
+    csv, adv = root / "csv_data", root / "data_adv"
+    earlier = DAY - timedelta(days=7)
+    for split in csv.glob(f"*/*/*/{DAY}.csv"):
+        text = split.read_text().replace(f"{DAY}T", f"{earlier}T")
+        split.with_name(f"{earlier}.csv").write_text(text)
+    at = lambda hhmmss: datetime.fromisoformat(f"{DAY}T{hhmmss}+05:30")  # noqa: E731
+    rebuild(adv, find_splits(csv)[0], now=at("10:05:20"))
+    series = sorted({(p.parts[-4], p.parts[-3], p.parts[-2]) for p in csv.glob("*/*/*/*.csv")})
+    stream = MasterStream(csv, adv, DAY, save_every=0.0, save_share=1)
+    stream.update(series, now=at("10:10:00"))
+    for split in csv.glob(f"*/*/*/{earlier}.csv"):
+        split.unlink()  # a bad day, taken out by a rebuild while the recorder runs
+    rebuild(adv, find_splits(csv)[0], now=at("10:10:20"))
+    stream.update(series, now=at("10:15:00"))
+    stream.update(series, final=True)
+    closed = tree_bytes(adv, "*.csv*")
+    rebuild(adv, find_splits(csv)[0])
+    assert tree_bytes(adv, "*.csv*") == closed
+    assert set(parse_ledger(profiles.ledger_path(master(root)).read_text())) == {DAY}

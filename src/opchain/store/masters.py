@@ -142,6 +142,12 @@ class MasterStream:
             self.book.save(lambda path: order[path] % share == turn % share, failed)
         report(failed or [])
         self._saved_at = self.now()
+        for path in sorted(self.book.stale):  # saved by another process: read it again, and
+            self.book.forget(path)  # the split file from its start (the ledgers skip the rest)
+            self.tails.pop((path.parents[2].name, path.parents[1].name, path.parent.name), None)
+            why = "changed on disk by another process (a rebuild?): read again, not overwritten"
+            report([Problem(path, None, why)])
+        self.book.stale.clear()
 
     def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:
         path = self.csv_root.joinpath(*key, f"{self.day.isoformat()}.csv")
