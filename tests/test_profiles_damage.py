@@ -280,3 +280,29 @@ def test_a_rebuild_beside_the_recorder_is_not_undone(recorded: Path, tmp_path: P
     rebuild(adv, find_splits(csv)[0])
     assert tree_bytes(adv, "*.csv*") == closed
     assert set(parse_ledger(profiles.ledger_path(master(root)).read_text())) == {DAY}
+
+
+_COMPARE = """
+import sys
+from datetime import date
+from pathlib import Path
+from opchain.store.query import compare
+root, skipped = Path(sys.argv[1]), []
+found = compare(root / "csv_data", root / "data_adv", "NIFTY", "this_week", "atm",
+                date.fromisoformat(sys.argv[2]), skipped)
+print(len(found.minutes), skipped)
+"""
+
+
+def test_today_against_a_profile_whose_ledger_is_a_fifo(recorded: Path, tmp_path: Path) -> None:
+    """On main the comparison (the API's /profiles) waited forever on the FIFO."""
+    root = copy(recorded, tmp_path / "d")
+    ledger = profiles.ledger_path(master(root))
+    ledger.unlink()
+    os.mkfifo(ledger)
+    command = [sys.executable, "-c", _COMPARE, str(root), DAY.isoformat()]
+    # The timeout only ends a hang (main's); it measures nothing.
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("375 [")
+    assert "fri.csv.ledger: not a regular file" in done.stdout

@@ -128,10 +128,15 @@ def load(path: Path) -> tuple[Profile, Ledger]:
 
 
 def _pending_hash(pending: Path) -> str | None:
+    return _hash_line(_pending_text(pending))
+
+
+def _pending_text(pending: Path) -> str:
+    """A save's pending ledger ("" when there is none, or it is junk a crash left)."""
     try:
-        return _hash_line(_text(pending))
+        return _text(pending)
     except Damaged:
-        return None
+        return ""
 
 
 def _read(path: Path) -> bytes:
@@ -172,18 +177,18 @@ def _parsed(parse: Callable[[str, str], T], data: bytes | str, path: Path) -> T:
 def peek(path: Path) -> tuple[Profile, Ledger] | None:
     """A profile and its ledger as the last whole save left them (as :func:`load` finds
     them) but changing nothing on disk: for a reader beside a running writer. None when there
-    is no profile, or when it was caught between the steps of a save."""
+    is no profile, or when it was caught between the steps of a save. Only regular files are
+    read (a FIFO would block); a pair that is not one save raises :class:`Damaged`."""
     ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
-    try:
-        data = path.read_bytes()
-        text = pending.read_text(encoding="utf-8") if pending.exists() else ""
-        if _hash_line(text) != _digest(data):  # no save under way for this profile
-            text = ledger_file.read_text(encoding="utf-8") if ledger_file.exists() else ""
-            if _hash_line(text) not in (None, _digest(data)):
-                return None
-    except FileNotFoundError:  # removed while being read, by a save's rename
+    data = _read(path)
+    if not data:  # none, or removed while being read, by a save's rename
         return None
-    return parse_profile(data.decode("utf-8"), str(path)), parse_ledger(text, str(ledger_file))
+    text = _pending_text(pending)
+    if _hash_line(text) != _digest(data):  # no save under way for this profile
+        text = _text(ledger_file)
+        if _hash_line(text) not in (None, _digest(data)):
+            return None
+    return _parsed(parse_profile, data, path), _parsed(parse_ledger, text, ledger_file)
 
 
 def save(
