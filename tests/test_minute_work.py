@@ -69,9 +69,9 @@ def test_a_live_update_saves_a_share_of_the_profiles_in_turn(
     saved: list[Path] = []
     real_save = profiles.save
 
-    def counted(path: Path, *args: object, **kwargs: object) -> None:
+    def counted(path: Path, *args: object, **kwargs: object) -> str:
         saved.append(path)
-        real_save(path, *args, **kwargs)  # type: ignore[arg-type]
+        return real_save(path, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(profiles, "save", counted)
     every: dict[str, bytes] = {}

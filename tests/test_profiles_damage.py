@@ -8,7 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -210,3 +210,99 @@ def test_recording_goes_on_when_a_profile_cannot_be_written(
     report = record(root, until=datetime.fromisoformat(f"{DAY}T10:45:00+05:30"), cadence_seconds=60)
     assert report.cycles == 15
     assert any(folder.glob("dte*.csv"))
+
+
+def test_eod_refuses_a_day_whose_session_is_not_over(recorded: Path, tmp_path: Path) -> None:
+    """On main eod closed it: every minute after, recorded, was never added to a profile."""
+    root = copy(recorded, tmp_path / "d")
+    later = "2099-01-02"  # a Friday whose session has not even begun
+    for split in (root / "csv_data").glob(f"*/*/*/{DAY}.csv"):
+        split.with_name(f"{later}.csv").write_text(
+            split.read_text().replace(f"{DAY}T", f"{later}T")
+        )
+    before = tree_bytes(root / "data_adv", "*.csv*")
+    done = opchain("eod", "-d", str(root), "--date", later)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"error: the session of {later} is not over yet (it closes at 15:30 IST): run eod "
+        "after it; meanwhile the recorder adds each minute as it ends"
+    ]
+    assert tree_bytes(root / "data_adv", "*.csv*") == before
+
+
+def test_a_rebuild_during_a_session_leaves_the_day_open(recorded: Path, tmp_path: Path) -> None:
+    """A rebuild mid-session adds the finished minutes of the day and does not close it (on
+    main it closed the day, so the rest of the session never reached the profiles); the
+    recorder then goes on, and the close equals a rebuild of the whole day."""
+    from opchain.store import eod as eod_store
+    from opchain.store.opdata import find_splits
+    from opchain.store.rebuild import rebuild
+
+    root = copy(recorded, tmp_path / "d")
+    adv = root / "data_adv"
+    splits = find_splits(root / "csv_data")[0]
+    rebuild(adv, splits, now=datetime.fromisoformat(f"{DAY}T10:05:20+05:30"))
+    assert parse_ledger(profiles.ledger_path(master(root)).read_text()) == {DAY: "10:04"}
+    record(root, until=datetime.fromisoformat(f"{DAY}T10:30:00+05:30"), cadence_seconds=60)
+    eod_store.reconcile(root / "csv_data", adv, DAY)
+    closed = tree_bytes(adv, "*.csv*")
+    rebuild(adv, find_splits(root / "csv_data")[0])
+    assert tree_bytes(adv, "*.csv*") == closed
+    assert parse_ledger(profiles.ledger_path(master(root)).read_text()) == {DAY: "closed"}
+
+
+def test_a_rebuild_beside_the_recorder_is_not_undone(recorded: Path, tmp_path: Path) -> None:
+    """A rebuild while the recorder runs (here: leaving out a bad earlier Friday). On main the
+    recorder's next save wrote back its own copy, the bad day in it, silently. Now it finds
+    the profile changed, reads it again and goes on from its ledger: the day's close equals a
+    rebuild of what is left."""
+    from opchain.store.masters import MasterStream
+    from opchain.store.opdata import find_splits
+    from opchain.store.rebuild import rebuild
+
+    root = copy(recorded, tmp_path / "d")
+    csv, adv = root / "csv_data", root / "data_adv"
+    earlier = DAY - timedelta(days=7)
+    for split in csv.glob(f"*/*/*/{DAY}.csv"):
+        text = split.read_text().replace(f"{DAY}T", f"{earlier}T")
+        split.with_name(f"{earlier}.csv").write_text(text)
+    at = lambda hhmmss: datetime.fromisoformat(f"{DAY}T{hhmmss}+05:30")  # noqa: E731
+    rebuild(adv, find_splits(csv)[0], now=at("10:05:20"))
+    series = sorted({(p.parts[-4], p.parts[-3], p.parts[-2]) for p in csv.glob("*/*/*/*.csv")})
+    stream = MasterStream(csv, adv, DAY, save_every=0.0, save_share=1)
+    stream.update(series, now=at("10:10:00"))
+    for split in csv.glob(f"*/*/*/{earlier}.csv"):
+        split.unlink()  # a bad day, taken out by a rebuild while the recorder runs
+    rebuild(adv, find_splits(csv)[0], now=at("10:10:20"))
+    stream.update(series, now=at("10:15:00"))
+    stream.update(series, final=True)
+    closed = tree_bytes(adv, "*.csv*")
+    rebuild(adv, find_splits(csv)[0])
+    assert tree_bytes(adv, "*.csv*") == closed
+    assert set(parse_ledger(profiles.ledger_path(master(root)).read_text())) == {DAY}
+
+
+_COMPARE = """
+import sys
+from datetime import date
+from pathlib import Path
+from opchain.store.query import compare
+root, skipped = Path(sys.argv[1]), []
+found = compare(root / "csv_data", root / "data_adv", "NIFTY", "this_week", "atm",
+                date.fromisoformat(sys.argv[2]), skipped)
+print(len(found.minutes), skipped)
+"""
+
+
+def test_today_against_a_profile_whose_ledger_is_a_fifo(recorded: Path, tmp_path: Path) -> None:
+    """On main the comparison (the API's /profiles) waited forever on the FIFO."""
+    root = copy(recorded, tmp_path / "d")
+    ledger = profiles.ledger_path(master(root))
+    ledger.unlink()
+    os.mkfifo(ledger)
+    command = [sys.executable, "-c", _COMPARE, str(root), DAY.isoformat()]
+    # The timeout only ends a hang (main's); it measures nothing.
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("375 [")
+    assert "fri.csv.ledger: not a regular file" in done.stdout

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,9 +36,14 @@ def eod(data_dir: DataDir = None, day: Day = None) -> None:
     `<data_adv>/eod/<date>.csv` (coverage, gaps, outliers per series). Running it twice
     changes nothing."""
     from opchain.store import eod as eod_store
+    from opchain.store.masters import day_over
 
     settings = load_settings(data_dir=data_dir)
-    when = day.date() if day else _last_session()
+    now = datetime.now(IST)
+    when = day.date() if day else _last_session(now)
+    if not day_over(when, now):  # closed now, the day would lose the rest of its session
+        fail(f"the session of {when} is not over yet (it closes at 15:30 IST): run eod after "
+             "it; meanwhile the recorder adds each minute as it ends")  # fmt: skip
     series = eod_store.day_series(settings.split_root, when)
     if not series:
         fail(f"no split files for {when} under {settings.split_root}")
@@ -85,7 +90,7 @@ def rebuild_masters(
         within = "" if start is None and end is None else "in those dates "
         fail(f"no split files {within}under {root}")
     with _bar("rebuilding", len(chosen)) as step:
-        done = rebuild(settings.profiles_root, splits, first, last, step)
+        done = rebuild(settings.profiles_root, splits, first, last, step, datetime.now(IST))
     days = len({s.day for s in chosen})
     more = done.read - len(chosen)
     line = f"{done.written} profiles from {len(chosen)} split files ({days} days)"
@@ -119,7 +124,7 @@ def import_op(
     book = ProfileBook(warn=False)  # profiles left as they were are listed below
     problems = list(found.problems)
     with _bar("importing", len(found.splits)) as step:
-        problems += build(book, settings.profiles_root, found.splits, step)
+        problems += build(book, settings.profiles_root, found.splits, step, datetime.now(IST))
     merged, skipped, trouble = _old_masters(
         book, settings.profiles_root, found.masters, found.splits
     )
@@ -207,8 +212,12 @@ def _once(problems: list[Problem]) -> list[Problem]:
     return sorted(seen.values(), key=lambda p: (str(p.path), p.line or 0))
 
 
-def _last_session() -> date:
+def _last_session(now: datetime) -> date:
+    """The last trading day whose session is over at ``now``."""
     try:
-        return calendar.last_trading_day("NSE", datetime.now(IST).date())
+        day = calendar.last_trading_day("NSE", now.date())
+        if datetime.combine(day, time(15, 30), IST) > now:  # today's, still running
+            day = calendar.previous_trading_day("NSE", day)
+        return day
     except calendar.CalendarUnavailable as err:  # past the tables: say so, in one line
         fail(f"{err}; or pass --date")

@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from opchain.market.ist import IST, to_ist
 from opchain.profiles.master import add_minutes
-from opchain.profiles.minutes import last_per_minute, minute_of, paise
+from opchain.profiles.minutes import CLOSE, last_per_minute, minute_of, paise
 from opchain.store.csvrows import Follow, aware, report
 from opchain.store.opdata import OpSplit, Premium, Problem, read_premiums
 from opchain.store.profiles import ProfileBook, dte_path, weekday_path
@@ -141,6 +142,12 @@ class MasterStream:
             self.book.save(lambda path: order[path] % share == turn % share, failed)
         report(failed or [])
         self._saved_at = self.now()
+        for path in sorted(self.book.stale):  # saved by another process: read it again, and
+            self.book.forget(path)  # the split file from its start (the ledgers skip the rest)
+            self.tails.pop((path.parents[2].name, path.parents[1].name, path.parent.name), None)
+            why = "changed on disk by another process (a rebuild?): read again, not overwritten"
+            report([Problem(path, None, why)])
+        self.book.stale.clear()
 
     def _read_new(self, key: Series, tail: _Tail) -> list[tuple[datetime, int | None]] | None:
         path = self.csv_root.joinpath(*key, f"{self.day.isoformat()}.csv")
@@ -180,10 +187,15 @@ def build(
     adv_root: Path,
     splits: list[OpSplit],
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> list[Problem]:
     """Add whole days from split files (any dialect :mod:`opchain.store.opdata` reads) to the
     profiles in ``book``, closing each day. Days already closed in a ledger are not added
-    again. Returns what could not be read."""
+    again. Returns what could not be read.
+
+    A day whose session is not over at ``now`` (None: every day is over) is not closed: only
+    its finished minutes are added, as live, so the recorder adds the rest (closed, a day
+    would lose its afternoon for good)."""
     problems: list[Problem] = []
     for done, split in enumerate(splits, start=1):
         premiums, found = read_premiums(split)
@@ -192,10 +204,20 @@ def build(
             paths = targets(adv_root, (split.index, split.bucket, split.offset), split.day,
                             _dte(premiums, split.day))  # fmt: skip
             rows = [(p.ts, p.paise) for p in premiums]
-            add_day_part(book, paths, split.day, rows, close=True)
+            over = now is None or day_over(split.day, now)
+            if not over:
+                today = now is not None and split.day == to_ist(now).date()
+                current = minute_of(now) if today and now is not None else ""
+                rows = [r for r in rows if minute_of(r[0]) < current]
+            add_day_part(book, paths, split.day, rows, close=over)
         if progress:
             progress(done, len(splits))
     return problems
+
+
+def day_over(day: date, now: datetime) -> bool:
+    """Whether ``day``'s session (to 15:30 IST) is over at ``now``."""
+    return datetime.combine(day, CLOSE, IST) <= now
 
 
 def _dte(premiums: list[Premium], day: date) -> int | None:

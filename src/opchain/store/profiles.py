@@ -128,10 +128,15 @@ def load(path: Path) -> tuple[Profile, Ledger]:
 
 
 def _pending_hash(pending: Path) -> str | None:
+    return _hash_line(_pending_text(pending))
+
+
+def _pending_text(pending: Path) -> str:
+    """A save's pending ledger ("" when there is none, or it is junk a crash left)."""
     try:
-        return _hash_line(_text(pending))
+        return _text(pending)
     except Damaged:
-        return None
+        return ""
 
 
 def _read(path: Path) -> bytes:
@@ -172,18 +177,18 @@ def _parsed(parse: Callable[[str, str], T], data: bytes | str, path: Path) -> T:
 def peek(path: Path) -> tuple[Profile, Ledger] | None:
     """A profile and its ledger as the last whole save left them (as :func:`load` finds
     them) but changing nothing on disk: for a reader beside a running writer. None when there
-    is no profile, or when it was caught between the steps of a save."""
+    is no profile, or when it was caught between the steps of a save. Only regular files are
+    read (a FIFO would block); a pair that is not one save raises :class:`Damaged`."""
     ledger_file, pending = ledger_path(path), ledger_path(path).with_suffix(".ledger.tmp")
-    try:
-        data = path.read_bytes()
-        text = pending.read_text(encoding="utf-8") if pending.exists() else ""
-        if _hash_line(text) != _digest(data):  # no save under way for this profile
-            text = ledger_file.read_text(encoding="utf-8") if ledger_file.exists() else ""
-            if _hash_line(text) not in (None, _digest(data)):
-                return None
-    except FileNotFoundError:  # removed while being read, by a save's rename
+    data = _read(path)
+    if not data:  # none, or removed while being read, by a save's rename
         return None
-    return parse_profile(data.decode("utf-8"), str(path)), parse_ledger(text, str(ledger_file))
+    text = _pending_text(pending)
+    if _hash_line(text) != _digest(data):  # no save under way for this profile
+        text = _text(ledger_file)
+        if _hash_line(text) not in (None, _digest(data)):
+            return None
+    return _parsed(parse_profile, data, path), _parsed(parse_ledger, text, ledger_file)
 
 
 def save(
@@ -192,9 +197,10 @@ def save(
     ledger: Ledger,
     durable: bool = True,
     formatted: Formatted | None = None,
-) -> None:
+) -> str:
     """Replace a profile and its ledger together (module docstring); ``formatted`` keeps
-    the profile's lines between saves (:func:`~opchain.profiles.master.format_profile`)."""
+    the profile's lines between saves (:func:`~opchain.profiles.master.format_profile`).
+    Returns the SHA-256 of the profile written."""
     data = format_profile(profile, formatted).encode("utf-8")
     pending = ledger_path(path).with_suffix(".ledger.tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -206,6 +212,16 @@ def save(
             os.fsync(f.fileno())
     write_atomic(path, data, durable)
     pending.replace(ledger_path(path))
+    return _digest(data)
+
+
+def disk_digest(path: Path) -> str | None:
+    """The SHA-256 of the profile at ``path`` as it is on disk (None: none there)."""
+    try:
+        data = _read(path)
+    except Damaged:
+        return "not a regular file"
+    return _digest(data) if data else None
 
 
 @dataclass
@@ -223,6 +239,11 @@ class ProfileBook:
     blocked: dict[Path, Problem] = field(default_factory=dict)
     warn: bool = True  # log each blocked profile (once); else the caller reports ``blocked``
     formatted: dict[Path, Formatted] = field(default_factory=dict)  # lines kept between saves
+    # What each profile held on disk when it was loaded or last saved here: a profile found
+    # changed since (another process saved it: a rebuild, an eod) is not overwritten but put
+    # in ``stale``, for its owner to read again (``store.masters``)
+    digests: dict[Path, str | None] = field(default_factory=dict)
+    stale: set[Path] = field(default_factory=set)
 
     def __getitem__(self, path: Path) -> tuple[Profile, Ledger]:
         entry = self.loaded.get(path)
@@ -238,7 +259,15 @@ class ProfileBook:
             self.loaded[path] = entry
             if entry[1]:
                 self.on_disk[path] = (dict(entry[0]), dict(entry[1]))
+            if not self.fresh and path not in self.blocked:
+                self.digests[path] = disk_digest(path)
         return entry
+
+    def forget(self, path: Path) -> None:
+        """Drop what is held of ``path`` (loaded again from disk on next use)."""
+        for held in (self.loaded, self.on_disk, self.formatted, self.digests):
+            held.pop(path, None)
+        self.changed.discard(path)
 
     def touch(self, path: Path) -> None:
         if path not in self.blocked:
@@ -256,10 +285,15 @@ class ProfileBook:
             before = self.on_disk.get(path)
             earlier = earlier_path(path)
             try:
+                if path in self.digests and disk_digest(path) != self.digests[path]:
+                    self.stale.add(path)
+                    continue
                 if before and earlier and _one_newer_day(before[1], ledger):
                     save(earlier, *before, durable=self.durable)
                 formatted = self.formatted.setdefault(path, {})
-                save(path, profile, ledger, durable=self.durable, formatted=formatted)
+                saved = save(path, profile, ledger, durable=self.durable, formatted=formatted)
+                if path in self.digests:
+                    self.digests[path] = saved
             except OSError as err:
                 if failed is None:
                     raise

@@ -18,7 +18,7 @@ that no source has any more is left out, and said, one line per profile.
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from opchain.profiles.master import Ledger, Profile, merge_profiles
@@ -52,13 +52,15 @@ def rebuild(
     first: date = date.min,
     last: date = date.max,
     progress: Progress | None = None,
+    now: datetime | None = None,
 ) -> Rebuilt:
-    """Rebuild the profiles the days from ``first`` to ``last`` feed (module docstring)."""
+    """Rebuild the profiles the days from ``first`` to ``last`` feed (module docstring); a day
+    whose session is not over at ``now`` is not closed (:func:`~opchain.store.masters.build`)."""
     whole = first == date.min and last == date.max
     wanted = {_series(s) for s in splits if first <= s.day <= last}
     used = splits if whole else [s for s in splits if _series(s) in wanted]
     book = ProfileBook(fresh=True)
-    done = Rebuilt(read=len(used), problems=build(book, adv_root, used, progress))
+    done = Rebuilt(read=len(used), problems=build(book, adv_root, used, progress, now))
     done.pooled, trouble = pool_op_masters(book, adv_root, None if whole else wanted)
     done.problems += trouble
 
