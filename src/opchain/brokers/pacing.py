@@ -4,11 +4,13 @@ The Kite client paces its quote calls with it, and so does the simulated broker,
 cycle needing a second call sees the same market second from either (and a session replayed
 against the simulator behaves like one against Kite).
 
-Calls are spaced from the slot each was given, not from when the sleep for it ended: an event
-loop that wakes a millisecond late now and then does not push every later call back (over a
-day at a 1-second cadence those milliseconds added up to missed cycles). Across a network the
-spacing the server sees varies with the network, so the Kite client asks for a margin on top of
-Kite's second (:data:`opchain.brokers.kite.client.QUOTE_INTERVAL`).
+In-process (the simulator, tick mode's book) calls are spaced from the slot each was given, not
+from when the sleep for it ended: an event loop that wakes a millisecond late now and then does
+not push every later call back (over a day at a 1-second cadence those milliseconds added up to
+missed cycles). Across a network what counts is when each request leaves (``from_sends``): a
+call that left late, the loop busy decoding the last answer, must not bring the next one
+closer to it; and the spacing the server sees varies with the network, so the Kite client asks
+for a margin on top of Kite's second (:data:`opchain.brokers.kite.client.QUOTE_INTERVAL`).
 
 A cycle's calls have until the next cycle is due: :func:`until` sets that deadline for the
 calls made inside it, and a broker that retries gives up once the deadline leaves no time for
@@ -27,10 +29,12 @@ _deadline: ContextVar[datetime | None] = ContextVar("quote_deadline", default=No
 
 
 class Pacer:
-    """At most one call per ``interval`` seconds of ``clock`` time."""
+    """At most one call per ``interval`` seconds of ``clock`` time, counted from each call's
+    slot, or with ``from_sends`` from the moment it actually went out."""
 
-    def __init__(self, clock: Clock, interval: float = 1.0) -> None:
+    def __init__(self, clock: Clock, interval: float = 1.0, from_sends: bool = False) -> None:
         self.clock, self.interval = clock, timedelta(seconds=interval)
+        self.from_sends = from_sends
         self._last: datetime | None = None
 
     def next_slot(self) -> datetime:
@@ -43,7 +47,7 @@ class Pacer:
         slot = self.next_slot()
         if slot > self.clock.now():
             await self.clock.sleep_until(slot)
-        self._last = slot
+        self._last = max(slot, self.clock.now()) if self.from_sends else slot
 
 
 def deadline() -> datetime | None:

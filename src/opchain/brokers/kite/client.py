@@ -93,7 +93,7 @@ class KiteClient:
         self.attempts, self.backoff, self.max_backoff = attempts, backoff, max_backoff
         self._jitter = random.Random(seed)
         self.timeout = timeout
-        self._quote_pace = pacing.Pacer(self.clock, QUOTE_INTERVAL)
+        self._quote_pace = pacing.Pacer(self.clock, QUOTE_INTERVAL, from_sends=True)
         self.retries = 0  # transient failures retried so far
         self._http = httpx.AsyncClient(
             base_url=root,
