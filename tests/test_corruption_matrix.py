@@ -371,7 +371,13 @@ def test_opchain_run_over_damaged_files(damage: str, seed: Path, tmp_path: Path)
     # for (its quotes would not be of its time), so the start leaves 5 s for the process to
     # come up before the last cycle is due.
     command = [sys.executable, "-m", "opchain", "run", "--broker", "sim", "--speed", "60"]
-    command += ["--start", (LAST - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"), "--sessions", "1", "--no-api"]
+    command += [
+        "--start",
+        (LAST - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"),
+        "--sessions",
+        "1",
+        "--no-api",
+    ]
     lines: list[str] = []
     with subprocess.Popen(
         [*command, "-d", str(data)],
