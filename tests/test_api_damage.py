@@ -420,5 +420,5 @@ def test_a_damaged_ledger_is_named_without_the_servers_path(data: Path, tmp_path
         answer = _no_500(client, f"/profiles/NIFTY/this_week/atm?date={TODAY}")
     assert answer.status_code == 200
     skipped = answer.json()["skipped"]
-    assert any(f"{MASTERS}/atm/fri.csv.ledger: line 3: not a date" in s for s in skipped), skipped
+    assert any(f"{MASTERS}/atm/fri.csv.ledger:3: not a date" in s for s in skipped), skipped
     assert str(tmp_path) not in answer.text
