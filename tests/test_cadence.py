@@ -111,3 +111,20 @@ def test_a_default_session_at_30_s_sees_the_whole_chain(tmp_path: Path) -> None:
     assert report.full_chain and report.cycles == 2 and report.notes == said
     assert said[0].startswith("Analytics over the whole chain:")
     assert report.legs > 2 * 2000  # every listed strike, not ten slices of five
+
+
+def test_a_late_call_pushes_no_later_one_back() -> None:
+    """In-process brokers allow one call per clock second: a call that went out 0.85 s late
+    (the loop busy) leaves the next second's call on time. Spaced a second from each call, a
+    run's cycles stayed 0.86 s late all session after one early stall (issue 13, case 22)."""
+    clock = VirtualClock(datetime(2026, 11, 20, 10, 0, 0, 850_000, tzinfo=IST))
+    pacer = Pacer(clock, 1.0, per_second=True)
+
+    async def go() -> None:
+        await pacer.wait()
+        await clock.sleep_until(datetime(2026, 11, 20, 10, 0, 1, tzinfo=IST))
+        assert pacer.next_slot() == clock.now()
+        await pacer.wait()  # a second call in the same second waits for the next
+        assert pacer.next_slot() == datetime(2026, 11, 20, 10, 0, 2, tzinfo=IST)
+
+    asyncio.run(go())

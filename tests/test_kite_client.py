@@ -4,6 +4,7 @@ import asyncio
 import itertools
 import logging
 import random
+import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -174,7 +175,8 @@ def test_a_give_up_after_timeouts_says_why(fake: FakeKite, root: str) -> None:
             await kite.quote(["NSE:NIFTY 50"])
         await kite.close()
         assert isinstance(err.value, Transient)
-        assert str(err.value) == "GET /quote: gave up after 2 attempts: ReadTimeout"
+        said = str(err.value)  # ReadTimeout; on a loaded machine the connect may be the one
+        assert re.fullmatch(r"GET /quote: gave up after 2 attempts: (Read|Connect)Timeout", said)
         assert err.value.reason == "timed out"
 
     run(go())

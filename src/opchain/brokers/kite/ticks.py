@@ -59,7 +59,7 @@ class TickBroker:
         self.newest: datetime | None = None  # the latest exchange time any tick carried
         self.late_reads = 0  # reads that gave up waiting for the stream
         self._tokens: dict[str, int] = {}
-        self._pace = pacing.Pacer(self.clock, READ_INTERVAL)
+        self._pace = pacing.Pacer(self.clock, READ_INTERVAL, per_second=True)
         self._ticker: Ticker | None = None
         self._arrived: asyncio.Event | None = None
 

@@ -35,7 +35,8 @@ class SimBroker:
         self.jumps = jumps
         self._market: SimMarket | None = None
         self.quote_interval = pace
-        self._pace = Pacer(clock, pace)  # Kite's limit: one quote request a second
+        # Kite's limit, one quote request a second: here one per second of the clock.
+        self._pace = Pacer(clock, pace, per_second=pace == 1.0)
 
     def market(self, day: date) -> SimMarket:
         """The market standing on ``day``: its own, or on a closed day the last trading day's.
