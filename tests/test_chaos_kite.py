@@ -5,8 +5,9 @@ The chaos run (issue 13, case 2) has half an hour of market time at 40 times rea
 the issue's fault mix on every quote call: 30% 429s, 20% 5xx, 10% HTML pages, 10% cut JSON
 and 5% stalls. The run stamps each quote request with the cycle it is for (``tests/stamped.py``)
 and the fake's clock reads that stamp, so every request the fake saw is known by its cycle.
-Every cycle that some usable answer was given for is recorded; every other is lost alone,
-counted in the report by reason; the collector never restarts.
+Every cycle that some usable answer was given for is recorded (unless that answer reached
+the run after the cycle's deadline, the machine busy: then it is counted as timed out); every
+other is lost alone, counted in the report by reason; the collector never restarts.
 """
 
 import os
@@ -37,7 +38,7 @@ pytestmark = pytest.mark.e2e
 
 CHAOS = dict(too_many=0.3, server_error=0.2, html=0.1, malformed=0.1, stall=0.05)
 START = datetime(2026, 11, 20, 15, 0, tzinfo=IST)
-CADENCE, SPEED, LEAD = 10, 40, 1.0  # the run's clock stands LEAD wall seconds before START
+CADENCE, SPEED, LEAD = 10, 40, 3.0  # the run's clock stands LEAD wall seconds before START
 STAMPED = [sys.executable, str(Path(__file__).with_name("stamped.py"))]
 
 
@@ -114,7 +115,12 @@ def test_a_bad_broker_hour_loses_cycles_never_the_collector(
         first + timedelta(seconds=CADENCE * k) for k in range((close - first).seconds // CADENCE)
     ]
     assert tried <= set(cycles)  # asked for at cycle times only
-    assert recorded == {ts for ts in cycles if ts in usable}  # every one that could be had
+    # Every cycle that could be had is recorded, but for an answer the fake gave that reached
+    # the run after its cycle's deadline (a busy machine): the run gave it up as timed out and
+    # counted it so (below).
+    answered = {ts for ts in cycles if ts in usable}
+    assert recorded <= answered
+    late = answered - recorded
     summary = re.search(
         r"(\d+) snapshots recorded every 10 s, 0 already on disk, \d+ before this run "
         r"started, (\d+) missed, (\d+) lost to the broker",
@@ -132,6 +138,7 @@ def test_a_bad_broker_hour_loses_cycles_never_the_collector(
         for name, n in re.findall(r"([a-zA-Z ()0-9]+?) (\d+)(?:,|$)", " ".join(reasons[1].split()))
     )
     assert sum(counted.values()) == lost
+    assert len(late) <= counted.get("timed out", 0), (sorted(late), counted)
     assert {"rate limited (HTTP 429)", "server error (HTTP 5xx)"} <= set(counted)
 
 
