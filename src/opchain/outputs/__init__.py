@@ -1,1 +1,1 @@
-"""Where a session's cycles go: every output, named in one list (docs/influxdb.md, DEVELOPERS.md)."""
+"""Where a session's cycles go: every output, named in one list (DEVELOPERS.md)."""
