@@ -27,6 +27,7 @@ from opchain.settings import Settings
 log = logging.getLogger(__name__)
 
 Kind = Literal["written", "rejected", "down"]
+GZIP_TEXT = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
 MESSAGE_LIMIT = 500  # characters of a server's message kept in a log line or a state
 
 
@@ -80,7 +81,7 @@ class Transport:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        headers = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
+        headers = {}
         if target.token:
             headers["Authorization"] = f"Token {target.token}"
         self._http = httpx.Client(
@@ -113,7 +114,7 @@ class Transport:
             path, params = "/api/v2/write", {"bucket": t.bucket or "", "org": t.org or ""}
             params["precision"] = "ns"
         try:
-            response = self._http.post(path, params=params, content=body)
+            response = self._http.post(path, params=params, content=body, headers=GZIP_TEXT)
         except httpx.HTTPError as err:
             return Outcome("down", 0, 0, f"{type(err).__name__}: {err}"[:MESSAGE_LIMIT])
         return classify(response, points)
