@@ -210,6 +210,10 @@ class InfluxWriter:
                     self._busy = True
                 try:
                     action()
+                except Exception as err:  # a bug, a full disk: back off, never die
+                    log.exception("InfluxDB writer: a step failed")
+                    with self._cond:
+                        self._fail(Outcome("down", 0, 0, f"{type(err).__name__}: {err}"))
                 finally:
                     with self._cond:
                         self._busy = False
@@ -218,8 +222,6 @@ class InfluxWriter:
                         self._cond.notify_all()
                     self._report()
                     self._publish()
-        except Exception:
-            log.exception("InfluxDB writer stopped; what it holds stays queued or spooled")
         finally:
             self._transport.close()
 

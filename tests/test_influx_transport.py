@@ -1,0 +1,135 @@
+"""What the InfluxDB transport sends and how it reads answers the real servers of
+test_influx_writer.py do not give on demand: 413 (split), 429 with Retry-After, 401, 5xx, a 400
+that is not a parse error; the v1 and v2 requests' exact form."""
+
+import gzip
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from opchain.outputs.influx.transport import Target, Transport, compress
+
+from .servers import serve_in_thread
+
+
+@dataclass
+class Seen:
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    lines: list[str]
+
+
+@dataclass
+class Fake:
+    url: str
+    seen: list[Seen] = field(default_factory=list)
+    answers: list[Response] = field(default_factory=list)  # in turn; then 204
+    max_lines: int | None = None  # more lines than this: 413
+    queries: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def fake_influx() -> Iterator[Fake]:
+    fake = Fake("")
+
+    async def write(request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        lines = body.decode().split("\n")
+        fake.seen.append(
+            Seen(request.url.path, dict(request.query_params), dict(request.headers), lines)
+        )
+        if fake.max_lines is not None and len(lines) > fake.max_lines:
+            return JSONResponse({"error": "Request Entity Too Large"}, status_code=413)
+        if fake.answers:
+            return fake.answers.pop(0)
+        return Response(status_code=204)
+
+    async def query(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode())
+        fake.queries.extend(form["q"])
+        return JSONResponse({"results": [{"statement_id": 0}]})
+
+    routes = [Route(p, write, methods=["POST"]) for p in ("/write", "/api/v2/write")]
+    routes.append(Route("/query", query, methods=["POST"]))
+    with serve_in_thread(Starlette(routes=routes)) as url:
+        fake.url = url
+        yield fake
+
+
+def target(url: str, api: Literal["v1", "v2"] = "v1", token: str | None = None) -> Target:
+    return Target(url=url, api=api, db="opchain", bucket="b", org="o", token=token, timeout=5)
+
+
+LINES = [f"m,k=a v={i}i {i}" for i in range(8)]
+
+
+def test_v1_and_v2_requests() -> None:
+    with fake_influx() as fake:
+        for api in ("v1", "v2"):
+            transport = Transport(target(fake.url, api, token="secret"))  # type: ignore[arg-type]
+            outcome = transport.send(compress(LINES), len(LINES))
+            transport.close()
+            assert (outcome.kind, outcome.written) == ("written", 8)
+    v1, v2 = fake.seen
+    assert (v1.path, v1.params) == ("/write", {"db": "opchain", "precision": "n"})
+    assert (v2.path, v2.params) == ("/api/v2/write", {"bucket": "b", "org": "o", "precision": "ns"})
+    assert v2.headers["authorization"] == "Token secret"
+    assert v1.lines == LINES and v2.lines == LINES
+
+
+def test_a_batch_too_large_is_split_until_it_fits() -> None:
+    with fake_influx() as fake:
+        fake.max_lines = 2
+        transport = Transport(target(fake.url))
+        outcome = transport.send(compress(LINES), len(LINES))
+        transport.close()
+    assert (outcome.kind, outcome.written, outcome.rejected) == ("written", 8, 0)
+    taken = [line for s in fake.seen if len(s.lines) <= 2 for line in s.lines]
+    assert taken == LINES  # in order, each once
+
+
+def test_answers_that_keep_the_batch_for_later() -> None:
+    with fake_influx() as fake:
+        fake.answers = [
+            Response(status_code=429, headers={"Retry-After": "7"}),
+            JSONResponse({"error": "unauthorized"}, status_code=401),
+            Response("overloaded", status_code=503),
+        ]
+        transport = Transport(target(fake.url))
+        outcomes = [transport.send(compress(LINES), 8) for _ in range(3)]
+        transport.close()
+    assert [o.kind for o in outcomes] == ["down"] * 3
+    assert outcomes[0].retry_after == 7.0
+    assert outcomes[1].detail == "HTTP 401: unauthorized"
+    assert outcomes[2].detail == "HTTP 503: overloaded" and outcomes[2].retry_after is None
+
+
+def test_a_bad_request_that_names_no_line_rejects_the_batch() -> None:
+    with fake_influx() as fake:
+        fake.answers = [JSONResponse({"error": "field type conflict"}, status_code=400)]
+        transport = Transport(target(fake.url))
+        outcome = transport.send(compress(LINES), 8)
+        transport.close()
+    assert (outcome.kind, outcome.written, outcome.rejected) == ("rejected", 0, 8)
+    assert outcome.detail == "field type conflict"
+
+
+def test_a_missing_database_is_created_and_the_batch_sent_again() -> None:
+    with fake_influx() as fake:
+        fake.answers = [JSONResponse({"error": 'database not found: "opchain"'}, status_code=404)]
+        transport = Transport(target(fake.url))
+        outcome = transport.send(compress(LINES), 8)
+        transport.close()
+    assert (outcome.kind, outcome.written) == ("written", 8)
+    assert fake.queries == ['CREATE DATABASE "opchain"']
+    assert [s.lines for s in fake.seen] == [LINES, LINES]
