@@ -18,6 +18,7 @@ import pytest
 from opchain.health.alerts import alerts_for
 from opchain.health.metrics import Metrics
 from opchain.health.state import read
+from opchain.outputs.influx import writer as writer_module
 from opchain.outputs.influx.writer import SINK, InfluxWriter
 from opchain.settings import Settings
 
@@ -83,12 +84,16 @@ def influx_folder(tmp_path: Path) -> Path:
 def test_points_arrive_and_a_missing_database_is_created(tmp_path: Path) -> None:
     with influxd_server(influx_folder(tmp_path)) as (url, _):
         settings = settings_for(tmp_path, url, influxdb_batch_points=1000)
-        with writing(settings, tmp_path / "spool") as writer:
+        metrics = Metrics()
+        with writing(settings, tmp_path / "spool", metrics=metrics) as writer:
             for start in range(0, 3000, 500):
                 writer.put(points(start, 500))
             assert writer.drain(60)
             stats = writer.stats()
         assert arrived(url) == expected(range(3000))
+    text = metrics.exposition().decode()
+    assert "opchain_influx_points_written_total 3000.0" in text
+    assert "opchain_influx_queue_points 0.0" in text and "opchain_influx_spool_bytes 0.0" in text
     assert (stats.points_attempted, stats.points_written) == (3000, 3000)
     assert (stats.points_rejected, stats.points_dropped, stats.spool_points) == (0, 0, 0)
     assert stats.state == "ok" and stats.flush_latency_ms is not None
@@ -288,3 +293,25 @@ def test_a_server_that_never_answers_costs_put_nothing(tmp_path: Path) -> None:
         with writing(settings_for(tmp_path, url), spool) as second:
             assert second.drain(60)
         assert arrived(url) == expected(range(1000))
+
+
+def test_a_server_away_for_long_is_down_and_alerts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "DOWN_ALERT_SECONDS", 0.0)  # "long" is now
+    settings = settings_for(tmp_path, down_url())
+    with writing(settings, tmp_path / "spool") as writer:
+        writer.put(points(0, 10))
+        wait_until(lambda: read(settings.data_dir)[SINK]["status"] == "down")
+        assert writer.stats().state == "down"
+    state = read(settings.data_dir)[SINK]
+    assert "not taking writes" in state["detail"] and "ConnectError" in state["detail"]
+    assert f"component_down:{SINK}" in {a.key for a in alerts_for([], {SINK: state})}
+
+
+def test_points_put_after_close_are_counted_as_dropped(tmp_path: Path) -> None:
+    writer = InfluxWriter(settings_for(tmp_path, down_url()), tmp_path / "spool")
+    writer.close(0)
+    writer.put(points(0, 5))
+    stats = writer.stats()
+    assert (stats.points_attempted, stats.points_dropped, stats.queue_points) == (5, 5, 0)

@@ -126,18 +126,19 @@ class InfluxWriter:
         try:
             with self._cond:
                 self._attempted += len(lines)
-                if self._closed:
-                    over = True
-                else:
-                    self._queue.extend(lines)
-                    if self._queued_at is None:
-                        self._queued_at = time.monotonic()
-                        self._cond.notify_all()
-                    elif len(self._queue) >= self._batch:
-                        self._cond.notify_all()
-                    over = len(self._queue) > self._queue_limit
+                if self._closed:  # the caller's mistake: said, counted, never a crash
+                    self._dropped += len(lines)
+                    log.warning("InfluxDB writer: %d points put after close dropped", len(lines))
+                    return
+                self._queue.extend(lines)
+                if self._queued_at is None:
+                    self._queued_at = time.monotonic()
+                    self._cond.notify_all()
+                elif len(self._queue) >= self._batch:
+                    self._cond.notify_all()
+                over = len(self._queue) > self._queue_limit
             if over:
-                self._spill(list(lines) if self._closed else None)
+                self._spill()
         except Exception:  # the collector goes on, whatever happens here
             log.exception("InfluxDB writer: put failed")
 
@@ -299,15 +300,14 @@ class InfluxWriter:
 
     # -- both sides ----------------------------------------------------------------------
 
-    def _spill(self, extra: list[str] | None = None) -> None:
-        """Move the queue (and ``extra`` lines behind it) to the spool, in order."""
+    def _spill(self) -> None:
+        """Move the queue to the spool, behind what is there."""
         with self._order:
             with self._cond:
                 lines = list(self._queue)
                 self._queue.clear()
                 self._queued_at = None
                 self._generation += 1
-            lines.extend(extra or ())
             stored = dropped = 0
             for start in range(0, len(lines), self._batch):
                 chunk = lines[start : start + self._batch]
