@@ -153,6 +153,7 @@ def test_a_server_stopped_and_started_again_gets_every_point_once(tmp_path: Path
         with influxd_at(folder, where):  # the same data, the same port
             assert writer.drain(60)
             assert arrived(where.url) == expected(range(600))
+            assert read(settings.data_dir)[SINK]["status"] == "ok"
         stats = writer.stats()
     assert (stats.points_written, stats.spool_points, stats.spool_bytes) == (600, 0, 0)
     assert stats.state == "ok" and stats.last_error is not None

@@ -57,7 +57,7 @@ class WriterStats:
     points_rejected: int  # refused as bad lines (never retried)
     points_dropped: int  # refused by a full spool
     flush_latency_ms: float | None  # the last answered write's round trip
-    queue_points: int  # in memory
+    queue_points: int  # in memory (with lines on their way to the spool)
     spool_bytes: int  # on disk
     spool_points: int
     state: State
@@ -100,6 +100,7 @@ class InfluxWriter:
         self._queue: deque[str] = deque()
         self._queued_at: float | None = None  # when the oldest queued line came
         self._generation = 0  # bumped whenever the queue is spilled to the spool
+        self._moving = 0  # lines taken from the queue, not yet in the spool (or dropped)
         self._attempted = self._written = self._rejected = self._dropped = 0
         self._published = (0, 0, 0)  # written, rejected, dropped as told to the metrics
         self._latency_ms: float | None = None
@@ -150,7 +151,7 @@ class InfluxWriter:
                 points_rejected=self._rejected,
                 points_dropped=self._dropped,
                 flush_latency_ms=self._latency_ms,
-                queue_points=len(self._queue),
+                queue_points=len(self._queue) + self._moving,
                 spool_bytes=self._spool.disk_bytes,
                 spool_points=self._spool.points,
                 state=self._state(),
@@ -166,7 +167,7 @@ class InfluxWriter:
             self._retry_at, self._delay = 0.0, self._backoff[0]
             self._cond.notify_all()
             try:
-                while self._queue or self._busy or not self._spool.empty():
+                while self._queue or self._moving or self._busy or not self._spool.empty():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._thread.is_alive():
                         return False
@@ -217,12 +218,13 @@ class InfluxWriter:
                         self._fail(Outcome("down", 0, 0, f"{type(err).__name__}: {err}"))
                 finally:
                     with self._cond:
-                        self._busy = False
                         if self._spool.empty():
                             self._full = False
-                        self._cond.notify_all()
-                    self._report()
+                    self._report()  # before a drain waiting on this step returns
                     self._publish()
+                    with self._cond:
+                        self._busy = False
+                        self._cond.notify_all()
         finally:
             self._transport.close()
 
@@ -260,8 +262,15 @@ class InfluxWriter:
                     self._queued_at = None
 
     def _replay(self) -> None:
-        """Send the spool's oldest batch, after moving the queue behind it."""
-        self._spill()
+        """Send the spool's oldest batch; a queue that is due meanwhile goes behind it (whole
+        batches, not one small record a step)."""
+        with self._cond:
+            now, since = time.monotonic(), self._queued_at
+            due = since is not None and (
+                len(self._queue) >= self._batch or now >= since + self._flush or self._urgent > 0
+            )
+        if due:
+            self._spill()
         record = self._spool.peek()
         if record is None:
             return
@@ -301,29 +310,31 @@ class InfluxWriter:
     # -- both sides ----------------------------------------------------------------------
 
     def _spill(self) -> None:
-        """Move the queue to the spool, behind what is there."""
+        """Move the queue to the spool, behind what is there. Lines on their way count as
+        queued (``_moving``) until the spool has them or they are dropped, so the counts
+        always add up and a drain never ends before they land."""
         with self._order:
             with self._cond:
                 lines = list(self._queue)
                 self._queue.clear()
                 self._queued_at = None
                 self._generation += 1
-            stored = dropped = 0
+                self._moving += len(lines)
+            if not lines:
+                return
             for start in range(0, len(lines), self._batch):
                 chunk = lines[start : start + self._batch]
-                if self._spool.append(compress(chunk), len(chunk)):
-                    stored += 1
-                else:
-                    dropped += len(chunk)
-        if dropped or stored:
-            with self._cond:
-                self._dropped += dropped
-                if dropped and not self._full:
-                    log.error("InfluxDB spool %s full (%s MB): dropping points",
-                              self._spool.folder, self._spool_mb)  # fmt: skip
-                self._full = bool(dropped) or (self._full and not stored)
-                self._cond.notify_all()
-            self._publish()
+                stored = self._spool.append(compress(chunk), len(chunk))
+                with self._cond:
+                    self._moving -= len(chunk)
+                    if not stored:
+                        self._dropped += len(chunk)
+                        if not self._full:
+                            log.error("InfluxDB spool %s full (%s MB): dropping points",
+                                      self._spool.folder, self._spool_mb)  # fmt: skip
+                    self._full = not stored
+                    self._cond.notify_all()
+        self._publish()
 
     def _state(self) -> State:
         if self._full:
@@ -361,7 +372,7 @@ class InfluxWriter:
         with self._cond:
             now = self._written, self._rejected, self._dropped
             was, self._published = self._published, now
-            spool_bytes, queued = self._spool.disk_bytes, len(self._queue)
+            spool_bytes, queued = self._spool.disk_bytes, len(self._queue) + self._moving
         self._metrics.observe_influx(
             now[0] - was[0], now[1] - was[1], now[2] - was[2], spool_bytes, queued
         )
