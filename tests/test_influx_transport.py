@@ -133,3 +133,21 @@ def test_a_missing_database_is_created_and_the_batch_sent_again() -> None:
     assert (outcome.kind, outcome.written) == ("written", 8)
     assert fake.queries == ['CREATE DATABASE "opchain"']
     assert [s.lines for s in fake.seen] == [LINES, LINES]
+
+
+def test_a_partial_write_counts_only_the_points_it_names() -> None:
+    conflict = 'partial write: field type conflict: input field "v" on measurement "m" is type '
+    answers = [
+        f"{conflict}integer, already exists as type float dropped=1",
+        "partial write: unable to parse 'm v= 2': missing field value\n"
+        "unable to parse 'bad': invalid field format dropped=0",
+    ]
+    with fake_influx() as fake:
+        fake.answers = [JSONResponse({"error": a}, status_code=400) for a in answers]
+        transport = Transport(target(fake.url))
+        outcomes = [transport.send(compress(LINES), 8) for _ in answers]
+        transport.close()
+    assert [(o.kind, o.written, o.rejected) for o in outcomes] == [
+        ("rejected", 7, 1),
+        ("rejected", 6, 2),
+    ]

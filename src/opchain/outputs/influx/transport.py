@@ -17,6 +17,7 @@ too, so no other spelling is sent), ``precision=ns`` on v2.
 
 import gzip
 import logging
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["written", "rejected", "down"]
 GZIP_TEXT = {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"}
 MESSAGE_LIMIT = 500  # characters of a server's message kept in a log line or a state
+DROPPED = re.compile(r"\bdropped=(\d+)")  # points a 1.x partial write could not store
 
 
 @dataclass(frozen=True)
@@ -155,10 +157,13 @@ def classify(response: httpx.Response, points: int) -> Outcome:
     if response.is_success:
         return Outcome("written", points, 0, "")
     if status == 400:
+        # 1.x names each line it could not parse, and counts the points it parsed but could
+        # not store ("partial write: field type conflict ... dropped=1"); the rest is written.
+        # Any other 400: nothing of the batch is known to be written.
         message = _message(response)
-        bad = min(points, max(1, message.count("unable to parse")))
-        if "unable to parse" not in message:
-            bad = points  # not a parse error: nothing of it is known to be written
+        named = message.count("unable to parse") + sum(map(int, DROPPED.findall(message)))
+        partial = "partial write" in message or "unable to parse" in message
+        bad = min(points, max(1, named)) if partial else points
         return Outcome("rejected", points - bad, bad, message)
     retry_after = _retry_after(response) if status in (429, 503) else None
     return Outcome("down", 0, 0, f"HTTP {status}: {_message(response)}", retry_after)
