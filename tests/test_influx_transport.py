@@ -137,8 +137,11 @@ def test_a_missing_database_is_created_and_the_batch_sent_again() -> None:
 
 def test_a_partial_write_counts_only_the_points_it_names() -> None:
     conflict = 'partial write: field type conflict: input field "v" on measurement "m" is type '
+    pad = "x" * 80
+    many = "\n".join(f"unable to parse 'm,k={i},p={pad} v=': no field value" for i in range(5))
     answers = [
         f"{conflict}integer, already exists as type float dropped=1",
+        f"partial write: {many} dropped=0",  # longer than a log line keeps
         "partial write: unable to parse 'm v= 2': missing field value\n"
         "unable to parse 'bad': invalid field format dropped=0",
     ]
@@ -149,5 +152,7 @@ def test_a_partial_write_counts_only_the_points_it_names() -> None:
         transport.close()
     assert [(o.kind, o.written, o.rejected) for o in outcomes] == [
         ("rejected", 7, 1),
+        ("rejected", 3, 5),
         ("rejected", 6, 2),
     ]
+    assert len(outcomes[1].detail) == 500

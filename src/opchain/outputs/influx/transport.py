@@ -160,16 +160,16 @@ def classify(response: httpx.Response, points: int) -> Outcome:
         # 1.x names each line it could not parse, and counts the points it parsed but could
         # not store ("partial write: field type conflict ... dropped=1"); the rest is written.
         # Any other 400: nothing of the batch is known to be written.
-        message = _message(response)
+        message = _message(response, limit=None)  # counted whole, kept short
         named = message.count("unable to parse") + sum(map(int, DROPPED.findall(message)))
         partial = "partial write" in message or "unable to parse" in message
         bad = min(points, max(1, named)) if partial else points
-        return Outcome("rejected", points - bad, bad, message)
+        return Outcome("rejected", points - bad, bad, message[:MESSAGE_LIMIT])
     retry_after = _retry_after(response) if status in (429, 503) else None
     return Outcome("down", 0, 0, f"HTTP {status}: {_message(response)}", retry_after)
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: httpx.Response, limit: int | None = MESSAGE_LIMIT) -> str:
     try:
         body = response.json()
     except ValueError:
@@ -178,7 +178,7 @@ def _message(response: httpx.Response) -> str:
         text = str(body.get("error") or body.get("message") or body)
     else:
         text = response.text
-    return " ".join(text.split())[:MESSAGE_LIMIT] or f"HTTP {response.status_code}"
+    return " ".join(text.split())[:limit] or f"HTTP {response.status_code}"
 
 
 def _retry_after(response: httpx.Response) -> float | None:
