@@ -1,18 +1,26 @@
-"""Real InfluxDB-speaking servers for the writer's tests: influxd 1.6 on ports the test keeps
-(so it can be stopped and started again on the same data), VictoriaMetrics (a second real
-target, for the v2 write API), and small helpers to read back what arrived."""
+"""InfluxDB-speaking servers for the writer's tests: influxd 1.6 on ports the test keeps (so
+it can be stopped and started again on the same data), VictoriaMetrics (a second real target,
+for the v2 write API), helpers to read back what arrived, and a scripted fake for the answers
+the real ones do not give on demand (413, 429, 503, ...)."""
 
+import gzip
 import json
 import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from .servers import serve_in_thread
 from .servers_health import INFLUXDB_CONF, _until_line, free_port
 
 
@@ -88,3 +96,53 @@ def vm_export(url: str, metric: str) -> list[dict[str, Any]]:
     answer = httpx.post(f"{url}/api/v1/export", data={"match[]": metric}, timeout=10)
     answer.raise_for_status()
     return [json.loads(line) for line in answer.text.splitlines() if line.strip()]
+
+
+@dataclass
+class Seen:
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    lines: list[str]
+
+
+@dataclass
+class Fake:
+    url: str
+    seen: list[Seen] = field(default_factory=list)
+    answers: list[Response] = field(default_factory=list)  # in turn; then 204
+    max_lines: int | None = None  # more lines than this: 413
+    queries: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def fake_influx() -> Iterator[Fake]:
+    """A server on loopback that records every write (lines decompressed) and answers with
+    ``answers`` in turn, then 204; ``max_lines``: bodies longer get 413; ``/query`` records
+    its ``q``."""
+    fake = Fake("")
+
+    async def write(request: Request) -> Response:
+        body = await request.body()
+        if request.headers.get("content-encoding") == "gzip":
+            body = gzip.decompress(body)
+        lines = body.decode().split("\n")
+        fake.seen.append(
+            Seen(request.url.path, dict(request.query_params), dict(request.headers), lines)
+        )
+        if fake.max_lines is not None and len(lines) > fake.max_lines:
+            return JSONResponse({"error": "Request Entity Too Large"}, status_code=413)
+        if fake.answers:
+            return fake.answers.pop(0)
+        return Response(status_code=204)
+
+    async def query(request: Request) -> Response:
+        form = parse_qs((await request.body()).decode())
+        fake.queries.extend(form["q"])
+        return JSONResponse({"results": [{"statement_id": 0}]})
+
+    routes = [Route(p, write, methods=["POST"]) for p in ("/write", "/api/v2/write")]
+    routes.append(Route("/query", query, methods=["POST"]))
+    with serve_in_thread(Starlette(routes=routes)) as url:
+        fake.url = url
+        yield fake

@@ -2,68 +2,15 @@
 test_influx_writer.py do not give on demand: 413 (split), 429 with Retry-After, 401, 5xx, a 400
 that is not a parse error; the v1 and v2 requests' exact form."""
 
-import gzip
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import parse_qs
 
-from starlette.applications import Starlette
-from starlette.requests import Request
+import pytest
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from opchain.outputs.influx.transport import Target, Transport, compress
+from opchain.outputs.influx.transport import Target, Transport, compress, target_from
+from opchain.settings import Settings
 
-from .servers import serve_in_thread
-
-
-@dataclass
-class Seen:
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-    lines: list[str]
-
-
-@dataclass
-class Fake:
-    url: str
-    seen: list[Seen] = field(default_factory=list)
-    answers: list[Response] = field(default_factory=list)  # in turn; then 204
-    max_lines: int | None = None  # more lines than this: 413
-    queries: list[str] = field(default_factory=list)
-
-
-@contextmanager
-def fake_influx() -> Iterator[Fake]:
-    fake = Fake("")
-
-    async def write(request: Request) -> Response:
-        body = await request.body()
-        if request.headers.get("content-encoding") == "gzip":
-            body = gzip.decompress(body)
-        lines = body.decode().split("\n")
-        fake.seen.append(
-            Seen(request.url.path, dict(request.query_params), dict(request.headers), lines)
-        )
-        if fake.max_lines is not None and len(lines) > fake.max_lines:
-            return JSONResponse({"error": "Request Entity Too Large"}, status_code=413)
-        if fake.answers:
-            return fake.answers.pop(0)
-        return Response(status_code=204)
-
-    async def query(request: Request) -> Response:
-        form = parse_qs((await request.body()).decode())
-        fake.queries.extend(form["q"])
-        return JSONResponse({"results": [{"statement_id": 0}]})
-
-    routes = [Route(p, write, methods=["POST"]) for p in ("/write", "/api/v2/write")]
-    routes.append(Route("/query", query, methods=["POST"]))
-    with serve_in_thread(Starlette(routes=routes)) as url:
-        fake.url = url
-        yield fake
+from .servers_influx import fake_influx
 
 
 def target(url: str, api: Literal["v1", "v2"] = "v1", token: str | None = None) -> Target:
@@ -156,3 +103,9 @@ def test_a_partial_write_counts_only_the_points_it_names() -> None:
         ("rejected", 6, 2),
     ]
     assert len(outcomes[1].detail) == 500
+
+
+def test_a_v2_target_needs_a_bucket() -> None:
+    settings = Settings(influxdb_url="http://127.0.0.1:1", influxdb_api="v2")
+    with pytest.raises(ValueError, match="influxdb_bucket"):
+        target_from(settings)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.responses import Response
 
 from opchain.health.alerts import alerts_for
 from opchain.health.metrics import Metrics
@@ -23,7 +24,7 @@ from opchain.outputs.influx.writer import SINK, InfluxWriter
 from opchain.settings import Settings
 
 from .servers_health import closed_port, influxd_server, silent_listener
-from .servers_influx import influx_rows, influxd_at, ports, victoria_metrics, vm_export
+from .servers_influx import fake_influx, influx_rows, influxd_at, ports, victoria_metrics, vm_export
 
 BASE = 1_795_000_000_000_000_000  # ns: 2026-11-18, a fixed time, so a replay overwrites
 DB = "writer_test"
@@ -316,3 +317,18 @@ def test_points_put_after_close_are_counted_as_dropped(tmp_path: Path) -> None:
     writer.put(points(0, 5))
     stats = writer.stats()
     assert (stats.points_attempted, stats.points_dropped, stats.queue_points) == (5, 5, 0)
+
+
+def test_refusals_are_retried_after_a_backoff_or_the_servers_retry_after(tmp_path: Path) -> None:
+    with fake_influx() as fake:
+        fake.answers = [
+            Response("busy", status_code=503),
+            Response(status_code=429, headers={"Retry-After": "0"}),
+        ]
+        with writing(settings_for(tmp_path, fake.url), tmp_path / "spool") as writer:
+            writer.put(points(0, 10))
+            assert writer.drain(60)
+            stats = writer.stats()
+    assert [s.lines for s in fake.seen] == [points(0, 10)] * 3  # the batch, until taken
+    assert (stats.points_written, stats.spool_points, stats.state) == (10, 0, "ok")
+    assert stats.last_error == "HTTP 429: HTTP 429"

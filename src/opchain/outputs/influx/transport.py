@@ -47,9 +47,12 @@ class Target:
 
 
 def target_from(settings: Settings) -> Target | None:
-    """The settings' InfluxDB target; None when no URL is set (the output is off)."""
+    """The settings' InfluxDB target; None when no URL is set (the output is off). A v2
+    target without a bucket is a ValueError: every write would be refused."""
     if not settings.influxdb_url:
         return None
+    if settings.influxdb_api == "v2" and not settings.influxdb_bucket:
+        raise ValueError("influxdb_api v2 needs influxdb_bucket (INFLUXDB_BUCKET)")
     token = settings.influxdb_token
     return Target(
         url=settings.influxdb_url.rstrip("/"),

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 SINK = "influxdb_sink"  # the health component
 DOWN_ALERT_SECONDS = 300.0  # a server away this long makes the sink "down" (an alert)
 BACKOFF = (1.0, 30.0)  # first wait after a failed write, and the longest
+RETRY_AFTER_CAP = 300.0  # a server's Retry-After is honoured up to this many seconds
 
 State = Literal["ok", "spooling", "full", "down"]
 
@@ -302,7 +303,9 @@ class InfluxWriter:
         if self._down_since is None:
             self._down_since = now
             log.warning("InfluxDB %s not taking writes (%s); spooling", self._url, outcome.detail)
-        wait = outcome.retry_after if outcome.retry_after is not None else self._delay
+        wait = self._delay
+        if outcome.retry_after is not None:
+            wait = min(outcome.retry_after, RETRY_AFTER_CAP)
         self._retry_at = now + wait
         self._delay = min(self._backoff[1], self._delay * 2)
         self._last_error = outcome.detail
