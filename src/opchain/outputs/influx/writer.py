@@ -54,9 +54,9 @@ State = Literal["ok", "spooling", "full", "down"]
 @dataclass(frozen=True)
 class WriterStats:
     points_attempted: int  # lines put
-    points_written: int  # taken by the server
+    points_written: int  # taken by the server (a replay of a taken batch counts again)
     points_rejected: int  # refused as bad lines (never retried)
-    points_dropped: int  # refused by a full spool
+    points_dropped: int  # refused by a full spool (or put after close)
     flush_latency_ms: float | None  # the last answered write's round trip
     queue_points: int  # in memory (with lines on their way to the spool)
     spool_bytes: int  # on disk
