@@ -117,7 +117,8 @@ class Fake:
 
 @contextmanager
 def fake_influx() -> Iterator[Fake]:
-    """A server on loopback that records every write (lines decompressed) and answers with
+    """A server on loopback that records every write (lines decompressed, every gzip member;
+    the last line's newline dropped) and answers with
     ``answers`` in turn, then 204; ``max_lines``: bodies longer get 413; ``/query`` records
     its ``q``."""
     fake = Fake("")
@@ -126,7 +127,7 @@ def fake_influx() -> Iterator[Fake]:
         body = await request.body()
         if request.headers.get("content-encoding") == "gzip":
             body = gzip.decompress(body)
-        lines = body.decode().split("\n")
+        lines = body.decode().removesuffix("\n").split("\n")
         fake.seen.append(
             Seen(request.url.path, dict(request.query_params), dict(request.headers), lines)
         )

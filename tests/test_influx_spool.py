@@ -1,7 +1,10 @@
-"""The InfluxDB spool on its own: order across segments and restarts, segments deleted once
-written, the bound, and damage found on opening (a torn tail, a damaged record mid-file)."""
+"""The InfluxDB spool on its own: order across segments and restarts, whole records handed
+out by the batch, segments deleted once written, the bound, and damage found on opening (a torn
+tail, a damaged record mid-file)."""
 
 import logging
+import math
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,8 @@ from opchain.outputs.influx.spool import HEADER, Spool
 
 def drain(spool: Spool) -> list[bytes]:
     out = []
-    while (record := spool.peek()) is not None:
+    while records := spool.peek():
+        (record,) = records
         out.append(record.body)
         spool.pop()
     return out
@@ -23,7 +27,7 @@ def test_batches_come_back_in_order_across_segments_and_a_restart(tmp_path: Path
     for body in bodies:
         assert first.append(body, 3)
     assert len(list(tmp_path.glob("*.seg"))) > 3
-    assert first.peek() is not None and first.peek() == first.peek()  # the same until pop
+    assert first.peek() and first.peek() == first.peek()  # the same until pop
     first.pop()
     first.close()
     second = Spool(tmp_path, limit_bytes=4000)
@@ -68,3 +72,26 @@ def test_damage_found_on_opening_is_cut_and_logged(
     assert torn.empty()
     torn.close()
     assert not (tmp_path / "000000000099.seg").exists()
+
+
+def test_a_peek_hands_out_whole_records_up_to_a_batch_across_segments(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, limit_bytes=4000)  # segments of 1000 bytes: 8 records each
+    assert spool.oldest_at() is None and spool.peek(100) == []
+    before = time.monotonic()
+    for i in range(20):
+        assert spool.append(bytes([i]) * 100, 3)
+    assert before <= (spool.oldest_at() or 0) <= time.monotonic()
+    taken = spool.peek(3 * 10 + 2)  # ten records fit, the eleventh does not
+    assert [r.body[0] for r in taken] == list(range(10)) and spool.peek(32) == taken
+    spool.pop()
+    assert spool.points == 30 and spool.peek(1)[0].body == bytes([10]) * 100  # at least one
+    spool.pop()
+    assert [r.body[0] for r in spool.peek(1000)] == list(range(11, 20))
+    spool.close()
+    reopened = Spool(tmp_path, limit_bytes=4000)  # the pop of 11..19 never happened
+    assert reopened.oldest_at() == -math.inf  # found on disk: due at once
+    assert [r.body[0] for r in reopened.peek(1000)][-9:] == list(range(11, 20))
+    reopened.pop()
+    assert reopened.empty() and reopened.oldest_at() is None
+    assert not list(tmp_path.glob("*.seg"))
+    reopened.close()

@@ -1,13 +1,17 @@
 """The InfluxDB writer against real servers: influxd 1.6 (v1 write API) and VictoriaMetrics
 (v2 write API). Points arrive, exactly once, through a server stopped and started again, a
-writer closed or killed with a spool, a torn spool, a full spool and a server that never
-answers; put() never waits on any of it."""
+writer closed, or killed the moment after its last put, a torn spool, a full spool and a server
+that never answers; put() never waits on any of it. Several puts go as one request of gzip
+members back to back, which both servers read whole."""
 
 import logging
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +24,7 @@ from opchain.health.alerts import alerts_for
 from opchain.health.metrics import Metrics
 from opchain.health.state import read
 from opchain.outputs.influx import writer as writer_module
+from opchain.outputs.influx.transport import Outcome, Transport
 from opchain.outputs.influx.writer import SINK, InfluxWriter
 from opchain.settings import Settings
 
@@ -49,8 +54,7 @@ def settings_for(tmp_path: Path, url: str, **extra: Any) -> Settings:
         data_dir=tmp_path / "data",
         influxdb_url=url,
         influxdb_db=DB,
-        influxdb_flush_seconds=0.05,
-        **extra,
+        **{"influxdb_flush_seconds": 0.05, **extra},
     )
 
 
@@ -148,8 +152,8 @@ def test_a_server_stopped_and_started_again_gets_every_point_once(tmp_path: Path
             assert writer.drain(60)
         for start in range(100, 600, 100):  # the server is gone
             writer.put(points(start, 100))
-        wait_until(lambda: writer.stats().spool_points == 500)
-        assert writer.stats().state == "down"
+        wait_until(lambda: writer.stats().state == "down")
+        assert writer.stats().spool_points == 500
         assert read(settings.data_dir)[SINK]["status"] == "degraded"  # away, not for long yet
         with influxd_at(folder, where):  # the same data, the same port
             assert writer.drain(60)
@@ -249,14 +253,13 @@ def test_a_full_spool_drops_counts_and_alerts(tmp_path: Path) -> None:
         tmp_path,
         down_url(),
         influxdb_batch_points=10,
-        influxdb_queue_points=20,
         influxdb_spool_mb=0.002,  # about 2 KB
     )
     metrics = Metrics()
     with writing(settings, tmp_path / "spool", metrics=metrics) as writer:
         for start in range(0, 2000, 10):
             writer.put(points(start, 10))
-        wait_until(lambda: writer.stats().queue_points == 0 and writer.stats().state == "full")
+        assert writer.stats().state == "full"  # put itself found it full
         wait_until(lambda: read(settings.data_dir)[SINK]["status"] == "down")
         stats = writer.stats()
     assert stats.points_dropped > 0
@@ -276,18 +279,16 @@ def test_a_server_that_never_answers_costs_put_nothing(tmp_path: Path) -> None:
             tmp_path,
             f"http://127.0.0.1:{port}",
             influxdb_batch_points=10,
-            influxdb_queue_points=50,
             influxdb_timeout_seconds=0.5,
         )
         writer = InfluxWriter(settings, spool, backoff=FAST)
         for start in range(0, 1000, 10):
             writer.put(points(start, 10))
         stats = writer.stats()
-        # put() returned though the server never answered: what the queue could not hold
-        # is on disk already
+        # put() returned though the server never answered: every point is on disk already
         assert stats.points_written == 0
-        assert stats.queue_points <= 60 and stats.spool_points >= 940
-        wait_until(lambda: writer.stats().state == "down" and writer.stats().queue_points == 0)
+        assert stats.queue_points == stats.spool_points == 1000
+        wait_until(lambda: writer.stats().state == "down")
         assert "ReadTimeout" in (writer.stats().last_error or "")
         writer.close(0)
     assert writer.stats().spool_points == 1000
@@ -332,3 +333,124 @@ def test_refusals_are_retried_after_a_backoff_or_the_servers_retry_after(tmp_pat
     assert [s.lines for s in fake.seen] == [points(0, 10)] * 3  # the batch, until taken
     assert (stats.points_written, stats.spool_points, stats.state) == (10, 0, "ok")
     assert stats.last_error == "HTTP 429: HTTP 429"
+
+
+KILLED_AFTER_PUT = """
+import os, signal, sys
+from pathlib import Path
+from opchain.outputs.influx.writer import InfluxWriter
+from opchain.settings import Settings
+
+data, url, spool, base = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
+settings = Settings(data_dir=data, influxdb_url=url, influxdb_db="writer_test",
+                    influxdb_batch_points=5000, influxdb_flush_seconds=60)
+writer = InfluxWriter(settings, spool)
+for start in range(0, 1000, 50):
+    writer.put([f"w,host=t,k={i % 7} n={i}i {base + i * 1_000_000}"
+                for i in range(start, start + 50)])
+os.kill(os.getpid(), signal.SIGKILL)  # right after the last put returned: no flush, no close
+"""
+
+
+def test_points_put_before_a_kill_reach_a_live_server_exactly_once(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with influxd_server(influx_folder(tmp_path)) as (url, _):
+        command = [sys.executable, "-c", KILLED_AFTER_PUT, str(tmp_path / "data"), url, str(spool)]
+        done = subprocess.run([*command, str(BASE)], check=False)
+        assert done.returncode == -signal.SIGKILL
+        with writing(settings_for(tmp_path, url), spool) as writer:
+            assert writer.stats().spool_points == 1000
+            assert writer.drain(60)
+        assert arrived(url) == expected(range(1000))  # each series and time once
+
+
+def gzip_members(body: bytes) -> int:
+    count = 0
+    while body:
+        reader = zlib.decompressobj(wbits=31)  # one gzip member
+        reader.decompress(body)
+        assert reader.eof
+        body, count = reader.unused_data, count + 1
+    return count
+
+
+def test_puts_go_as_one_request_of_gzip_members_which_both_servers_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bodies: list[bytes] = []
+    send = Transport.send
+
+    def recording(self: Transport, body: bytes, n: int) -> Outcome:
+        bodies.append(body)
+        return send(self, body, n)
+
+    monkeypatch.setattr(Transport, "send", recording)
+    slow = {"influxdb_batch_points": 1000, "influxdb_flush_seconds": 60}  # sent by the drain
+    with influxd_server(influx_folder(tmp_path)) as (url, _):
+        with writing(settings_for(tmp_path, url, **slow), tmp_path / "spool1") as writer:
+            for start in range(0, 100, 10):
+                writer.put(points(start, 10))
+            assert writer.drain(60)
+        assert arrived(url) == expected(range(100))
+    with victoria_metrics(tmp_path / "vm") as (url, _):
+        v2 = {"influxdb_api": "v2", "influxdb_bucket": "options", **slow}
+        with writing(settings_for(tmp_path, url, **v2), tmp_path / "spool2") as writer:
+            for start in range(0, 100, 10):
+                writer.put(points(start, 10))
+            assert writer.drain(60)
+            assert writer.stats().points_written == 100
+        series = vm_export(url, "w_n")
+    got = sorted((t, v) for s in series for t, v in zip(s["timestamps"], s["values"], strict=True))
+    assert got == [(BASE // 1_000_000 + i, i) for i in range(100)]
+    assert [gzip_members(b) for b in bodies] == [10, 10]  # one request each, ten puts in it
+
+
+@contextmanager
+def hung_server() -> Iterator[tuple[int, threading.Event]]:
+    """A port whose first connection is accepted (the event is set) and never answered."""
+    accepted = threading.Event()
+    connections: list[socket.socket] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.settimeout(60)
+
+        def accept() -> None:
+            try:
+                connections.append(listener.accept()[0])
+                accepted.set()
+            except OSError:
+                pass
+
+        acceptor = threading.Thread(target=accept, daemon=True)
+        acceptor.start()
+        try:
+            yield listener.getsockname()[1], accepted
+        finally:
+            for connection in connections:
+                connection.close()
+
+
+def test_puts_return_while_the_thread_is_stuck_in_a_request_and_none_is_lost(
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool"
+    with hung_server() as (port, accepted):
+        settings = settings_for(
+            tmp_path,
+            f"http://127.0.0.1:{port}",
+            influxdb_batch_points=10,
+            influxdb_timeout_seconds=600,
+        )
+        writer = InfluxWriter(settings, spool, backoff=FAST)
+        writer.put(points(0, 10))
+        assert accepted.wait(60)  # the thread is in a request that will not be answered
+        for start in range(10, 500, 10):
+            writer.put(points(start, 10))
+        stats = writer.stats()
+        assert (stats.points_attempted, stats.points_written, stats.spool_points) == (500, 0, 500)
+        writer.close(0)
+    with influxd_server(influx_folder(tmp_path)) as (url, _):
+        with writing(settings_for(tmp_path, url), spool) as second:
+            assert second.drain(60)
+        assert arrived(url) == expected(range(500))

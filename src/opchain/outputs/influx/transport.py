@@ -18,6 +18,7 @@ too, so no other spelling is sent), ``precision=ns`` on v2.
 import gzip
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,10 +75,11 @@ class Outcome:
     retry_after: float | None = None  # seconds the server asked us to wait (429, 503)
 
 
-def compress(lines: list[str]) -> bytes:
-    """A batch as sent and spooled: the lines joined by newlines, gzip'd (level 1: fast, and
-    line protocol still shrinks about tenfold)."""
-    return gzip.compress("\n".join(lines).encode(), compresslevel=1)
+def compress(lines: Sequence[str]) -> bytes:
+    """Lines as spooled and sent: each ended by a newline, gzip'd (level 1: fast, and line
+    protocol still shrinks about tenfold). Such members concatenated are one gzip stream of
+    the lines of all, which the servers read whole (Go's gzip reader reads every member)."""
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1)
 
 
 class Transport:
@@ -100,7 +102,8 @@ class Transport:
         self._http.close()
 
     def send(self, body: bytes, points: int) -> Outcome:
-        """Write one gzip'd batch of ``points`` lines; never raises."""
+        """Write one gzip'd batch of ``points`` lines (one gzip member or several, back to
+        back); never raises."""
         outcome = self._post(body, points)
         if outcome.kind == "down" and _database_missing(outcome):
             created = self._create_database()
@@ -138,7 +141,7 @@ class Transport:
 
     def _split(self, body: bytes) -> Outcome:
         """A batch too large for the server, sent in halves (each split again if need be)."""
-        lines = gzip.decompress(body).decode().split("\n")
+        lines = [line for line in gzip.decompress(body).decode().split("\n") if line]
         if len(lines) < 2:
             return Outcome("rejected", 0, len(lines), "413: one line larger than the server takes")
         half = len(lines) // 2

@@ -1,35 +1,39 @@
 """The InfluxDB writer: takes line-protocol lines from the collector and gets them to the
-server in a thread of its own, so InfluxDB being slow, down or hung never costs a cycle.
+server in a thread of its own, so InfluxDB being slow, down or hung never costs a cycle, and a
+kill of opchain never costs a point.
 
-``put`` only appends to a bounded queue in memory. The thread sends batches of
-``influxdb_batch_points`` lines, or whatever is queued once the oldest line has waited
-``influxdb_flush_seconds``. When the server does not take a batch (down, hung past the timeout,
-5xx, 429), the batch and everything queued behind it go to the disk spool, and the thread backs
-off (1 s doubling to 30 s, or the server's ``Retry-After``); while it backs off, queued lines are
-spooled every flush interval. While the spool holds anything, new lines go behind it, so the
-server receives batches in the order they were put; once it answers, the spool is replayed,
-oldest first. A queue that fills up before the thread can spool it (a hung server holds the
-thread for the timeout) is spooled by ``put`` itself: the one case ``put`` touches the disk.
+It is write-ahead: ``put`` gzip's its lines (level 1, about 0.1 ms for a cycle's few hundred)
+and appends them as one record to the disk spool, handed to the OS before it returns; it never
+touches the network, never waits on the thread and never raises. So a point ``put`` accepted
+survives a SIGKILL of opchain the moment after (not a power cut: no fsync), and the next writer
+on the same spool sends it; the cycles already in the data files are never re-sent, so nothing
+else would. The spool is the only queue, bounded by ``influxdb_spool_mb``: a ``put`` that does
+not fit is dropped, counted and reported (state ``full``).
 
-A batch being sent stays at the head of the queue until the server answers: a spill meanwhile
-takes it to the spool too, so it can be written twice but never lost; a point written twice
-lands on the same series and time (docs/influxdb.md, "Identity"). Bad lines (400) are counted
-as rejected and never sent again. The spool is bounded; what does not fit is dropped, counted
-and reported (state ``full``).
+The thread sends only from the spool. It waits until the oldest unsent record is
+``influxdb_flush_seconds`` old, or ``influxdb_batch_points`` points wait, or a drain or close
+is in a hurry; then it takes as many whole records from the spool's head as fit in a batch (at
+least one) and sends them as one request: their gzip members back to back, one gzip stream.
+Once the server answered (written, or bad lines rejected: never sent again), the records leave
+the spool. When it does not (down, hung past the timeout, 5xx, 429), they stay, and the same
+head is sent again after a backoff (1 s doubling to 30 s, or the server's ``Retry-After``); the
+server receives points in the order they were put. A record sent but not yet popped when
+opchain dies is sent again by the next writer: a point written twice lands on the same series
+and time (docs/influxdb.md, "Identity").
 
-The writer reports itself as the ``influxdb_sink`` component (``opchain.health.state``):
-``ok``; ``degraded`` while it replays a backlog or while the server has been away less than
-:data:`DOWN_ALERT_SECONDS`; ``down`` after that, and while the spool is full (both alert).
+The writer reports itself as the ``influxdb_sink`` component (``opchain.health.state``), only
+when its state changes: ``ok`` while the server takes writes (a few recent records in the spool
+are normal); ``degraded`` while it replays a backlog after an outage (state ``spooling``) or
+while the server has been away less than :data:`DOWN_ALERT_SECONDS`; ``down`` after that, and
+while the spool is full (both alert).
 """
 
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +51,7 @@ SINK = "influxdb_sink"  # the health component
 DOWN_ALERT_SECONDS = 300.0  # a server away this long makes the sink "down" (an alert)
 BACKOFF = (1.0, 30.0)  # first wait after a failed write, and the longest
 RETRY_AFTER_CAP = 300.0  # a server's Retry-After is honoured up to this many seconds
+BACKLOG_FLUSHES = 3  # a record unsent after this many flush intervals is a backlog
 
 State = Literal["ok", "spooling", "full", "down"]
 
@@ -58,9 +63,9 @@ class WriterStats:
     points_rejected: int  # refused as bad lines (never retried)
     points_dropped: int  # refused by a full spool (or put after close)
     flush_latency_ms: float | None  # the last answered write's round trip
-    queue_points: int  # in memory (with lines on their way to the spool)
-    spool_bytes: int  # on disk
-    spool_points: int
+    queue_points: int  # in the spool, not yet written (the writer's only queue)
+    spool_bytes: int  # on disk (records written but in a segment not yet finished included)
+    spool_points: int  # the same as queue_points
     state: State
     last_error: str | None  # why the last write that failed failed
 
@@ -88,7 +93,6 @@ class InfluxWriter:
         self._url = redact(target.url)
         self._batch = settings.influxdb_batch_points
         self._flush = settings.influxdb_flush_seconds
-        self._queue_limit = settings.influxdb_queue_points
         self._spool_mb = settings.influxdb_spool_mb
         self._metrics = metrics
         self._clock = clock
@@ -96,17 +100,13 @@ class InfluxWriter:
         self._transport = Transport(target)
         self._spool = Spool(spool_dir, int(settings.influxdb_spool_mb * (1 << 20)))
 
-        self._cond = threading.Condition()  # guards everything below
-        self._order = threading.Lock()  # held while lines move from the queue to the spool
-        self._queue: deque[str] = deque()
-        self._queued_at: float | None = None  # when the oldest queued line came
-        self._generation = 0  # bumped whenever the queue is spilled to the spool
-        self._moving = 0  # lines taken from the queue, not yet in the spool (or dropped)
+        self._cond = threading.Condition()  # guards everything below, and appends
         self._attempted = self._written = self._rejected = self._dropped = 0
         self._published = (0, 0, 0)  # written, rejected, dropped as told to the metrics
         self._latency_ms: float | None = None
         self._last_error: str | None = None
-        self._full = False
+        self._full = False  # set by a refused put, cleared once the thread frees room
+        self._backlog = not self._spool.empty()  # a previous run's points to replay
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._delay = backoff[0]
@@ -122,53 +122,58 @@ class InfluxWriter:
     # -- the caller's side ---------------------------------------------------------------
 
     def put(self, lines: Sequence[str]) -> None:
-        """Queue lines for InfluxDB; returns at once and never raises."""
+        """Append lines to the spool as one record; returns once the OS has them, never
+        waits on the server, never raises."""
         if not lines:
             return
         try:
+            body = compress(lines)
             with self._cond:
                 self._attempted += len(lines)
                 if self._closed:  # the caller's mistake: said, counted, never a crash
                     self._dropped += len(lines)
                     log.warning("InfluxDB writer: %d points put after close dropped", len(lines))
                     return
-                self._queue.extend(lines)
-                if self._queued_at is None:
-                    self._queued_at = time.monotonic()
-                    self._cond.notify_all()
-                elif len(self._queue) >= self._batch:
-                    self._cond.notify_all()
-                over = len(self._queue) > self._queue_limit
-            if over:
-                self._spill()
+                stored = self._spool.append(body, len(lines))
+                if stored:
+                    self._cond.notify_all()  # the thread sets its clock by the oldest record
+                    return
+                self._dropped += len(lines)
+                if not self._full:
+                    log.error("InfluxDB spool %s full (%s MB): dropping points",
+                              self._spool.folder, self._spool_mb)  # fmt: skip
+                self._full = True
+            self._report()
+            self._publish()
         except Exception:  # the collector goes on, whatever happens here
             log.exception("InfluxDB writer: put failed")
 
     def stats(self) -> WriterStats:
         with self._cond:
+            points = self._spool.points
             return WriterStats(
                 points_attempted=self._attempted,
                 points_written=self._written,
                 points_rejected=self._rejected,
                 points_dropped=self._dropped,
                 flush_latency_ms=self._latency_ms,
-                queue_points=len(self._queue) + self._moving,
+                queue_points=points,
                 spool_bytes=self._spool.disk_bytes,
-                spool_points=self._spool.points,
+                spool_points=points,
                 state=self._state(),
                 last_error=self._last_error,
             )
 
     def drain(self, timeout: float) -> bool:
-        """Send everything queued and spooled now (a backoff in progress is cut short); True
-        once the server has it all, False if ``timeout`` seconds pass first."""
+        """Send everything spooled now (a backoff in progress is cut short); True once the
+        server has it all, False if ``timeout`` seconds pass first."""
         deadline = time.monotonic() + timeout
         with self._cond:
             self._urgent += 1
             self._retry_at, self._delay = 0.0, self._backoff[0]
             self._cond.notify_all()
             try:
-                while self._queue or self._moving or self._busy or not self._spool.empty():
+                while self._busy or not self._spool.empty():
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not self._thread.is_alive():
                         return False
@@ -178,25 +183,23 @@ class InfluxWriter:
                 self._urgent -= 1
 
     def close(self, timeout: float) -> None:
-        """Send what can be sent in ``timeout`` seconds; the rest goes to the spool, where
+        """Send what can be sent in ``timeout`` seconds; the rest stays in the spool, where
         the next writer on the same folder finds it."""
         deadline = time.monotonic() + timeout
         with self._cond:
             if self._closing:
                 return
             self._closing = True
-        drained = self.drain(timeout)
+        self.drain(timeout)
         with self._cond:
             self._stop = True
             self._cond.notify_all()
-        if not drained:
-            self._spill()
         self._thread.join(max(0.0, deadline - time.monotonic()))
         with self._cond:
             self._closed = True
+            self._spool.close()  # a thread still waiting on a hung server finds it closed
         self._report()
         self._publish()
-        self._spool.close()  # a thread still waiting on a hung server finds it closed
 
     # -- the thread's side ---------------------------------------------------------------
 
@@ -206,21 +209,18 @@ class InfluxWriter:
                 with self._cond:
                     if self._stop:
                         return
-                    action, wait = self._next()
-                    if action is None:
+                    wait = self._wait()
+                    if wait is None or wait > 0:
                         self._cond.wait(wait)
                         continue
                     self._busy = True
                 try:
-                    action()
-                except Exception as err:  # a bug, a full disk: back off, never die
+                    self._send()
+                except Exception as err:  # a bug, an unreadable disk: back off, never die
                     log.exception("InfluxDB writer: a step failed")
                     with self._cond:
                         self._fail(Outcome("down", 0, 0, f"{type(err).__name__}: {err}"))
                 finally:
-                    with self._cond:
-                        if self._spool.empty():
-                            self._full = False
                     self._report()  # before a drain waiting on this step returns
                     self._publish()
                     with self._cond:
@@ -229,55 +229,36 @@ class InfluxWriter:
         finally:
             self._transport.close()
 
-    def _next(self) -> tuple[Callable[[], None] | None, float | None]:
-        """What to do now, or how long to wait (None: until woken). Holds ``_cond``."""
+    def _wait(self) -> float | None:
+        """Seconds until the spool's head is due (0: now; None: until woken). Holds
+        ``_cond``."""
         now = time.monotonic()
-        due = self._queued_at + self._flush if self._queued_at is not None else None
-        hurry = bool(self._urgent or self._closing)
-        if self._retry_at > now:  # backing off: keep the queue on disk meanwhile
-            if due is not None and (hurry or due <= now):
-                return self._spill, None
-            return None, min(self._retry_at, due if due is not None else self._retry_at) - now
-        if not self._spool.empty():
-            return self._replay, None
-        if due is None:
-            return None, None
-        if hurry or due <= now or len(self._queue) >= self._batch:
-            return self._send, None
-        return None, due - now
+        if self._retry_at > now:  # backing off (a drain cuts it short)
+            return self._retry_at - now
+        oldest = self._spool.oldest_at()
+        if oldest is None:
+            return None
+        if self._urgent or self._closing or self._spool.points >= self._batch:
+            return 0.0
+        return max(0.0, oldest + self._flush - now)
 
     def _send(self) -> None:
-        """Send the head of the queue; it leaves the queue once the server answers."""
-        with self._cond:
-            lines = list(islice(self._queue, self._batch))
-            generation = self._generation
-        outcome = self._post(compress(lines), len(lines))
+        """Send the spool's head, whole records up to a batch, as one request; they leave
+        the spool once the server answered."""
+        records = self._spool.peek(self._batch)
+        if not records:
+            return
+        points = sum(r.points for r in records)
+        outcome = self._post(b"".join(r.body for r in records), points)
         if outcome.kind == "down":
-            self._spill()  # the head and all behind it, in order
             return
+        self._spool.pop()
         with self._cond:
-            if self._generation == generation:  # else a spill took them: they go again
-                for _ in lines:
-                    self._queue.popleft()
-                if not self._queue:
-                    self._queued_at = None
-
-    def _replay(self) -> None:
-        """Send the spool's oldest batch; a queue that is due meanwhile goes behind it (whole
-        batches, not one small record a step)."""
-        with self._cond:
-            now, since = time.monotonic(), self._queued_at
-            due = since is not None and (
-                len(self._queue) >= self._batch or now >= since + self._flush or self._urgent > 0
+            self._full = False
+            oldest = self._spool.oldest_at()
+            self._backlog = self._spool.points > self._batch or (
+                oldest is not None and time.monotonic() - oldest > BACKLOG_FLUSHES * self._flush
             )
-        if due:
-            self._spill()
-        record = self._spool.peek()
-        if record is None:
-            return
-        outcome = self._post(record.body, record.points)
-        if outcome.kind != "down":
-            self._spool.pop()
 
     def _post(self, body: bytes, points: int) -> Outcome:
         started = time.monotonic()
@@ -302,49 +283,24 @@ class InfluxWriter:
         now = time.monotonic()
         if self._down_since is None:
             self._down_since = now
-            log.warning("InfluxDB %s not taking writes (%s); spooling", self._url, outcome.detail)
+            log.warning("InfluxDB %s not taking writes (%s); points kept in the spool",
+                        self._url, outcome.detail)  # fmt: skip
         wait = self._delay
         if outcome.retry_after is not None:
             wait = min(outcome.retry_after, RETRY_AFTER_CAP)
         self._retry_at = now + wait
         self._delay = min(self._backoff[1], self._delay * 2)
         self._last_error = outcome.detail
+        self._backlog = True  # what waits meanwhile is a backlog once the server is back
 
     # -- both sides ----------------------------------------------------------------------
-
-    def _spill(self) -> None:
-        """Move the queue to the spool, behind what is there. Lines on their way count as
-        queued (``_moving``) until the spool has them or they are dropped, so the counts
-        always add up and a drain never ends before they land."""
-        with self._order:
-            with self._cond:
-                lines = list(self._queue)
-                self._queue.clear()
-                self._queued_at = None
-                self._generation += 1
-                self._moving += len(lines)
-            if not lines:
-                return
-            for start in range(0, len(lines), self._batch):
-                chunk = lines[start : start + self._batch]
-                stored = self._spool.append(compress(chunk), len(chunk))
-                with self._cond:
-                    self._moving -= len(chunk)
-                    if not stored:
-                        self._dropped += len(chunk)
-                        if not self._full:
-                            log.error("InfluxDB spool %s full (%s MB): dropping points",
-                                      self._spool.folder, self._spool_mb)  # fmt: skip
-                    self._full = not stored
-                    self._cond.notify_all()
-        self._publish()
 
     def _state(self) -> State:
         if self._full:
             return "full"
         if self._down_since is not None:
             return "down"
-        return "ok" if self._spool.empty() else "spooling"
+        return "spooling" if self._backlog else "ok"
 
     def _report(self) -> None:
         """Tell ``opchain.health`` the sink's state when it changed."""
@@ -375,7 +331,7 @@ class InfluxWriter:
         with self._cond:
             now = self._written, self._rejected, self._dropped
             was, self._published = self._published, now
-            spool_bytes, queued = self._spool.disk_bytes, len(self._queue) + self._moving
+            spool_bytes, points = self._spool.disk_bytes, self._spool.points
         self._metrics.observe_influx(
-            now[0] - was[0], now[1] - was[1], now[2] - was[2], spool_bytes, queued
+            now[0] - was[0], now[1] - was[1], now[2] - was[2], spool_bytes, points
         )
