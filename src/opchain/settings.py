@@ -177,12 +177,7 @@ class Settings(BaseSettings):
         5000, ge=1, description="Points sent to InfluxDB in one request, at most."
     )
     influxdb_flush_seconds: float = Field(
-        1.0, gt=0, description="Longest time a point waits in memory before it is sent."
-    )
-    influxdb_queue_points: int = Field(
-        100_000,
-        ge=1,
-        description="Points held in memory for InfluxDB; more go to the disk spool at once.",
+        1.0, gt=0, description="Longest time a point waits in the spool before it is sent."
     )
     influxdb_spool_mb: float = Field(
         512.0,

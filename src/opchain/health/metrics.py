@@ -147,7 +147,9 @@ class Metrics:
             "opchain_influx_spool_bytes", "Disk used by points InfluxDB has not taken.", registry=r
         )
         self.influx_queue_points = Gauge(
-            "opchain_influx_queue_points", "Points waiting in memory for InfluxDB.", registry=r
+            "opchain_influx_queue_points",
+            "Points in the spool InfluxDB has not taken yet.",
+            registry=r,
         )
         self._series: dict[str, _IndexSeries] = {}
         self._errors: dict[tuple[str, str], Counter] = {}

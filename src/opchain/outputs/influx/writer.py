@@ -2,8 +2,9 @@
 server in a thread of its own, so InfluxDB being slow, down or hung never costs a cycle, and a
 kill of opchain never costs a point.
 
-It is write-ahead: ``put`` gzip's its lines (level 1, about 0.1 ms for a cycle's few hundred)
-and appends them as one record to the disk spool, handed to the OS before it returns; it never
+It is write-ahead: ``put`` gzip's its lines (level 1: about 0.7 ms for 300 lines of 200 bytes,
+3 ms for 2000, most of it gzip) and appends them as one record to the disk spool, handed to the
+OS before it returns; it never
 touches the network, never waits on the thread and never raises. So a point ``put`` accepted
 survives a SIGKILL of opchain the moment after (not a power cut: no fsync), and the next writer
 on the same spool sends it; the cycles already in the data files are never re-sent, so nothing
