@@ -86,7 +86,23 @@ def influx_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def test_points_arrive_and_a_missing_database_is_created(tmp_path: Path) -> None:
+def reports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The statuses the writer reports to opchain.health, in order (each a change)."""
+    seen: list[str] = []
+    report = writer_module.report
+
+    def recording(data_dir: Path, component: str, status: Any, *args: Any) -> None:
+        seen.append(status)
+        report(data_dir, component, status, *args)
+
+    monkeypatch.setattr(writer_module, "report", recording)
+    return seen
+
+
+def test_points_arrive_and_a_missing_database_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = reports(monkeypatch)
     with influxd_server(influx_folder(tmp_path)) as (url, _):
         settings = settings_for(tmp_path, url, influxdb_batch_points=1000)
         metrics = Metrics()
@@ -96,6 +112,7 @@ def test_points_arrive_and_a_missing_database_is_created(tmp_path: Path) -> None
             assert writer.drain(60)
             stats = writer.stats()
         assert arrived(url) == expected(range(3000))
+    assert seen == ["ok"]  # said once: points waiting in the spool are no news
     text = metrics.exposition().decode()
     assert "opchain_influx_points_written_total 3000.0" in text
     assert "opchain_influx_queue_points 0.0" in text and "opchain_influx_spool_bytes 0.0" in text
@@ -454,3 +471,29 @@ def test_puts_return_while_the_thread_is_stuck_in_a_request_and_none_is_lost(
         with writing(settings_for(tmp_path, url), spool) as second:
             assert second.drain(60)
         assert arrived(url) == expected(range(500))
+
+
+def test_a_full_spool_is_full_until_half_of_it_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = reports(monkeypatch)
+    with fake_influx() as fake:
+        settings = settings_for(
+            tmp_path,
+            fake.url,
+            influxdb_batch_points=100_000,
+            influxdb_flush_seconds=60,  # nothing is sent before a drain
+            influxdb_spool_mb=0.002,
+        )
+        with writing(settings, tmp_path / "spool") as writer:
+            for start in range(0, 2000, 10):
+                writer.put(points(start, 10))
+            full = writer.stats()
+            assert full.state == "full" and full.points_dropped > 0
+            assert writer.drain(60)
+            writer.put(points(2000, 10))
+            assert writer.drain(60)
+            stats = writer.stats()
+    assert stats.state == "ok" and stats.points_dropped == full.points_dropped
+    assert seen == ["ok", "down", "ok"]
+    assert sum(len(s.lines) for s in fake.seen) == full.spool_points + 10

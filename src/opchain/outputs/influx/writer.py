@@ -9,7 +9,7 @@ touches the network, never waits on the thread and never raises. So a point ``pu
 survives a SIGKILL of opchain the moment after (not a power cut: no fsync), and the next writer
 on the same spool sends it; the cycles already in the data files are never re-sent, so nothing
 else would. The spool is the only queue, bounded by ``influxdb_spool_mb``: a ``put`` that does
-not fit is dropped, counted and reported (state ``full``).
+not fit is dropped, counted and reported (state ``full``, until the spool is half empty).
 
 The thread sends only from the spool. It waits until the oldest unsent record is
 ``influxdb_flush_seconds`` old, or ``influxdb_batch_points`` points wait, or a drain or close
@@ -106,8 +106,8 @@ class InfluxWriter:
         self._published = (0, 0, 0)  # written, rejected, dropped as told to the metrics
         self._latency_ms: float | None = None
         self._last_error: str | None = None
-        self._full = False  # set by a refused put, cleared once the thread frees room
-        self._backlog = not self._spool.empty()  # a previous run's points to replay
+        self._full = False  # set by a refused put; cleared once the spool is half empty
+        self._backlog = not self._spool.empty()  # an outage's (or a previous run's) points
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._delay = backoff[0]
@@ -135,15 +135,16 @@ class InfluxWriter:
                     self._dropped += len(lines)
                     log.warning("InfluxDB writer: %d points put after close dropped", len(lines))
                     return
-                stored = self._spool.append(body, len(lines))
-                if stored:
+                if self._spool.append(body, len(lines)):
                     self._cond.notify_all()  # the thread sets its clock by the oldest record
-                    return
-                self._dropped += len(lines)
-                if not self._full:
-                    log.error("InfluxDB spool %s full (%s MB): dropping points",
-                              self._spool.folder, self._spool_mb)  # fmt: skip
-                self._full = True
+                    if not self._room_again():
+                        return
+                else:
+                    self._dropped += len(lines)
+                    if not self._full:
+                        log.error("InfluxDB spool %s full (%s MB): dropping points",
+                                  self._spool.folder, self._spool_mb)  # fmt: skip
+                    self._full = True
             self._report()
             self._publish()
         except Exception:  # the collector goes on, whatever happens here
@@ -255,11 +256,12 @@ class InfluxWriter:
             return
         self._spool.pop()
         with self._cond:
-            self._full = False
-            oldest = self._spool.oldest_at()
-            self._backlog = self._spool.points > self._batch or (
-                oldest is not None and time.monotonic() - oldest > BACKLOG_FLUSHES * self._flush
-            )
+            self._room_again()
+            if self._backlog:  # replaying after an outage: until what is left is recent
+                oldest = self._spool.oldest_at()
+                self._backlog = self._spool.points > self._batch or (
+                    oldest is not None and time.monotonic() - oldest > BACKLOG_FLUSHES * self._flush
+                )
 
     def _post(self, body: bytes, points: int) -> Outcome:
         started = time.monotonic()
@@ -295,6 +297,15 @@ class InfluxWriter:
         self._backlog = True  # what waits meanwhile is a backlog once the server is back
 
     # -- both sides ----------------------------------------------------------------------
+
+    def _room_again(self) -> bool:
+        """Clear ``full`` once the spool is half empty (not at the first free byte: no
+        flapping); True when it did. Holds ``_cond``."""
+        if not self._full or self._spool.disk_bytes > self._spool.limit_bytes // 2:
+            return False
+        self._full = False
+        log.info("InfluxDB spool %s has room again", self._spool.folder)
+        return True
 
     def _state(self) -> State:
         if self._full:
