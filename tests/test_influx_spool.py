@@ -95,3 +95,21 @@ def test_a_peek_hands_out_whole_records_up_to_a_batch_across_segments(tmp_path: 
     assert reopened.empty() and reopened.oldest_at() is None
     assert not list(tmp_path.glob("*.seg"))
     reopened.close()
+
+
+def test_damage_met_by_a_peek_ends_the_batch_before_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path, limit_bytes=10_000)
+    for i in range(3):
+        assert spool.append(bytes([i]) * 50, 1)
+    (segment,) = tmp_path.glob("*.seg")
+    with segment.open("r+b") as f:  # the second record's batch damaged after it was appended
+        f.seek(2 * HEADER.size + 50 + 10)
+        f.write(b"\xff")
+    assert [r.body for r in spool.peek(100)] == [bytes(50)]
+    spool.pop()
+    with caplog.at_level(logging.WARNING):
+        assert spool.peek(100) == []  # the rest of the segment skipped
+    assert spool.empty() and any("damaged" in r.getMessage() for r in caplog.records)
+    spool.close()

@@ -86,14 +86,15 @@ def influx_folder(tmp_path: Path) -> Path:
     return folder
 
 
-def reports(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The statuses the writer reports to opchain.health, in order (each a change)."""
-    seen: list[str] = []
+def reports(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The statuses and details the writer reports to opchain.health, in order (each a
+    change)."""
+    seen: list[tuple[str, str]] = []
     report = writer_module.report
 
-    def recording(data_dir: Path, component: str, status: Any, *args: Any) -> None:
-        seen.append(status)
-        report(data_dir, component, status, *args)
+    def recording(data_dir: Path, component: str, status: Any, detail: str, *args: Any) -> None:
+        seen.append((status, detail))
+        report(data_dir, component, status, detail, *args)
 
     monkeypatch.setattr(writer_module, "report", recording)
     return seen
@@ -112,7 +113,7 @@ def test_points_arrive_and_a_missing_database_is_created(
             assert writer.drain(60)
             stats = writer.stats()
         assert arrived(url) == expected(range(3000))
-    assert seen == ["ok"]  # said once: points waiting in the spool are no news
+    assert [status for status, _ in seen] == ["ok"]  # once: points in the spool are no news
     text = metrics.exposition().decode()
     assert "opchain_influx_points_written_total 3000.0" in text
     assert "opchain_influx_queue_points 0.0" in text and "opchain_influx_spool_bytes 0.0" in text
@@ -160,7 +161,10 @@ def test_the_v2_api_with_bucket_org_and_token(tmp_path: Path) -> None:
     assert got == [(BASE // 1_000_000 + i, i) for i in range(100)]  # milliseconds there
 
 
-def test_a_server_stopped_and_started_again_gets_every_point_once(tmp_path: Path) -> None:
+def test_a_server_stopped_and_started_again_gets_every_point_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = reports(monkeypatch)
     where, folder = ports(), influx_folder(tmp_path)
     settings = settings_for(tmp_path, where.url, influxdb_batch_points=100)
     with writing(settings, tmp_path / "spool") as writer:
@@ -179,6 +183,8 @@ def test_a_server_stopped_and_started_again_gets_every_point_once(tmp_path: Path
         stats = writer.stats()
     assert (stats.points_written, stats.spool_points, stats.spool_bytes) == (600, 0, 0)
     assert stats.state == "ok" and stats.last_error is not None
+    assert [status for status, _ in seen] == ["ok", "degraded", "degraded", "ok"]
+    assert "not taking writes" in seen[1][1] and "replaying" in seen[2][1]  # the backlog
 
 
 def test_a_closed_writers_spool_is_replayed_in_order_before_new_points(tmp_path: Path) -> None:
@@ -495,5 +501,5 @@ def test_a_full_spool_is_full_until_half_of_it_is_written(
             assert writer.drain(60)
             stats = writer.stats()
     assert stats.state == "ok" and stats.points_dropped == full.points_dropped
-    assert seen == ["ok", "down", "ok"]
+    assert [status for status, _ in seen] == ["ok", "down", "ok"]
     assert sum(len(s.lines) for s in fake.seen) == full.spool_points + 10
