@@ -146,6 +146,48 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPCHAIN_INFLUXDB_URL", "INFLUXDB_URL", "influxdb_url"),
         description="InfluxDB to check and write to (none: not used).",
     )
+    influxdb_api: Literal["v1", "v2"] = Field(
+        "v1",
+        description="v1: POST /write?db= (InfluxDB 1.x, and 2.x/3.x through their v1 API); "
+        "v2: POST /api/v2/write?bucket=&org= with a token (2.x, 3.x).",
+    )
+    influxdb_db: str = Field(
+        "opchain",
+        min_length=1,
+        validation_alias=_alias("OPCHAIN_INFLUXDB_DB", "INFLUXDB_DB", "influxdb_db"),
+        description="The v1 database, created when missing.",
+    )
+    influxdb_bucket: str | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_INFLUXDB_BUCKET", "INFLUXDB_BUCKET", "influxdb_bucket"),
+        description="The v2 bucket.",
+    )
+    influxdb_org: str | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_INFLUXDB_ORG", "INFLUXDB_ORG", "influxdb_org"),
+        description="The v2 organisation.",
+    )
+    influxdb_token: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_INFLUXDB_TOKEN", "INFLUXDB_TOKEN", "influxdb_token"),
+        description="Sent as `Authorization: Token` (v2; and v1 when set).",
+    )
+    influxdb_env: str = Field("prod", min_length=1, description="The `env` tag of every point.")
+    influxdb_batch_points: int = Field(
+        5000, ge=1, description="Points sent to InfluxDB in one request, at most."
+    )
+    influxdb_flush_seconds: float = Field(
+        1.0, gt=0, description="Longest time a point waits in the spool before it is sent."
+    )
+    influxdb_spool_mb: float = Field(
+        512.0,
+        gt=0,
+        description="Disk kept for points InfluxDB has not taken yet (compressed); when it is "
+        "full, new points are dropped, counted and alerted.",
+    )
+    influxdb_timeout_seconds: float = Field(
+        5.0, gt=0, description="Longest wait for InfluxDB's answer to one write."
+    )
     redis_url: str | None = Field(
         None,
         validation_alias=_alias("OPCHAIN_REDIS_URL", "REDIS_URL", "redis_url"),

@@ -130,6 +130,27 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        self.influx_written = Counter(
+            "opchain_influx_points_written_total", "Points InfluxDB took.", registry=r
+        )
+        self.influx_rejected = Counter(
+            "opchain_influx_points_rejected_total",
+            "Points InfluxDB refused as bad lines (never sent again).",
+            registry=r,
+        )
+        self.influx_dropped = Counter(
+            "opchain_influx_points_dropped_total",
+            "Points dropped because the InfluxDB spool was full.",
+            registry=r,
+        )
+        self.influx_spool_bytes = Gauge(
+            "opchain_influx_spool_bytes", "Disk used by points InfluxDB has not taken.", registry=r
+        )
+        self.influx_queue_points = Gauge(
+            "opchain_influx_queue_points",
+            "Points in the spool InfluxDB has not taken yet.",
+            registry=r,
+        )
         self._series: dict[str, _IndexSeries] = {}
         self._errors: dict[tuple[str, str], Counter] = {}
 
@@ -162,6 +183,17 @@ class Metrics:
         """One broker HTTP request (a ``BrokerTally`` listener)."""
         self.broker_requests.labels(outcome).inc()
         self.broker_duration.observe(seconds)
+
+    def observe_influx(
+        self, written: int, rejected: int, dropped: int, spool_bytes: int, queue_points: int
+    ) -> None:
+        """The InfluxDB writer's news: points written, rejected and dropped since its last
+        call, and its spool and queue as they are now."""
+        self.influx_written.inc(written)
+        self.influx_rejected.inc(rejected)
+        self.influx_dropped.inc(dropped)
+        self.influx_spool_bytes.set(spool_bytes)
+        self.influx_queue_points.set(queue_points)
 
     def set_health(self, checks: Iterable[Check], states: dict[str, State]) -> None:
         """The gauges of the latest checks and component states (replacing the previous)."""
