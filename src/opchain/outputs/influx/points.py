@@ -56,9 +56,9 @@ class WriterStatsLike(Protocol):
     @property
     def points_dropped(self) -> int: ...
     @property
-    def flush_latency_ms(self) -> float: ...
+    def flush_latency_ms(self) -> float | None: ...
     @property
-    def queue_depth(self) -> int: ...
+    def queue_points(self) -> int: ...  # OP's batch_queue_depth
     @property
     def spool_bytes(self) -> int: ...
     @property
@@ -492,7 +492,7 @@ def health_lines(
                     it("points_written", w.points_written),
                     it("points_rejected", w.points_rejected),
                     fl("flush_latency_ms", w.flush_latency_ms),
-                    it("batch_queue_depth", w.queue_depth),
+                    it("batch_queue_depth", w.queue_points),
                     it("spool_bytes", w.spool_bytes),
                     it("spool_points", w.spool_points),
                 ],
