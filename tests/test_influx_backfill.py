@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from opchain.cli.app import app
 from opchain.market.ist import IST
 from opchain.merge.cycle import Cycle
+from opchain.model import ChainSlice
 from opchain.outputs.influx import output
 from opchain.outputs.influx.backfill import (
     backfill,
@@ -22,6 +23,8 @@ from opchain.outputs.influx.backfill import (
 )
 from opchain.outputs.influx.points import Tags, cycle_lines
 from opchain.settings import Settings
+from opchain.store.raw import RawStore
+from opchain.store.recorded import raw_cycles
 from opchain.store.stats import format_stats
 
 from .cycles import live_cycles, record_live
@@ -177,3 +180,34 @@ def test_the_command_fills_influxdb(
             )
             for measurement, field in MEASUREMENTS.items():
                 assert count(url, "opchain", measurement, field) == wanted[measurement]
+
+
+def test_a_day_being_recorded_is_read_from_its_journals(
+    day: tuple[Settings, list[Cycle]], tmp_path: Path
+) -> None:
+    """Beside a recorder (or after a killed one) the open window is only in journals: read
+    as they are, nothing folded or moved."""
+    _, live = day
+    store = RawStore(tmp_path / "raw")
+    try:
+        for cycle in live:
+            store.add(cycle.snapshot)
+        assert list((tmp_path / "raw").rglob("_journal-*.arrows"))
+        assert not list((tmp_path / "raw").rglob("*.parquet"))
+        found = list(raw_cycles(tmp_path / "raw", DAY))
+        assert not list((tmp_path / "raw").rglob("*.parquet"))
+    finally:
+        store.close()
+    assert [f.ts for f in found] == [c.snapshot.ts for c in live]
+    for raw, cycle in zip(found, live, strict=True):
+        assert _legs(raw.chains) == _legs(list(cycle.snapshot.chains))
+
+
+def _legs(chains: list[ChainSlice]) -> list[object]:
+    return sorted(
+        (c.index, c.bucket, c.expiry, c.spot, c.atm_strike,
+         [(leg.offset, leg.side, leg.strike, leg.flag, leg.price,
+           leg.quote and (leg.quote.oi, leg.quote.volume, leg.quote.close, leg.quote.bid))
+          for leg in c.legs])
+        for c in chains
+    )  # fmt: skip
