@@ -1,8 +1,9 @@
 """TEST-ONLY: live cycles, as the pipeline hands them to its outputs, from a simulated session.
 
 Until the pipeline's ``merge_cycle`` lands, a Cycle is made here from ``merge``'s rows and
-analytics and :func:`opchain.outputs.influx.backfill.solve`'s vols and Greeks. The integrator
-switches :func:`make_cycle` to ``opchain.merge.rows.merge_cycle``.
+analytics and :func:`opchain.outputs.influx.backfill.solve`'s vols and Greeks; once it has
+landed, the pipeline's ``on_cycle`` hands over its own Cycle and that one is used as it is.
+The integrator then drops the first way (``make_cycle``, the pairs in ``live_cycles``).
 """
 
 import asyncio
@@ -39,20 +40,24 @@ def make_cycle(
     return Cycle(snapshot, rows, stats, solved, history.previous_oi, loop or LoopStats())
 
 
+Seen = tuple[Snapshot, list[BucketStats]] | Cycle
+
+
 def record_live(
     data_dir: Path, until: datetime | None = None, day: date = DAY, **overrides: object
-) -> list[tuple[Snapshot, list[BucketStats]]]:
+) -> list[Seen]:
     """Record (part of) a simulated session into ``data_dir``, in-process, and return what the
-    pipeline handed its watchers each cycle: the snapshot and its analytics rows."""
+    pipeline handed its watchers each cycle: the snapshot and its analytics rows (before
+    ``merge_cycle``), or the Cycle itself."""
     settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
     session = calendar.session("NSE", day)
     assert session is not None
     clock = VirtualClock(session.open)
     broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
-    seen: list[tuple[Snapshot, list[BucketStats]]] = []
+    seen: list[Seen] = []
 
-    def keep(snapshot: Snapshot, stats: list[BucketStats]) -> None:
-        seen.append((snapshot, stats))
+    def keep(*found: object) -> None:
+        seen.append(found[0] if len(found) == 1 else found)  # type: ignore[arg-type]
 
     asyncio.run(record_session(settings, broker, clock, day, until=until, on_cycle=keep))
     return seen
