@@ -63,11 +63,16 @@ def record_live(
     return seen
 
 
-def live_cycles(seen: list[tuple[Snapshot, list[BucketStats]]], settings: Settings) -> list[Cycle]:
-    """The cycles the live run had: its own analytics rows, the split rows and Greeks of each
-    snapshot (a session without an earlier day: no previous close OI)."""
+def live_cycles(seen: list[Seen], settings: Settings) -> list[Cycle]:
+    """The cycles the live run had: its own, or its snapshots with its own analytics rows and
+    the split rows and Greeks of each (a session without an earlier day: no previous close
+    OI)."""
     out = []
-    for snapshot, stats in seen:
+    for found in seen:
+        if isinstance(found, Cycle):
+            out.append(found)
+            continue
+        snapshot, stats = found
         rows, _ = merge(snapshot, settings.rate, settings.strike_offsets)
         out.append(Cycle(snapshot, rows, stats, solve(snapshot, settings.rate)))
     return out
