@@ -14,13 +14,15 @@ from pathlib import Path
 from opchain.brokers.sim import SimBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
+from opchain.market.ist import trading_date
 from opchain.merge.cycle import Cycle, LoopStats
 from opchain.merge.rows import merge
-from opchain.merge.stats import BucketStats, History
+from opchain.merge.stats import BucketStats, History, OiKey
 from opchain.model import Snapshot
 from opchain.outputs.influx.backfill import solve
 from opchain.pipeline import record_session
 from opchain.settings import Settings
+from opchain.store.raw import RawStore
 
 from .sessions import DAY
 
@@ -64,15 +66,21 @@ def record_live(
 
 
 def live_cycles(seen: list[Seen], settings: Settings) -> list[Cycle]:
-    """The cycles the live run had: its own, or its snapshots with its own analytics rows and
-    the split rows and Greeks of each (a session without an earlier day: no previous close
-    OI)."""
+    """The cycles the live run had: its own, or its snapshots with its own analytics rows, the
+    split rows and Greeks of each and the previous close's OI."""
     out = []
+    previous: dict[OiKey, int] | None = None
     for found in seen:
         if isinstance(found, Cycle):
             out.append(found)
             continue
         snapshot, stats = found
+        if previous is None:  # as the pipeline loads it
+            raw = RawStore(settings.data_dir / "raw")
+            day = trading_date(snapshot.ts)
+            indices = sorted({c.index for c in snapshot.chains})
+            previous = {k: v for i in indices for k, v in raw.closing_oi(i, day).items()}
+            raw.close()
         rows, _ = merge(snapshot, settings.rate, settings.strike_offsets)
-        out.append(Cycle(snapshot, rows, stats, solve(snapshot, settings.rate)))
+        out.append(Cycle(snapshot, rows, stats, solve(snapshot, settings.rate), previous))
     return out

@@ -211,3 +211,21 @@ def _legs(chains: list[ChainSlice]) -> list[object]:
           for leg in c.legs])
         for c in chains
     )  # fmt: skip
+
+
+def test_oi_change_since_the_previous_recorded_close(tmp_path: Path) -> None:
+    """With an earlier day recorded, OI change is against its close, as the live run had it."""
+    before = datetime(2026, 11, 19, 9, 16, tzinfo=IST)
+    record_live(tmp_path, until=before, day=before.date())
+    seen = record_live(tmp_path, until=datetime(2026, 11, 20, 9, 16, tzinfo=IST))
+    settings = Settings(data_dir=tmp_path)
+    live, rebuilt = live_cycles(seen, settings), list(recorded_cycles(settings, DAY))
+    assert len(live) == len(rebuilt) == 2
+    for was, now in zip(live, rebuilt, strict=True):
+        assert was.previous_oi and now.previous_oi == was.previous_oi
+        assert sorted(cycle_lines(now, TAGS)) == sorted(cycle_lines(was, TAGS))
+    lines = cycle_lines(rebuilt[-1], TAGS)
+    changed = [p for p in map(parse, lines) if "oi_change" in p.fields]
+    assert {p.measurement for p in changed} == {"atm_option_quote"}
+    strikes = [p for p in map(parse, lines) if "call_oi_change" in p.fields]
+    assert strikes
