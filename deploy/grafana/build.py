@@ -850,9 +850,9 @@ def system() -> Panel:
     )
     calls = health_series(
         "Quote calls per cycle",
-        "Broker quote calls, legs per call and retries.",
+        "Broker quote calls a cycle and legs per call.",
         "pipeline_tick",
-        ["kite_quote_calls", "kite_batch_size_avg", "retry_count"],
+        ["kite_quote_calls", "kite_batch_size_avg"],
         "short",
     )
     return dashboard(
