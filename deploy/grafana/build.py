@@ -254,7 +254,7 @@ def dashboard(
         "schemaVersion": 39,
         "version": 1,
         "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
+        "time": {"from": "now/d", "to": "now"},  # today in IST: the session so far
         "timezone": "Asia/Kolkata",
         "templating": {"list": variables},
         "annotations": {"list": []},
