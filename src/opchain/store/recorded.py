@@ -1,0 +1,182 @@
+"""A recorded day read back as it was collected: each cycle's chains from the raw legs, its index
+quotes from the overview files, its analytics rows from the analytics files.
+
+For what rebuilds a day's cycles from the files (``opchain influx backfill``). Only reads: the
+raw parts and the journals beside them (a day being recorded, or one a killed run left) are
+read as they are, never folded or moved (``store.raw`` does that when it records), so this
+runs beside a recorder. A damaged line of a CSV costs that line (:mod:`opchain.store.csvrows`);
+a raw part that cannot be read raises :class:`~opchain.store.appendlog.FileFormatError`.
+"""
+
+import math
+from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from opchain.market.ist import IST
+from opchain.merge.stats import BucketStats
+from opchain.model import ChainSlice, DepthLevel, Leg, Quote
+from opchain.store import rawparts as parts
+from opchain.store.csvrows import aware, read_all
+from opchain.store.stats import COLUMNS as STATS_COLUMNS
+
+_LEG_COLUMNS = [
+    "ts", "received_at", "bucket", "expiry", "offset", "side", "strike", "instrument_token",
+    "exchange_ts", "last_trade_time", "last_price", "bid", "ask", "bid_qty", "ask_qty",
+    "volume", "average_price", "oi", "oi_day_high", "oi_day_low", "open", "high", "low",
+    "close", "spot", "atm_strike", "flag",
+]  # fmt: skip
+_STAMPS = ("ts", "received_at", "exchange_ts", "last_trade_time")
+
+
+class RawCycle:
+    """One cycle's legs as the raw store holds them: chains in the order they were journaled
+    (index by index, each index's slices in the order of the snapshot)."""
+
+    __slots__ = ("chains", "received_at", "ts")
+
+    def __init__(self, ts: datetime, received_at: datetime, chains: list[ChainSlice]) -> None:
+        self.ts, self.received_at, self.chains = ts, received_at, chains
+
+
+def raw_days(raw_root: Path) -> list[date]:
+    """The days the raw store holds legs of, oldest first."""
+    found = set()
+    for folder in raw_root.glob("date=*/index=*"):
+        try:
+            found.add(date.fromisoformat(folder.parent.name.removeprefix("date=")))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+def raw_cycles(raw_root: Path, day: date) -> Iterator[RawCycle]:
+    """Every cycle of ``day`` in the raw store, in time order, window by window (a day is
+    never in memory whole)."""
+    folders = sorted((raw_root / f"date={day.isoformat()}").glob("index=*"))
+    labels = sorted({label for folder in folders for label in _labels(folder)})
+    for label in labels:
+        found: dict[datetime, RawCycle] = {}
+        for folder in folders:
+            if label not in _labels(folder):
+                continue
+            index = folder.name.removeprefix("index=")
+            table = parts.read_window(folder, label, _LEG_COLUMNS)
+            for ts, received_at, chains in _cycles(index, table):
+                cycle = found.get(ts)
+                if cycle is None:
+                    found[ts] = RawCycle(ts, received_at, chains)
+                else:
+                    cycle.chains += chains
+        yield from (found[ts] for ts in sorted(found))
+
+
+def _labels(folder: Path) -> set[str]:
+    names = [p.name for p in folder.glob("part-*.parquet")]
+    names += [p.name for p in folder.glob(parts.JOURNALS)]
+    return {n.removeprefix("part-").removeprefix("_journal-").split(".")[0] for n in names}
+
+
+def _cycles(index: str, table: pa.Table) -> Iterator[tuple[datetime, datetime, list[ChainSlice]]]:
+    """The chains of one index in a window's rows, cycle by cycle."""
+    columns: dict[str, list[Any]] = {}
+    for name in _LEG_COLUMNS:
+        column = table.column(name)
+        columns[name] = _times(column) if name in _STAMPS else column.to_pylist()
+    rows = zip(*(columns[name] for name in _LEG_COLUMNS), strict=True)
+    for ts, cycle_rows in groupby(rows, key=lambda row: row[0]):
+        chains, received_at = [], ts
+        for (bucket, expiry), legs in groupby(cycle_rows, key=lambda row: (row[2], row[3])):
+            built = [_leg(index, row) for row in legs]
+            received_at = built[0][1]
+            first = built[0][2]
+            chains.append(
+                ChainSlice(index, bucket, expiry, first[-3], first[-2], tuple(b[0] for b in built))
+            )
+        yield ts, received_at, chains
+
+
+def _leg(index: str, row: tuple[Any, ...]) -> tuple[Leg, datetime, tuple[Any, ...]]:
+    (_, received_at, bucket, expiry, offset, side, strike, token, exchange_ts, traded, last,
+     bid, ask, bid_qty, ask_qty, volume, average, oi, oi_high, oi_low, open_, high, low, close,
+     _spot, _atm, flag) = row  # fmt: skip
+    quote = None
+    if last is not None:
+        quote = Quote(
+            token, exchange_ts, traded, last, 0, average, volume, 0, 0, oi, oi_high, oi_low,
+            open_, high, low, close,
+            (DepthLevel(bid, bid_qty, 0),) if bid is not None else (),
+            (DepthLevel(ask, ask_qty, 0),) if ask is not None else (),
+        )  # fmt: skip
+    leg = Leg(index, bucket, expiry, offset, side, strike, None, quote, flag)
+    return leg, received_at, row
+
+
+def _times(column: "pa.ChunkedArray[Any]") -> list[datetime | None]:
+    """A timestamp column as IST datetimes, through integers (converting Arrow's timestamps
+    with a time zone imports pandas), each distinct value converted once."""
+    memo: dict[int | None, datetime | None] = {None: None}
+    out = []
+    for millis in column.cast(pa.int64()).to_pylist():
+        if millis is not None and millis not in memo:
+            memo[millis] = datetime.fromtimestamp(millis // 1000, IST) + timedelta(
+                milliseconds=millis % 1000
+            )
+        out.append(memo[millis])
+    return out
+
+
+def read_overview(path: Path) -> list[tuple[datetime, Quote]]:
+    """An overview file's rows as index quotes (the fields the file keeps; the rest zero)."""
+    return read_all(path, _overview_parser)
+
+
+def _overview_parser(header: list[str]) -> Callable[[list[str]], tuple[datetime, Quote]]:
+    names = ("ts", "last_price", "open", "high", "low", "prev_close", "exchange_ts")
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise ValueError(f"not an overview file: no column {', '.join(missing)}")
+    ts, last, open_, high, low, close, stamp = (header.index(n) for n in names)
+
+    def parse(cells: list[str]) -> tuple[datetime, Quote]:
+        exchange = aware(cells[stamp]) if cells[stamp] else None
+        quote = Quote(
+            0, exchange, None, float(cells[last]), 0, 0.0, 0, 0, 0, 0, 0, 0,
+            float(cells[open_]), float(cells[high]), float(cells[low]), float(cells[close]),
+        )  # fmt: skip
+        return aware(cells[ts]), quote
+
+    return parse
+
+
+def read_stats(path: Path) -> list[BucketStats]:
+    """An analytics file's rows (an empty cell NaN, as it was before it was written)."""
+    return read_all(path, _stats_parser)
+
+
+_STATS_TEXT = {"ts", "index", "bucket", "expiry", "anomaly"}
+
+
+def _stats_parser(header: list[str]) -> Callable[[list[str]], BucketStats]:
+    missing = [c for c in STATS_COLUMNS if c not in header]
+    if missing:
+        raise ValueError(f"not an analytics file: no column {', '.join(missing)}")
+    at = [header.index(c) for c in STATS_COLUMNS]
+    kinds = [str if c in _STATS_TEXT else int if c == "strikes" else _number for c in STATS_COLUMNS]
+
+    def parse(cells: list[str]) -> BucketStats:
+        aware(cells[at[0]])  # a row's time must be one
+        return BucketStats._make(kind(cells[i]) for kind, i in zip(kinds, at, strict=True))
+
+    return parse
+
+
+def _number(text: str) -> float:
+    value = float(text) if text else math.nan
+    if math.isinf(value):
+        raise ValueError(f"not a finite number: {text}")
+    return value
