@@ -7,30 +7,46 @@ No Grafana runs here (none can be installed on this machine): the queries are wh
 would send, and the panels' options are checked for shape, not rendered."""
 
 import importlib.util
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 
+import httpx
 import pytest
 import yaml
 
+from opchain.market import calendar
+from opchain.merge.cycle import Cycle, LoopStats
+from opchain.outputs.influx.backfill import recorded_cycles
+from opchain.outputs.influx.points import Tags, cycle_lines, health_lines
+from opchain.settings import Settings
 from tests.grafana import (
     DASHBOARDS,
     GRAFANA,
     PROVIDERS,
     ROOT,
     Range,
+    Target,
     bare_words,
+    choose,
     dashboards,
     datasource,
     doc_words,
+    format_value,
     measurements_named,
     panels,
+    problems,
     quoted_names,
+    run,
     schema,
     substitute,
     tag_values,
     targets,
     variables_used,
 )
+from tests.servers_health import influxd_server
+from tests.sessions import DAY, record
 
 TARGETS = targets()
 UNITS = {"none", "short", "percent", "percentunit", "currencyINR", "ms", "s", "decbytes"}
@@ -204,3 +220,147 @@ def test_substitution_is_grafanas() -> None:
 def test_the_ids_of_the_real_run_name_every_target() -> None:
     assert len({(t.file, t.panel, t.ref) for t in TARGETS}) == len(TARGETS)
     assert len(TARGETS) >= 40
+
+
+# The real run: a recorded simulated session in a throwaway influxd -------------------------
+
+DB = "opchain"
+TAGS = Tags(env="test", host="grafana-test")
+MINUTES = 20  # of the session: 40 cycles of the whole chain, about 8 s to record
+PREVIOUS_DAY = date(2026, 11, 19)  # the trading day before DAY
+
+
+@dataclass
+class Written:
+    """The writer's stats the health points read (``WriterStatsLike``): the fill's own."""
+
+    points_attempted: int = 0
+    points_written: int = 0
+    points_rejected: int = 0
+    points_dropped: int = 0
+    flush_latency_ms: float = 0.0
+    queue_depth: int = 0
+    spool_bytes: int = 0
+    spool_points: int = 0
+    state: str = "ok"
+
+
+def live_loop(cycle: Cycle, number: int, calls: int) -> LoopStats:
+    """How the live loop went for a recorded cycle, as far as its files tell (they keep no
+    loop timings): the quote calls from the cycle's time to the broker's answer, its legs."""
+    collect = (cycle.snapshot.received_at - cycle.snapshot.ts).total_seconds()
+    legs = sum(len(chain.legs) for chain in cycle.snapshot.chains)
+    return LoopStats(
+        collect_ms=collect * 1000,
+        quote_calls=calls,
+        legs=legs,
+        lag_s=collect,
+        cycles=number,
+        requests=calls * number,
+    )
+
+
+def fill(client: httpx.Client, settings: Settings, calls: int) -> Range:
+    """Every recorded cycle of the session to ``client``'s influxd, encoded as the live run
+    encodes it (market points and health points), one cycle a request; the range they span."""
+    written = Written()
+    times = []
+    for number, recorded in enumerate(recorded_cycles(settings, DAY), start=1):
+        cycle = replace(recorded, loop=live_loop(recorded, number, calls))
+        lines = cycle_lines(cycle, TAGS, settings.strike_offsets)
+        lines += health_lines(cycle, written, "sim", TAGS)
+        started = time.perf_counter()
+        response = client.post(
+            "/write", params={"db": DB, "precision": "n"}, content="\n".join(lines)
+        )
+        assert response.status_code == 204, response.text
+        written.points_attempted += len(lines)
+        written.points_written += len(lines)
+        written.flush_latency_ms = (time.perf_counter() - started) * 1000
+        times.append(cycle.snapshot.ts)
+    assert len(times) == MINUTES * 2
+    return Range(int(times[0].timestamp() * 1000), int(times[-1].timestamp() * 1000))
+
+
+@pytest.fixture(scope="module")
+def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Client, Range]]:
+    folder = tmp_path_factory.mktemp("grafana")
+    # A few minutes of the session before, whose last window is the close OI changes from.
+    before = calendar.session("NSE", PREVIOUS_DAY)
+    session = calendar.session("NSE", DAY)
+    assert before is not None and session is not None
+    record(folder / "data", before.open + timedelta(minutes=2), PREVIOUS_DAY, full_chain=True)
+    report = record(
+        folder / "data", until=session.open + timedelta(minutes=MINUTES), full_chain=True
+    )
+    settings = Settings(data_dir=folder / "data", full_chain=True)
+    (folder / "influxd").mkdir()
+    with (
+        influxd_server(folder / "influxd") as (url, _),
+        httpx.Client(base_url=url, timeout=60) as client,
+    ):
+        assert client.post("/query", data={"q": f"CREATE DATABASE {DB}"}).status_code == 200
+        span = fill(client, settings, report.quote_calls // report.cycles)
+        yield client, span
+
+
+def chosen_values(client: httpx.Client, span: Range, file: str) -> dict[str, str]:
+    return choose(client, DB, dashboards()[file]["templating"]["list"], span)
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=lambda t: f"{t.file}:{t.panel}:{t.ref}")
+def test_every_query_of_every_panel_returns_rows(
+    influx: tuple[httpx.Client, Range], target: Target
+) -> None:
+    client, span = influx
+    query = substitute(target.query, chosen_values(client, span, target.file), span)
+    answer = run(client, DB, query)
+    assert not problems(answer), (query, problems(answer))
+
+
+VARIABLES = [
+    (name, variable["name"])
+    for name, dashboard in dashboards().items()
+    for variable in dashboard["templating"]["list"]
+]
+
+
+@pytest.mark.parametrize(("file", "name"), VARIABLES, ids=lambda v: str(v))
+def test_every_variable_offers_its_current_value(
+    influx: tuple[httpx.Client, Range], file: str, name: str
+) -> None:
+    client, span = influx
+    chosen = chosen_values(client, span, file)  # asserts the current value is offered
+    assert chosen[name]
+
+
+def test_a_broken_query_is_caught_by_the_same_runner(
+    influx: tuple[httpx.Client, Range],
+) -> None:
+    client, span = influx
+    chosen = chosen_values(client, span, "sentiment.json")
+    broken = [
+        'SELECT last("pcr_oi") FROM "chain_analitics" WHERE $timeFilter',  # no measurement
+        'SELECT last("pcr") FROM "chain_analytics" WHERE $timeFilter',  # no field
+        'SELECT last("pcr_oi"), last("pcr") FROM "chain_analytics" WHERE $timeFilter',
+        'SELECT last("pcr_oi") FROM "chain_analytics" WHERE "index" = \'NIFTY 50\' AND '
+        "$timeFilter",  # the overview's name of the index, not the key
+        'SELECT last("pcr_oi") FROM "chain_analytics" WHERE $timeFilter GROUP BY time(1x)',
+    ]
+    for query in broken:
+        assert problems(run(client, DB, substitute(query, chosen, span))), query
+    good = 'SELECT last("pcr_oi") FROM "chain_analytics" WHERE $timeFilter'
+    assert not problems(run(client, DB, substitute(good, chosen, span)))
+
+
+def test_the_queries_also_run_for_every_index_at_once(
+    influx: tuple[httpx.Client, Range],
+) -> None:
+    """A multi-value $index, as Grafana formats it for a regex: (NIFTY|BANKNIFTY|SENSEX)."""
+    client, span = influx
+    chosen = chosen_values(client, span, "levels.json")
+    chosen["index"] = format_value(["NIFTY", "BANKNIFTY", "SENSEX"], multi=True)
+    chosen["bucket"] = format_value(["this_month"], multi=True)
+    for target in [t for t in TARGETS if t.file == "levels.json"]:
+        answer = run(client, DB, substitute(target.query, chosen, span))
+        assert not problems(answer), target
