@@ -159,6 +159,18 @@ def test_every_panel_has_a_unit_and_thresholds(name: str) -> None:
         assert values == sorted(values), item["title"]
 
 
+@pytest.mark.parametrize("name", sorted(dashboards()))
+def test_the_columns_a_panel_arranges_are_columns_its_queries_return(name: str) -> None:
+    """A bar chart's x axis and a sort name a column (AS ...) of every query of the panel."""
+    for item in panels(dashboards()[name]):
+        named = {item.get("options", {}).get("xField")}
+        for step in item.get("transformations", []):
+            named |= {sort["field"] for sort in step["options"].get("sort", [])}
+        for column in named - {None}:
+            for target in item["targets"]:
+                assert f"AS {column}" in target["query"], (item["title"], column)
+
+
 def all_queries() -> Iterator[tuple[str, str]]:
     for name, dashboard in dashboards().items():
         for item in panels(dashboard):

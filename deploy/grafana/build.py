@@ -131,12 +131,18 @@ def by_strike(
     title: str, description: str, targets: list[Panel], unit: str, kind: str = "barchart"
 ) -> Panel:
     """A bar chart (or table) of the latest cycle's strikes: the targets are tables with a
-    ``strike`` column; Time and the ``offset`` tag are hidden, rows sorted by strike."""
+    ``strike`` column; Time and the ``offset`` tag are hidden, rows sorted by strike. A bar
+    chart's strike becomes text once sorted: its x axis is a category, one bar per strike."""
     transformations = [
         {"id": "merge", "options": {}},
         {"id": "organize", "options": {"excludeByName": {"Time": True, "offset": True}}},
         {"id": "sortBy", "options": {"sort": [{"field": "strike"}]}},
     ]
+    if kind == "barchart":
+        conversion = {"targetField": "strike", "destinationType": "string"}
+        transformations.append(
+            {"id": "convertFieldType", "options": {"conversions": [conversion], "fields": {}}}
+        )
     overrides = [
         {
             "matcher": {"id": "byName", "options": "strike"},
