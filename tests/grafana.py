@@ -232,7 +232,8 @@ class Range(NamedTuple):
 
 def substitute(query: str, chosen: Mapping[str, str], span: Range) -> str:
     """The query as Grafana sends it: macros over ``span``, variables as ``chosen`` holds them
-    already formatted (``format_value``)."""
+    already formatted (``format_value``). (A range ending "now" ends ``time <= now()`` in
+    Grafana's filter; the recorded day is in the past, so both ends are fixed here.)"""
     macros = {
         "timeFilter": f"time >= {span.start_ms}ms and time <= {span.end_ms}ms",
         "__interval_ms": str(span.interval_ms),

@@ -291,7 +291,11 @@ def fill(client: httpx.Client, settings: Settings, calls: int) -> Range:
         written.flush_latency_ms = (time.perf_counter() - started) * 1000
         times.append(cycle.snapshot.ts)
     assert len(times) == MINUTES * 2
-    return Range(int(times[0].timestamp() * 1000), int(times[-1].timestamp() * 1000))
+    # Over 20 minutes Grafana's $__interval is the data source's minimum (its timeInterval).
+    start, end = (int(ts.timestamp() * 1000) for ts in (times[0], times[-1]))
+    minimum = datasource()["jsonData"]["timeInterval"]
+    assert minimum.endswith("s")
+    return Range(start, end, minimum, int(minimum[:-1]) * 1000)
 
 
 @pytest.fixture(scope="module")
