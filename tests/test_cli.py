@@ -124,7 +124,7 @@ print(" ".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 
 
 COMMANDS = ("run", "demo", "serve", "health", "fake-kite", "login", "eod", "rebuild-masters",
-            "import")  # fmt: skip
+            "import", "influx")  # fmt: skip
 
 
 @pytest.mark.parametrize(

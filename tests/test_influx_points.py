@@ -56,8 +56,8 @@ class FakeStats:
     points_written: int = 100
     points_rejected: int = 2
     points_dropped: int = 0
-    flush_latency_ms: float = 12.5
-    queue_depth: int = 3
+    flush_latency_ms: float | None = 12.5
+    queue_points: int = 3
     spool_bytes: int = 4096
     spool_points: int = 18
     state: str = "ok"

@@ -16,7 +16,7 @@ import typer
 
 from opchain import __version__
 
-from . import kite, profiles
+from . import influx, kite, profiles
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -67,6 +67,7 @@ app.command("rebuild-masters")(profiles.rebuild_masters)
 app.command("import")(profiles.import_op)
 app.command()(serve)
 app.command("calendar")(show_calendar)
+app.add_typer(influx.app, name="influx")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")

@@ -12,13 +12,14 @@ expiry) made once per chain.
 
 import math
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
 from opchain.market.indices import OVERVIEW
 from opchain.market.ist import IST, trading_date
-from opchain.market.strikes import offset_label
+from opchain.market.strikes import offset_label, parse_offset_label
 from opchain.merge.cycle import Cycle, Solved
 from opchain.merge.rows import IV_DECIMALS
 from opchain.merge.stats import BucketStats, OiKey
@@ -56,9 +57,9 @@ class WriterStatsLike(Protocol):
     @property
     def points_dropped(self) -> int: ...
     @property
-    def flush_latency_ms(self) -> float: ...
+    def flush_latency_ms(self) -> float | None: ...
     @property
-    def queue_depth(self) -> int: ...
+    def queue_points(self) -> int: ...  # OP's batch_queue_depth
     @property
     def spool_bytes(self) -> int: ...
     @property
@@ -91,11 +92,6 @@ def string_field(text: str) -> str:
 def timestamp_ns(ts: datetime) -> int:
     """A cycle's time as UTC nanoseconds; cycle times are whole seconds, so exact."""
     return int(ts.timestamp()) * 1_000_000_000
-
-
-def tag_set(tags: Mapping[str, str]) -> str:
-    """``,k=v,k=v`` sorted by key (InfluxDB's own order), empty values left out."""
-    return "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()) if v != "")
 
 
 def line(measurement: str, tags: str, fields: Iterable[str | None], ns: int) -> str | None:
@@ -150,14 +146,12 @@ def cycle_lines(cycle: Cycle, tags: Tags, offsets: Collection[int] | None = None
 
 
 def _watched(cycle: Cycle) -> frozenset[int]:
-    """The offsets the split rows were written for (their symmetric labels)."""
-    labels = {row.strike_offset for row in cycle.rows}
+    """The offsets the split rows were written for (their symmetric labels; pairs are not
+    offsets)."""
     found = set()
-    for label in labels:
-        if label == "atm":
-            found.add(0)
-        elif len(label) > 5 and label[5:].isdigit():  # atm_p2, atm_m1 (not atm_p1m1)
-            found.add(int(label[5:]) * (1 if label[4] == "p" else -1))
+    for label in {row.strike_offset for row in cycle.rows}:
+        with suppress(ValueError):
+            found.add(parse_offset_label(label))
     return frozenset(found)
 
 
@@ -492,7 +486,7 @@ def health_lines(
                     it("points_written", w.points_written),
                     it("points_rejected", w.points_rejected),
                     fl("flush_latency_ms", w.flush_latency_ms),
-                    it("batch_queue_depth", w.queue_depth),
+                    it("batch_queue_depth", w.queue_points),
                     it("spool_bytes", w.spool_bytes),
                     it("spool_points", w.spool_points),
                 ],

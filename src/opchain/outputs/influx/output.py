@@ -1,0 +1,121 @@
+"""The InfluxDB output: each cycle's points handed to the background writer, never waited on.
+
+Not durable: the files are the record, and InfluxDB gets what they hold again from
+``opchain influx backfill``; a run never resumes from what InfluxDB has. The writer keeps
+points InfluxDB has not taken in its spool, so a server away for a while loses nothing.
+"""
+
+import logging
+import socket
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from opchain.market.strikes import offset_label, pair_label
+from opchain.merge.cycle import Cycle
+from opchain.outputs.base import Output, Session
+from opchain.outputs.influx.points import (
+    Series,
+    Tags,
+    WriterStatsLike,
+    cycle_lines,
+    health_lines,
+    master_lines,
+)
+from opchain.profiles.master import Profile
+from opchain.settings import Settings
+from opchain.store.profiles import Damaged, peek, weekday_path
+
+log = logging.getLogger(__name__)
+
+CLOSE_SECONDS = 10.0  # what closing waits for the writer to send what it holds (then spooled)
+
+
+class Writer(Protocol):
+    """What the output needs of :class:`opchain.outputs.influx.writer.InfluxWriter`."""
+
+    def put(self, lines: Sequence[str]) -> None: ...
+    def stats(self) -> WriterStatsLike: ...
+    def drain(self, timeout: float) -> bool: ...
+    def close(self, timeout: float) -> None: ...
+
+
+def spool_dir(settings: Settings, name: str) -> Path:
+    """Where a writer keeps what InfluxDB has not taken: one folder per writer (the live
+    run's, a backfill's), so two never share a spool."""
+    return settings.data_dir / "influx_spool" / name
+
+
+def make_writer(settings: Settings, name: str) -> Writer:
+    """The background writer to ``settings.influxdb_url`` (imported here: a run without
+    InfluxDB never loads it)."""
+    # (the writer lands beside this module; until then mypy does not find it)
+    from opchain.outputs.influx.writer import (  # type: ignore[import-not-found, unused-ignore]
+        InfluxWriter,
+    )
+
+    writer: Writer = InfluxWriter(settings, spool_dir(settings, name))
+    return writer
+
+
+def tags_for(settings: Settings) -> Tags:
+    """The health points' tags: the settings' ``env``, this machine's name."""
+    env = getattr(settings, "influxdb_env", "prod")  # the writer's setting (default prod)
+    return Tags(env=str(env), host=socket.gethostname())
+
+
+def open_output(session: Session) -> Output | None:
+    """The InfluxDB output of a session, None when no InfluxDB URL is set."""
+    settings = session.settings
+    if not settings.influxdb_url:
+        return None
+    return InfluxOutput(session, make_writer(settings, "live"), tags_for(settings))
+
+
+class InfluxOutput:
+    name = "influxdb"
+    durable = False
+
+    def __init__(self, session: Session, writer: Writer, tags: Tags) -> None:
+        self.session, self.writer, self.tags = session, writer, tags
+        self.offsets = frozenset(session.offsets)
+        self.broker = session.settings.broker
+
+    def reach(self) -> datetime | None:
+        return None  # InfluxDB is never where a run resumes from
+
+    def write(self, cycle: Cycle) -> None:
+        lines = cycle_lines(cycle, self.tags, self.offsets)
+        lines += health_lines(cycle, self.writer.stats(), self.broker, self.tags)
+        self.writer.put(lines)
+
+    def close(self, day_over: bool) -> None:
+        """With the day over, its weekday masters as they closed it; then the writer is
+        closed (what InfluxDB has not taken by then stays in the spool for the next run)."""
+        try:
+            if day_over:
+                self.writer.put(master_lines(self._masters(), self.session.day, self.tags))
+        finally:
+            self.writer.close(CLOSE_SECONDS)
+
+    def _masters(self) -> list[tuple[Series, Profile]]:
+        """The weekday master of every series the session wrote, as saved."""
+        session = self.session
+        offsets = sorted(self.offsets)
+        labels = [offset_label(o) for o in offsets]
+        labels += [pair_label(s) for s in offsets if s > 0 and -s in self.offsets]
+        found = []
+        root = session.settings.profiles_root
+        for watch in session.watches:
+            for label in labels:
+                series = (watch.index, watch.bucket, label)
+                path = weekday_path(root, *series, session.day)
+                try:
+                    stored = peek(path)
+                except (Damaged, OSError, ValueError) as err:
+                    log.warning("%s: not written to InfluxDB (%s)", path, err)
+                    continue
+                if stored is not None:
+                    found.append((series, stored[0]))
+        return found

@@ -1,0 +1,116 @@
+"""The InfluxDB output: each cycle's points to the writer, the weekday masters when the day
+closes, nothing when no InfluxDB URL is set."""
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from opchain.collect.watch import Watch
+from opchain.market.ist import IST
+from opchain.merge.cycle import Cycle, LoopStats
+from opchain.outputs.base import Output, Session
+from opchain.outputs.influx.output import InfluxOutput, open_output, spool_dir, tags_for
+from opchain.outputs.influx.points import Tags, cycle_lines
+from opchain.settings import Settings
+
+from .cycles import live_cycles, record_live
+from .lineproto import parse
+from .sessions import DAY
+
+UNTIL = datetime(2026, 11, 20, 9, 17, 30, tzinfo=IST)  # two minutes and a cycle
+
+
+@dataclass
+class Stats:
+    points_attempted: int = 0
+    points_written: int = 0
+    points_rejected: int = 0
+    points_dropped: int = 0
+    flush_latency_ms: float | None = None
+    queue_points: int = 0
+    spool_bytes: int = 0
+    spool_points: int = 0
+    state: str = "ok"
+
+
+@dataclass
+class FakeWriter:
+    puts: list[list[str]] = field(default_factory=list)
+    closed: list[float] = field(default_factory=list)
+
+    def put(self, lines: Sequence[str]) -> None:
+        self.puts.append(list(lines))
+
+    def stats(self) -> Stats:
+        return Stats(points_attempted=sum(map(len, self.puts)))
+
+    def drain(self, timeout: float) -> bool:
+        return True
+
+    def close(self, timeout: float) -> None:
+        self.closed.append(timeout)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[Cycle]]:
+    data_dir = tmp_path_factory.mktemp("output")
+    seen = record_live(data_dir, until=UNTIL)
+    settings = Settings(data_dir=data_dir)
+    return settings, live_cycles(seen, settings)
+
+
+def _session(settings: Settings, cycle: Cycle) -> Session:
+    watches = [Watch(c.index, c.bucket, c.expiry, (), {}) for c in cycle.snapshot.chains]
+    return Session(settings, DAY, watches, settings.strike_offsets)
+
+
+def test_no_url_no_output(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, influxdb_url=None)
+    assert open_output(Session(settings, DAY, [], (0,))) is None
+
+
+def test_each_cycle_goes_to_the_writer_whole(day: tuple[Settings, list[Cycle]]) -> None:
+    settings, cycles = day
+    writer = FakeWriter()
+    tags = Tags(env="prod", host="box")
+    influx: Output = InfluxOutput(_session(settings, cycles[0]), writer, tags)
+    assert (influx.name, influx.durable, influx.reach()) == ("influxdb", False, None)
+    for cycle in cycles:
+        influx.write(replace(cycle, loop=LoopStats(legs=10, quote_calls=1)))
+    assert len(writer.puts) == len(cycles)
+    for cycle, lines in zip(cycles, writer.puts, strict=True):
+        found = Counter(parse(x).measurement for x in lines)
+        market = cycle_lines(cycle, tags, settings.strike_offsets)
+        assert lines[: len(market)] == market
+        assert found["monitor_status"] == found["pipeline_tick"] == found["broker_health"] == 1
+        assert found["influx_write_stats"] == 1
+    influx.close(day_over=False)
+    assert writer.closed and len(writer.puts) == len(cycles)  # no masters mid-day
+
+
+def test_the_day_closes_with_its_weekday_masters(day: tuple[Settings, list[Cycle]]) -> None:
+    settings, cycles = day
+    writer = FakeWriter()
+    influx = InfluxOutput(_session(settings, cycles[0]), writer, tags_for(settings))
+    influx.close(day_over=True)
+    (masters,) = writer.puts
+    points = [parse(x) for x in masters]
+    assert {p.measurement for p in points} == {"weekday_master_updates"}
+    series = {(p.tags["index"], p.tags["expiry_code"], p.tags["strike_offset"]) for p in points}
+    chains = {(c.index, c.bucket) for c in cycles[0].snapshot.chains}
+    labels = {"atm", "atm_m1", "atm_m2", "atm_p1", "atm_p2", "atm_p1m1", "atm_p2m2"}
+    assert series == {(i, b, label) for i, b in chains for label in labels}
+    minutes = {p.ns for p in points}
+    first = int(datetime(2026, 11, 20, 9, 15, tzinfo=IST).timestamp()) * 10**9
+    assert first in minutes and {p.tags["weekday"] for p in points} == {"fri"}
+    assert writer.closed
+
+
+def test_spools_are_apart(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert spool_dir(settings, "live") != spool_dir(settings, "backfill")
+    assert spool_dir(settings, "live").is_relative_to(tmp_path)
