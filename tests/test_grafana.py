@@ -251,7 +251,7 @@ class Written:
     points_rejected: int = 0
     points_dropped: int = 0
     flush_latency_ms: float = 0.0
-    queue_depth: int = 0
+    queue_points: int = 0
     spool_bytes: int = 0
     spool_points: int = 0
     state: str = "ok"
