@@ -46,12 +46,13 @@ class Target(NamedTuple):
     panel: str
     ref: str
     query: str
+    kind: str  # the panel's type: timeseries, stat, barchart, ...
 
 
 def targets() -> list[Target]:
     """Every query of every panel of every dashboard file, found by parsing them."""
     return [
-        Target(name, item["title"], target["refId"], target["query"])
+        Target(name, item["title"], target["refId"], target["query"], item["type"])
         for name, dashboard in dashboards().items()
         for item in panels(dashboard)
         for target in item.get("targets", [])

@@ -332,6 +332,11 @@ def test_every_query_of_every_panel_returns_rows(
     query = substitute(target.query, chosen_values(client, span, target.file), span)
     answer = run(client, DB, query)
     assert not problems(answer), (query, problems(answer))
+    rows = [row for item in answer["results"][0]["series"] for row in item["values"]]
+    if target.kind == "timeseries":  # a line through the session, not a point
+        assert len({row[0] for row in rows}) > 1, query
+    if target.kind in ("barchart", "table") and "chain_strike" in query:
+        assert len(rows) > 20, query  # the whole chain's strikes
 
 
 VARIABLES = [
