@@ -35,6 +35,7 @@ from tests.grafana import (
     doc_words,
     format_value,
     measurements_named,
+    not_written,
     panels,
     problems,
     quoted_names,
@@ -191,6 +192,7 @@ def test_every_name_a_query_uses_is_in_docs_influxdb_md(where: str, query: str) 
         if name != measurement and name not in names[measurement]
     ]
     assert not unknown, f"{unknown} are not tags or fields of {measurement} in docs/influxdb.md"
+    assert not set(quoted_names(query)) & not_written(), "the encoder leaves these out"
     words = doc_words()
     assert not [value for value in tag_values(query) if value not in words]
     assert not bare_words(query), "name measurements, fields and tags in double quotes"
@@ -204,6 +206,7 @@ def test_the_doc_parser_finds_what_the_doc_says() -> None:
     assert {"THIS_WEEK_TP", "pcr_next_week", "this_month_atm_iv"} <= names["index_overview"]
     assert {"spool_points", "measurement"} <= names["influx_write_stats"]
     assert "gex" not in names["monitor_status"]
+    assert {"retry_count", "backoff_applied", "tokens_refresh_count"} <= not_written()
 
 
 def test_a_wrong_name_is_caught_by_the_name_check() -> None:

@@ -114,3 +114,18 @@ def test_spools_are_apart(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     assert spool_dir(settings, "live") != spool_dir(settings, "backfill")
     assert spool_dir(settings, "live").is_relative_to(tmp_path)
+
+
+def test_a_cycle_that_cannot_be_encoded_stops_nothing(
+    day: tuple[Settings, list[Cycle]], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings, cycles = day
+    writer = FakeWriter()
+    influx = InfluxOutput(_session(settings, cycles[0]), writer, Tags(env="prod", host="box"))
+    broken = replace(cycles[0], solved=cycles[0].solved[:1])  # not one per chain: a bug
+    influx.write(broken)
+    influx.write(broken)
+    influx.write(cycles[1])
+    assert len(writer.puts) == 1 and influx.failed == 2
+    errors = [r for r in caplog.records if "not written to InfluxDB" in r.getMessage()]
+    assert len(errors) == 2 and errors[0].exc_info and not errors[1].exc_info

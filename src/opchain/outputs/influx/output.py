@@ -81,13 +81,23 @@ class InfluxOutput:
         self.session, self.writer, self.tags = session, writer, tags
         self.offsets = frozenset(session.offsets)
         self.broker = session.settings.broker
+        self.failed = 0  # cycles that could not be encoded
 
     def reach(self) -> datetime | None:
         return None  # InfluxDB is never where a run resumes from
 
     def write(self, cycle: Cycle) -> None:
-        lines = cycle_lines(cycle, self.tags, self.offsets)
-        lines += health_lines(cycle, self.writer.stats(), self.broker, self.tags)
+        """Hand the cycle's points to the writer. Never raises: a cycle that cannot be encoded
+        (a bug) is logged, with its traceback the first time, and the recorder goes on (the
+        files hold the cycle; a backfill writes it once fixed)."""
+        try:
+            lines = cycle_lines(cycle, self.tags, self.offsets)
+            lines += health_lines(cycle, self.writer.stats(), self.broker, self.tags)
+        except Exception:
+            self.failed += 1
+            log.error("cycle %s not written to InfluxDB: it could not be encoded",
+                      cycle.snapshot.ts.isoformat(), exc_info=self.failed == 1)  # fmt: skip
+            return
         self.writer.put(lines)
 
     def close(self, day_over: bool) -> None:
