@@ -65,6 +65,7 @@ def test_the_five_dashboards_are_there_with_unique_uids_and_titles() -> None:
     assert len({d["uid"] for d in found.values()}) == len(found)
     assert len({d["title"] for d in found.values()}) == len(found)
     for dashboard in found.values():
+        assert len(dashboard["uid"]) <= 40  # Grafana's limit
         assert 36 <= dashboard["schemaVersion"] <= 41
         assert dashboard["panels"]
 
