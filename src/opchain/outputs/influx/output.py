@@ -50,10 +50,7 @@ def spool_dir(settings: Settings, name: str) -> Path:
 def make_writer(settings: Settings, name: str) -> Writer:
     """The background writer to ``settings.influxdb_url`` (imported here: a run without
     InfluxDB never loads it)."""
-    # (the writer lands beside this module; until then mypy does not find it)
-    from opchain.outputs.influx.writer import (  # type: ignore[import-not-found, unused-ignore]
-        InfluxWriter,
-    )
+    from opchain.outputs.influx.writer import InfluxWriter
 
     writer: Writer = InfluxWriter(settings, spool_dir(settings, name))
     return writer
@@ -61,8 +58,7 @@ def make_writer(settings: Settings, name: str) -> Writer:
 
 def tags_for(settings: Settings) -> Tags:
     """The health points' tags: the settings' ``env``, this machine's name."""
-    env = getattr(settings, "influxdb_env", "prod")  # the writer's setting (default prod)
-    return Tags(env=str(env), host=socket.gethostname())
+    return Tags(env=settings.influxdb_env, host=socket.gethostname())
 
 
 def open_output(session: Session) -> Output | None:
