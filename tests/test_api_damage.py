@@ -175,7 +175,7 @@ def test_a_damaged_raw_part_of_an_earlier_day_costs_only_the_oi_change(
     part.parent.mkdir(parents=True)
     part.write_bytes(b"")
     hub = Hub(tmp_path)
-    hub.publish(*_cycles(1)[-1])
+    hub.publish(_cycles(1)[-1])
     message = hub.message("NIFTY")
     assert message is not None
     legs = [leg for c in message["chains"] for r in c["rows"] for leg in (r["call"], r["put"])]

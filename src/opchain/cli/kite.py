@@ -19,8 +19,10 @@ if TYPE_CHECKING:  # Kite's client, the fake server and their web stack: importe
     from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.session import StoredToken
     from opchain.brokers.kite.ticks import TickBroker
+    from opchain.brokers.tally import CountingTransport
     from opchain.market.clock import Clock
     from opchain.settings import Settings
+    from opchain.store import layout
 
 # FakeKite's own defaults, written out so that `--help` need not import the fake server and its
 # web stack (tests/test_cli.py holds them equal).
@@ -139,9 +141,12 @@ def kite_broker(
     client = KiteClient(
         settings.kite_api_key, read(), settings.kite_root, clock, transport=transport
     )
-    broker = KiteBroker(client, cache_dir=settings.data_dir / "cache" / "kite")
+    broker = KiteBroker(client, cache_dir=layout.kite_cache_dir(settings.data_dir))
+    broker.tally = transport.tally if isinstance(transport, CountingTransport) else None
     if settings.kite_ticks:
-        return TickBroker(broker, read, settings.ticker_url), stored
+        ticks = TickBroker(broker, read, settings.ticker_url)
+        ticks.tally = broker.tally
+        return ticks, stored
     return broker, stored
 
 

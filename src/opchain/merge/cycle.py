@@ -55,4 +55,4 @@ class Cycle:
     stats: list[BucketStats]
     solved: list[Solved]
     previous_oi: Mapping[OiKey, int] = field(default_factory=dict)
-    loop: LoopStats = LoopStats()
+    loop: LoopStats = field(default_factory=LoopStats)
