@@ -19,10 +19,8 @@ if TYPE_CHECKING:  # Kite's client, the fake server and their web stack: importe
     from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.session import StoredToken
     from opchain.brokers.kite.ticks import TickBroker
-    from opchain.brokers.tally import CountingTransport
     from opchain.market.clock import Clock
     from opchain.settings import Settings
-    from opchain.store import layout
 
 # FakeKite's own defaults, written out so that `--help` need not import the fake server and its
 # web stack (tests/test_cli.py holds them equal).
@@ -132,6 +130,8 @@ def kite_broker(
     from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.client import ROOT, KiteClient
     from opchain.brokers.kite.ticks import TickBroker
+    from opchain.brokers.tally import CountingTransport
+    from opchain.store import layout
 
     if not settings.kite_api_key:
         fail("the kite broker needs KITE_API_KEY, and a login: run `opchain login`")
