@@ -1,8 +1,9 @@
-"""The embedded pipeline: broker -> collect -> merge -> store, one session at a time.
+"""The embedded pipeline: broker -> collect -> merge -> outputs, one session at a time.
 
 This is the only module that wires the stages together. It decides which cycles to run (all of
 them from the open for a replayable source such as the simulator; from now on for a live one),
-resumes after a crash from how far every file already reaches, and reports what it did.
+hands each cycle to every output listed in :data:`opchain.outputs.OUTPUTS`, resumes after a
+crash from how far every durable output already reaches, and reports what it did.
 
 Which days have sessions is the calendar's to say. In a year it has no holiday table for, the
 simulator refuses (it must not invent a market); a live broker records every weekday at regular
