@@ -69,14 +69,15 @@ def client(api: Running) -> Iterator[httpx.Client]:
         yield c
 
 
-def _cycles(minutes: int) -> list[Cycle]:
-    """The cycles of the first minutes of DAY, as the outputs got them, in memory."""
+def _cycles(minutes: int, data_dir: Path | None = None) -> list[Cycle]:
+    """The cycles of the first minutes of DAY, as the outputs got them, in memory (recorded
+    into ``data_dir``, or a temporary folder)."""
     got: list[Cycle] = []
     session = calendar.session("NSE", DAY)
     assert session is not None
     clock = VirtualClock(session.open)
     with tempfile.TemporaryDirectory() as folder:
-        config = Settings(data_dir=Path(folder))
+        config = Settings(data_dir=data_dir or Path(folder))
         broker = SimBroker(clock, config.sim_seed, config.sim_glitch_rate)
         until = session.open + timedelta(minutes=minutes)
         asyncio.run(
