@@ -142,7 +142,7 @@ async def record_session(
     here = Session(settings=settings, day=day, watches=watches, offsets=offsets, flushes=flushes)
     with opened(here, OUTPUTS) as outputs, quiet_gc():
         try:
-            resume = outputs.reach() if watches else None  # raw's folds a killed run's journals
+            resume = outputs.reach() if watches else None  # raw's reach folds old journals first
             report.resumed_after = resume
             history = _history(settings, watches, day, resume)
             if resume is not None:
