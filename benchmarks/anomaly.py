@@ -42,7 +42,7 @@ from opchain.market import calendar
 from opchain.market.clock import VirtualClock
 from opchain.market.indices import INDICES
 from opchain.market.ist import SESSION_CLOSE, at
-from opchain.merge.stats import BucketStats
+from opchain.merge.cycle import Cycle
 from opchain.pipeline import record_session
 from opchain.settings import Settings
 from opchain.store import eod
@@ -70,8 +70,8 @@ def record(seed: int, day: date, jumps: Sequence[Jump], cadence: float, full: bo
     rows: dict[tuple[str, str], dict[datetime, tuple[str, float, float]]] = {}
     expiries: dict[tuple[str, str], datetime] = {}
 
-    def seen(_: object, stats: list[BucketStats]) -> None:
-        for row in stats:
+    def seen(cycle: Cycle) -> None:
+        for row in cycle.stats:
             expiries[row.index, row.bucket] = at(date.fromisoformat(row.expiry), SESSION_CLOSE)
             ts = datetime.fromisoformat(row.ts)
             rows.setdefault((row.index, row.bucket), {})[ts] = (

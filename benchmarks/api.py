@@ -62,17 +62,16 @@ def live_file_cost(minutes: int = 25, rounds: int = 50) -> None:
     session = calendar.session("NSE", day)
     assert session is not None
     clock = VirtualClock(session.open)
-    kept: list[tuple[object, object]] = []
+    kept: list[object] = []
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(data_dir=Path(tmp))
         broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
         until = session.open + timedelta(minutes=minutes)
-        hook = lambda snapshot, stats: kept.append((snapshot, stats))  # noqa: E731
-        asyncio.run(record_session(settings, broker, clock, day, until=until, on_cycle=hook))
+        asyncio.run(record_session(settings, broker, clock, day, until=until, on_cycle=kept.append))
         files = LiveFiles(Path(tmp))
         times = []
-        for snapshot, stats in kept[-rounds:]:
-            files._pending = (snapshot, stats, {})  # type: ignore[assignment]
+        for cycle in kept[-rounds:]:
+            files._pending = cycle  # type: ignore[assignment]
             start = time.perf_counter()
             files.flush()
             times.append(time.perf_counter() - start)

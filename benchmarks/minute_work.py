@@ -72,7 +72,7 @@ def measure(data_dir: Path, until: str) -> dict[str, list[float]]:
 
     MasterStream.update = timed_update  # type: ignore[method-assign]
 
-    def on_cycle(snapshot: object, stats: object) -> None:
+    def on_cycle(cycle: object) -> None:
         ts, t0 = started[-1]
         kind = "boundary" if ts.second == 0 and ts != session.open else "other"
         times[kind].append(time.perf_counter() - t0)

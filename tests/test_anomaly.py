@@ -19,7 +19,7 @@ from opchain.brokers.sim import Jump, SimBroker, SimMarket
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
-from opchain.merge.stats import BucketStats
+from opchain.merge.cycle import Cycle
 from opchain.model import SplitRow
 from opchain.pipeline import record_session
 from opchain.profiles.minutes import SESSION_MINUTES
@@ -80,8 +80,8 @@ def record_day(
     assert session is not None
     flags: dict[tuple[str, str], dict[datetime, str]] = {}
 
-    def seen(_: object, rows: list[BucketStats]) -> None:
-        for row in rows:
+    def seen(cycle: Cycle) -> None:
+        for row in cycle.stats:
             flags.setdefault((row.index, row.bucket), {})[datetime.fromisoformat(row.ts)] = (
                 row.anomaly
             )

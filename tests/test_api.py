@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from websockets.sync.client import connect
 
 from opchain.analytics.greeks import greeks
 from opchain.analytics.oi import max_pain
+from opchain.api import live
 from opchain.api.app import create_app
 from opchain.api.keys import digests, identify
 from opchain.api.limits import RateLimiter
@@ -34,9 +36,8 @@ from opchain.api.live import Hub
 from opchain.brokers.sim import SimBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
-from opchain.merge.stats import BucketStats
+from opchain.merge.cycle import Cycle
 from opchain.merge.view import live_messages
-from opchain.model import Snapshot
 from opchain.pipeline import record_session
 from opchain.settings import Settings
 from opchain.store.live import MAX_SHARE, LiveFiles, encode, live_path, read_live, write_live
@@ -68,27 +69,28 @@ def client(api: Running) -> Iterator[httpx.Client]:
         yield c
 
 
-def _cycles(minutes: int) -> list[tuple[Snapshot, list[BucketStats]]]:
-    """The snapshots of the first minutes of DAY and their analytics, in memory."""
-    got: list[tuple[Snapshot, list[BucketStats]]] = []
+def _cycles(minutes: int, data_dir: Path | None = None) -> list[Cycle]:
+    """The cycles of the first minutes of DAY, as the outputs got them, in memory (recorded
+    into ``data_dir``, or a temporary folder)."""
+    got: list[Cycle] = []
     session = calendar.session("NSE", DAY)
     assert session is not None
     clock = VirtualClock(session.open)
     with tempfile.TemporaryDirectory() as folder:
-        config = Settings(data_dir=Path(folder))
+        config = Settings(data_dir=data_dir or Path(folder))
         broker = SimBroker(clock, config.sim_seed, config.sim_glitch_rate)
         until = session.open + timedelta(minutes=minutes)
         asyncio.run(
             record_session(
                 config, broker, clock, DAY, until=until,
-                on_cycle=lambda snapshot, stats: got.append((snapshot, stats)),
+                on_cycle=got.append,
             )
         )  # fmt: skip
     return got
 
 
 @pytest.fixture(scope="module")
-def cycles() -> list[tuple[Snapshot, list[BucketStats]]]:
+def cycles() -> list[Cycle]:
     return _cycles(3)
 
 
@@ -96,16 +98,16 @@ def cycles() -> list[tuple[Snapshot, list[BucketStats]]]:
 
 
 def test_chain_views_agree_with_the_analytics(
-    cycles: list[tuple[Snapshot, list[BucketStats]]],
+    cycles: list[Cycle],
 ) -> None:
-    snapshot, stats = cycles[-1]
+    snapshot, stats = cycles[-1].snapshot, cycles[-1].stats
     previous = {
         (leg.index, leg.expiry, leg.strike, leg.side): leg.quote.oi - 100
         for chain in snapshot.chains
         for leg in chain.legs
         if leg.quote is not None and leg.strike is not None
     }
-    messages = live_messages(snapshot, stats, 0.0, previous)
+    messages = live_messages(replace(cycles[-1], previous_oi=previous))
     assert set(messages) == {chain.index for chain in snapshot.chains}
     json.dumps(messages, allow_nan=False)  # JSON-safe: no NaN anywhere
     for chain, row in zip(snapshot.chains, stats, strict=True):
@@ -134,16 +136,16 @@ def test_chain_views_agree_with_the_analytics(
 
 
 def test_live_files_are_written_at_most_once_a_second_and_at_the_end(
-    cycles: list[tuple[Snapshot, list[BucketStats]]], tmp_path: Path
+    cycles: list[Cycle], tmp_path: Path
 ) -> None:
     clock = [0.0]
     files = LiveFiles(tmp_path, now=lambda: clock[0])
-    for n, (snapshot, stats) in enumerate(cycles):
+    for n, cycle in enumerate(cycles):
         clock[0] = n * 0.25  # four cycles a second of wall time
-        files.offer(snapshot, stats, {})
+        files.offer(cycle)
     assert files.writes == math.floor((len(cycles) - 1) * 0.25) + 1
     files.flush()  # the end of the session: the last snapshot is written
-    last = cycles[-1][0].ts.isoformat()
+    last = cycles[-1].snapshot.ts.isoformat()
     for index in ("NIFTY", "BANKNIFTY", "SENSEX"):
         message = read_live(live_path(tmp_path, index))
         assert message is not None and message["ts"] == last
@@ -154,7 +156,7 @@ def test_live_files_are_written_at_most_once_a_second_and_at_the_end(
 
 @pytest.mark.parametrize(("tick", "second_write_at"), [(0.001, 1.0), (0.01, 2.0)])
 def test_slow_live_writes_space_out_to_a_small_share_of_the_time(
-    cycles: list[tuple[Snapshot, list[BucketStats]]],
+    cycles: list[Cycle],
     tmp_path: Path,
     tick: float,
     second_write_at: float,
@@ -168,12 +170,11 @@ def test_slow_live_writes_space_out_to_a_small_share_of_the_time(
         return clock[0]
 
     files = LiveFiles(tmp_path, now=now)
-    snapshot, stats = cycles[0]
-    files.offer(snapshot, stats, {})
+    files.offer(cycles[0])
     first = clock[0]
     assert files.writes == 1
     while files.writes == 1:
-        files.offer(snapshot, stats, {})
+        files.offer(cycles[0])
     assert max(1.0, tick / MAX_SHARE) == second_write_at
     assert clock[0] - first == pytest.approx(second_write_at, abs=3 * tick)
 
@@ -187,21 +188,21 @@ def test_a_recorded_session_leaves_its_last_snapshot_in_the_live_files(data: Pat
 
 
 def test_the_hub_builds_views_only_when_asked_and_once_per_snapshot(
-    cycles: list[tuple[Snapshot, list[BucketStats]]], tmp_path: Path
+    cycles: list[Cycle], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    asked: list[str] = []
-    hub = Hub(tmp_path, previous_oi=lambda index, day: asked.append(index) or {})
-    for snapshot, stats in cycles:
-        hub.publish(snapshot, stats)
-    assert asked == []  # nobody asked: nothing was built
+    built: list[Cycle] = []
+    hub = Hub(tmp_path)
+    monkeypatch.setattr(live, "live_messages", lambda cycle, rate: built.append(cycle) or {})
+    for cycle in cycles:
+        hub.publish(cycle)
+    assert built == []  # nobody asked: nothing was built
     assert hub.version("NIFTY") == len(cycles)
+    monkeypatch.undo()
     first = hub.encoded("NIFTY")
-    assert first is not None and hub.encoded("NIFTY") is first  # encoded once
-    assert sorted(asked) == ["BANKNIFTY", "NIFTY", "SENSEX"]
-    snapshot, stats = cycles[-1]
-    assert json.loads(first) == live_messages(snapshot, stats)["NIFTY"]
-    hub.publish(*cycles[0])  # a new snapshot: a new message, same day: no new OI read
-    assert hub.encoded("NIFTY") != first and len(asked) == 3
+    assert first is not None and hub.encoded("NIFTY") is first  # built and encoded once
+    assert json.loads(first) == live_messages(cycles[-1])["NIFTY"]
+    hub.publish(cycles[0])  # a new snapshot: a new message
+    assert hub.encoded("NIFTY") != first
 
 
 def test_serve_follows_the_live_files(data: Path, tmp_path: Path) -> None:
@@ -465,22 +466,22 @@ def test_the_websocket_wants_a_key(api: Running) -> None:
 
 
 def test_a_slow_client_gets_the_newest_message_not_a_queue(
-    cycles: list[tuple[Snapshot, list[BucketStats]]], tmp_path: Path
+    cycles: list[Cycle], tmp_path: Path
 ) -> None:
-    hub = Hub(tmp_path, previous_oi=lambda index, day: {})
+    hub = Hub(tmp_path)
 
     async def scenario() -> list[str]:
         seen: list[str] = []
         changed = hub.changed("NIFTY")
-        for snapshot, stats in cycles:  # three snapshots while the client is busy
-            hub.publish(snapshot, stats)
+        for cycle in cycles:  # three snapshots while the client is busy
+            hub.publish(cycle)
         await changed.wait()
         message = hub.message("NIFTY")
         assert message is not None
         seen.append(message["ts"])
         return seen
 
-    assert asyncio.run(scenario()) == [cycles[-1][0].ts.isoformat()]
+    assert asyncio.run(scenario()) == [cycles[-1].snapshot.ts.isoformat()]
 
 
 # The commands.

@@ -20,9 +20,9 @@ from opchain.api import ops
 from opchain.brokers.kite.client import KiteClient, Transient
 from opchain.brokers.kite.fake import FakeKite, Faults
 from opchain.brokers.kite.session import StoredToken, save_token
+from opchain.brokers.tally import BrokerTally, CountingTransport
 from opchain.cli import app as cli
 from opchain.health import state
-from opchain.health.broker import BrokerTally, CountingTransport
 from opchain.health.checks import (
     Check,
     bounded,

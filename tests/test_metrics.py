@@ -22,6 +22,7 @@ from opchain.health.metrics import Metrics
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
+from opchain.merge.cycle import Cycle
 from opchain.model import Snapshot
 from opchain.pipeline import SessionReport, record_session
 from opchain.settings import Settings
@@ -51,9 +52,9 @@ def observed_session(folder: Path, metrics: Metrics) -> tuple[SessionReport, lis
     broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
     seen: list[Snapshot] = []
 
-    def both(snapshot: Snapshot, stats: list) -> None:  # type: ignore[type-arg]
-        seen.append(snapshot)
-        metrics.observe_cycle(snapshot, stats)
+    def both(cycle: Cycle) -> None:
+        seen.append(cycle.snapshot)
+        metrics.observe_cycle(cycle)
 
     until = session.open + timedelta(minutes=5)
     report = asyncio.run(record_session(settings, broker, clock, DAY, until=until, on_cycle=both))
@@ -101,7 +102,7 @@ def test_each_metrics_object_counts_alone(
 ) -> None:
     _, _, seen = session_metrics
     fresh = Metrics()
-    fresh.observe_cycle(seen[0], [])
+    fresh.observe_cycle(Cycle(snapshot=seen[0], rows=[], stats=[], solved=[]))
     found = samples(fresh.exposition().decode())
     assert found["opchain_snapshots_total", (("index", "NIFTY"),)] == 1
     assert not any(name.endswith("_created") for name, _ in found)

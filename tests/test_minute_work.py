@@ -45,7 +45,7 @@ def test_the_profile_update_follows_the_boundary_cycles_snapshot(
     asyncio.run(
         record_session(
             settings, SimBroker(clock, 7), clock, DAY, until=until,
-            on_cycle=lambda snapshot, _: events.append(("snapshot", snapshot.ts)),
+            on_cycle=lambda cycle: events.append(("snapshot", cycle.snapshot.ts)),
         )
     )  # fmt: skip
     boundaries = [session.open + timedelta(minutes=k) for k in range(1, 5)]

@@ -1,8 +1,9 @@
-"""The embedded pipeline: broker -> collect -> merge -> store, one session at a time.
+"""The embedded pipeline: broker -> collect -> merge -> outputs, one session at a time.
 
 This is the only module that wires the stages together. It decides which cycles to run (all of
 them from the open for a replayable source such as the simulator; from now on for a live one),
-resumes after a crash from how far every file already reaches, and reports what it did.
+hands each cycle to every output listed in :data:`opchain.outputs.OUTPUTS`, resumes after a
+crash from how far every durable output already reaches, and reports what it did.
 
 Which days have sessions is the calendar's to say. In a year it has no holiday table for, the
 simulator refuses (it must not invent a market); a live broker records every weekday at regular
@@ -15,9 +16,10 @@ import gc
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from time import perf_counter
 
 from opchain.brokers import pacing
 from opchain.brokers.base import Broker, QuoteUnavailable
@@ -28,29 +30,29 @@ from opchain.collect.watch import Watch, plan_watches
 from opchain.health import state as health
 from opchain.market import calendar
 from opchain.market.clock import Clock
-from opchain.market.indices import INDIA_VIX, INDICES
+from opchain.market.indices import INDICES
 from opchain.market.instruments import format_dump
-from opchain.market.strikes import offset_label, pair_label
-from opchain.merge.rows import merge
-from opchain.merge.stats import BucketStats, History
+from opchain.market.strikes import offset_label
+from opchain.merge.cycle import Cycle, LoopStats
+from opchain.merge.rows import merge_cycle
+from opchain.merge.stats import History
 from opchain.model import Snapshot
+from opchain.outputs import OUTPUTS, Session, opened
+from opchain.outputs.splits import series_keys as series_keys
 from opchain.settings import Settings
+from opchain.store import layout
 from opchain.store.appendlog import FlushSchedule, write_atomic
-from opchain.store.csvrows import count_rows
-from opchain.store.live import LiveFiles
-from opchain.store.masters import MasterStream
-from opchain.store.overview import OverviewStore
 from opchain.store.raw import RawStore
-from opchain.store.splits import SeriesKey, SplitStore, read_split, split_path
-from opchain.store.stats import StatsStore, iv30_closes, recent_cycles
+from opchain.store.splits import SeriesKey, read_split, split_path
+from opchain.store.stats import iv30_closes, recent_cycles
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[datetime, int, int], None]  # (cycle time, cycles done, cycles in session)
 Say = Callable[[str], None]  # a line the run prints before its first cycle
-# Called after each cycle is stored, with the snapshot and its per-bucket analytics: how the API,
-# the metrics and other watchers in the same process see each snapshot as it happens.
-OnCycle = Callable[[Snapshot, list[BucketStats]], None]
+# Called after each cycle is stored, with the cycle every output got: how the API, the metrics
+# and other watchers in the same process see each snapshot as it happens.
+OnCycle = Callable[[Cycle], None]
 
 
 @dataclass
@@ -85,13 +87,6 @@ def cycle_times(session: calendar.Session, cadence: float) -> list[datetime]:
     return [session.open + timedelta(seconds=k * cadence) for k in range(count + 1)][:count]
 
 
-def series_keys(watches: list[Watch], offsets: tuple[int, ...], day: date) -> list[SeriesKey]:
-    """Every split file a session writes."""
-    labels = [offset_label(o) for o in offsets]
-    labels += [pair_label(s) for s in range(1, max(offsets) + 1) if s in offsets and -s in offsets]
-    return [(w.index, w.bucket, label, day) for w in watches for label in labels]
-
-
 async def record_session(
     settings: Settings,
     broker: Broker,
@@ -118,20 +113,12 @@ async def record_session(
         report.warnings.append(_provisional_warning(settings, session, clock))
         if not await _trades(settings, broker, clock, session, report):
             return report
-    write_atomic(
-        settings.data_dir / "instruments" / f"{day.isoformat()}.csv", format_dump(dump).encode()
-    )
+    write_atomic(layout.instruments_path(settings.data_dir, day), format_dump(dump).encode())
     watches, warnings = plan_watches(dump, settings.indices, max(clock.now(), session.open))
     report.watches = watches
     report.warnings += warnings  # after the calendar's, if any
     offsets = settings.strike_offsets
 
-    flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
-    splits = SplitStore(settings.split_root, settings.durable_writes, flushes)
-    overview = OverviewStore(settings.data_dir / "overview", settings.durable_writes, flushes)
-    stats = StatsStore(settings.data_dir / "analytics", settings.durable_writes, flushes)
-    window = timedelta(minutes=settings.raw_window_minutes)
-    raw = RawStore(settings.data_dir / "raw", window, settings.durable_writes, flushes)
     collector = Collector(broker, clock, watches, offsets)
     plan = plan_cadence(
         settings.cadence_seconds,
@@ -151,18 +138,13 @@ async def record_session(
         log.info("%s", note)
         if say:
             say(note)
-    masters = MasterStream(
-        settings.split_root, settings.profiles_root, day, settings.durable_writes
-    )
-    series = [key[:3] for key in series_keys(watches, offsets, day)]
-    live = LiveFiles(settings.data_dir, settings.rate)  # for an API in another process
-    minute = None
-    with quiet_gc():
+    flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
+    here = Session(settings=settings, day=day, watches=watches, offsets=offsets, flushes=flushes)
+    with opened(here, OUTPUTS) as outputs, quiet_gc():
         try:
-            raw.recover()  # journals a killed run left become parts before anything reads them
-            resume = _resume_point(splits, overview, stats, raw, watches, settings, day)
+            resume = outputs.reach() if watches else None  # raw's reach folds old journals first
             report.resumed_after = resume
-            history = _history(settings, raw, watches, day, resume)
+            history = _history(settings, watches, day, resume)
             if resume is not None:
                 collector.resume(*_collector_state(settings, watches, day, resume))
             times = cycle_times(session, cadence)
@@ -180,8 +162,7 @@ async def record_session(
                     report.missed += 1
                     continue
                 await clock.sleep_until(ts)
-                minute_over = minute is not None and ts.minute != minute
-                minute = ts.minute
+                calls, start = collector.quote_calls, perf_counter()
                 try:
                     with pacing.until(ts + timedelta(seconds=cadence)):
                         snapshot = await collector.snapshot(ts)
@@ -193,41 +174,60 @@ async def record_session(
                         report.lost[err.reason] += 1
                         log.warning("cycle %s lost: %s", ts.time(), err)
                     continue
+                collected = perf_counter()
                 report.lags.append((snapshot.received_at - ts).total_seconds())
-                raw.add(snapshot)  # journaled before any file of the cycle is written
-                rows, bucket_stats = merge(snapshot, settings.rate, offsets, history)
-                history.remember(bucket_stats)
-                report.rows_added += splits.write(rows)
-                overview.write(snapshot)
-                stats.write(ts, bucket_stats)
-                live.offer(snapshot, bucket_stats, history.previous_oi)
                 report.cycles += 1
-                for chain in snapshot.chains:
-                    report.legs += len(chain.legs)
-                    report.flags.update(leg.flag for leg in chain.legs if leg.flag)
+                legs, flagged = _count_legs(snapshot, report)
+                cycle = merge_cycle(snapshot, settings.rate, offsets, history)
+                history.remember(cycle.stats)
+                loop = LoopStats(
+                    collect_ms=(collected - start) * 1000,
+                    merge_ms=(perf_counter() - collected) * 1000,
+                    quote_calls=collector.quote_calls - calls,
+                    legs=legs,
+                    flagged=flagged,
+                    lag_s=report.lags[-1],
+                    cycles=report.cycles,
+                    lost=sum(report.lost.values()),
+                    missed=report.missed,
+                    **_requests(broker),
+                )
+                cycle = replace(cycle, loop=loop)
+                outputs.write(cycle)  # in the listed order: the raw journal first
                 if on_cycle:
-                    on_cycle(snapshot, bucket_stats)
+                    on_cycle(cycle)
                 if progress:
                     progress(ts, n, len(times))
-                if minute_over:  # the profiles, once this cycle's snapshot is out
-                    flushes.flush()
-                    masters.update(series, now=ts)
-            if until is None or until >= session.close:  # the whole day is in: close it
-                flushes.flush()
-                masters.update(series, final=True)
+                outputs.settle()  # what can wait until the cycle is out: the profiles' minute
+            outputs.day_over = until is None or until >= session.close  # the whole day is in
         finally:
             report.quote_calls = collector.quote_calls
-            paths = {key: log.path for key, log in splits.files().items()}
-            with ExitStack() as closing:  # every store is closed, whichever of them fails
-                closing.callback(live.flush)
-                closing.callback(masters.save)
-                closing.callback(raw.close)
-                closing.callback(overview.close)
-                closing.callback(stats.close)
-                closing.callback(splits.close)
-            report.files = {key: count_rows(path) for key, path in paths.items()}
-            report.raw_parts = raw.parts_written
+    written = outputs.written()  # once every output is closed
+    report.rows_added, report.files = written.rows_added, written.files
+    report.raw_parts = written.raw_parts
     return report
+
+
+def _count_legs(snapshot: Snapshot, report: SessionReport) -> tuple[int, int]:
+    """Count the snapshot's legs and flags into the report; its legs and flagged legs."""
+    legs = flagged = 0
+    for chain in snapshot.chains:
+        legs += len(chain.legs)
+        flags = [leg.flag for leg in chain.legs if leg.flag]
+        flagged += len(flags)
+        report.flags.update(flags)
+    report.legs += legs
+    return legs, flagged
+
+
+def _requests(broker: Broker) -> dict[str, int]:
+    """The broker's HTTP requests so far, as counted at its transport (none without a tally)."""
+    tally = broker.tally
+    if tally is None:
+        return {}
+    totals = tally.totals
+    failed = totals["server_error"] + totals["error"]
+    return {"requests": totals.total(), "rate_limited": totals["rate_limited"], "failed": failed}
 
 
 async def _prime(
@@ -279,33 +279,13 @@ def quiet_gc(young: int = 50_000) -> Iterator[None]:
         gc.unfreeze()
 
 
-def _resume_point(
-    splits: SplitStore,
-    overview: OverviewStore,
-    stats: StatsStore,
-    raw: RawStore,
-    watches: list[Watch],
-    settings: Settings,
-    day: date,
-) -> datetime | None:
-    """How far every output already reaches for this day (None: start from the open)."""
-    cursors = [
-        splits.cursor(series_keys(watches, settings.strike_offsets, day)),
-        overview.cursor([*settings.indices, INDIA_VIX.key], day),
-        stats.cursor([(w.index, w.bucket) for w in watches], day),
-        *(raw.cursor(day, index) for index in {w.index for w in watches}),
-    ]
-    if not watches or any(c is None for c in cursors):
-        return None
-    return min(c for c in cursors if c is not None)
-
-
 def _history(
-    settings: Settings, raw: RawStore, watches: list[Watch], day: date, resume: datetime | None
+    settings: Settings, watches: list[Watch], day: date, resume: datetime | None
 ) -> History:
     """What the day's analytics compare with: the previous close's open interest, earlier
     closes of the 30-day IV, and (resuming) the cycles already recorded today."""
-    root = settings.data_dir / "analytics"
+    root = layout.analytics_root(settings.data_dir)
+    raw = RawStore(layout.raw_root(settings.data_dir))
     indices = sorted({w.index for w in watches})
     history = History(
         previous_oi={k: v for i in indices for k, v in raw.closing_oi(i, day).items()},

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opchain.market.holiday_file import HolidayFileError, SuppliedHolidays, parse_holiday_file
 from opchain.market.indices import INDICES
+from opchain.store import layout
 
 HOLIDAYS_FILE_LIMIT = 1_000_000  # bytes: NSE's list of a year is a few kilobytes
 
@@ -282,11 +283,11 @@ class Settings(BaseSettings):
 
     @property
     def profiles_root(self) -> Path:
-        return self.adv_root or self.data_dir / "data_adv"
+        return self.adv_root or layout.profiles_root(self.data_dir)
 
     @property
     def split_root(self) -> Path:
-        return self.csv_split_root or self.data_dir / "csv_data"
+        return self.csv_split_root or layout.split_root(self.data_dir)
 
 
 def read_holidays_file(path: Path) -> SuppliedHolidays:

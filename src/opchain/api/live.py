@@ -3,9 +3,10 @@
 Two sources feed it. Inside ``opchain run`` the collector hands over every snapshot
 (:meth:`Hub.publish`, the pipeline's ``on_cycle``); that only stores a reference and wakes the
 waiting clients, so the collector pays nothing when nobody watches. The messages are built on
-the first request for them (one IV solve for all indices) and kept, with their encoded bytes,
-until the next snapshot. ``opchain serve`` follows the live files a collector writes
-(:meth:`Hub.poll`, called by :meth:`Hub.follow` twice a second, or directly by tests).
+the first request for them (from the IVs and Greeks ``merge`` solved for the cycle, and its
+previous close's open interest) and kept, with their encoded bytes, until the next cycle.
+``opchain serve`` follows the live files a collector writes (:meth:`Hub.poll`, called by
+:meth:`Hub.follow` twice a second, or directly by tests).
 
 Fan-out keeps no queues: each client waits for the index's ``changed`` event and then sends
 whatever is newest, so a slow client skips what it had no time for.
@@ -15,60 +16,44 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from opchain.api.models import Live
 from opchain.market.indices import INDIA_VIX, INDICES
-from opchain.market.ist import trading_date
-from opchain.merge.stats import BucketStats, OiKey
+from opchain.merge.cycle import Cycle
 from opchain.merge.view import live_messages
-from opchain.model import Snapshot
-from opchain.store.live import encode, live_path
-from opchain.store.raw import RawStore
+from opchain.store import layout
+from opchain.store.live import encode
 from opchain.store.regular import read_regular
 
 log = logging.getLogger(__name__)
 Message = dict[str, Any]
-PreviousOi = Callable[[str, date], Mapping[OiKey, int]]
 POLL_SECONDS = 0.5
 
 
-def closing_oi(data_dir: Path) -> PreviousOi:
-    """Open interest at the previous close, read from the raw Parquet parts (as the pipeline's
-    history is), for the OI change per strike; none, with one warning naming the file, when
-    that part cannot be read (``RawStore.closing_oi``): a damaged earlier day costs the OI
-    change, never the answers."""
-    return lambda index, day: RawStore(data_dir / "raw").closing_oi(index, day)
-
-
 class Hub:
-    def __init__(
-        self, data_dir: Path, rate: float = 0.0, previous_oi: PreviousOi | None = None
-    ) -> None:
+    def __init__(self, data_dir: Path, rate: float = 0.0) -> None:
         self.data_dir, self.rate = data_dir, rate
-        self.previous_oi = previous_oi or closing_oi(data_dir)
-        self._pending: tuple[Snapshot, list[BucketStats]] | None = None
+        self._pending: Cycle | None = None
         self._messages: dict[str, Message] = {}
         self._cache: dict[tuple[str, str], Any] = {}  # (index, what) -> encoded view
         self._versions: dict[str, int] = {}
         self._events: dict[str, asyncio.Event] = {}
         self._stamps: dict[str, tuple[int, int]] = {}  # live file -> (mtime_ns, size)
-        self._closes: dict[tuple[str, date], Mapping[OiKey, int]] = {}
 
     # Feeding it.
 
-    def publish(self, snapshot: Snapshot, stats: list[BucketStats]) -> None:
-        """A new snapshot from the collector in this process (call it on the event loop)."""
-        self._pending = (snapshot, stats)
-        self._changed({chain.index for chain in snapshot.chains})
+    def publish(self, cycle: Cycle) -> None:
+        """A new cycle from the collector in this process (call it on the event loop)."""
+        self._pending = cycle
+        self._changed({chain.index for chain in cycle.snapshot.chains})
 
     def poll(self) -> list[str]:
         """Load the live files that changed since the last look; the indices updated."""
         updated = []
         for index in INDICES:
-            path = live_path(self.data_dir, index)
+            path = layout.live_path(self.data_dir, index)
             try:
                 stat = path.stat()
             except OSError:
@@ -77,7 +62,7 @@ class Hub:
             if self._stamps.get(index) == stamp:
                 continue
             self._stamps[index] = stamp
-            message = live_message(path, self.data_dir / "live")
+            message = live_message(path, layout.live_root(self.data_dir))
             if message is not None and message.get("index") == index:
                 self._build()  # an in-process snapshot pending is older than the file
                 self._messages[index] = message
@@ -140,16 +125,8 @@ class Hub:
     def _build(self) -> None:
         if self._pending is None:
             return
-        snapshot, stats = self._pending
-        self._pending = None
-        day = trading_date(snapshot.ts)
-        previous: dict[OiKey, int] = {}
-        for index in sorted({chain.index for chain in snapshot.chains}):
-            if (index, day) not in self._closes:
-                self._closes = {k: v for k, v in self._closes.items() if k[1] == day}
-                self._closes[index, day] = self.previous_oi(index, day)
-            previous.update(self._closes[index, day])
-        self._messages.update(live_messages(snapshot, stats, self.rate, previous))
+        cycle, self._pending = self._pending, None
+        self._messages.update(live_messages(cycle, self.rate))
 
 
 def live_message(path: Path, root: Path) -> Message | None:

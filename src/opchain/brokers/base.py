@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from typing import Protocol
 
+from opchain.brokers.tally import BrokerTally
 from opchain.model import Instrument, Quote
 
 
@@ -30,6 +31,7 @@ class Broker(Protocol):
     name: str
     max_quote_batch: int
     quote_interval: float  # seconds between quote calls the broker's limits allow
+    tally: BrokerTally | None  # its HTTP answers, counted at the transport (None: no HTTP)
 
     async def instruments(self) -> list[Instrument]: ...
 

@@ -185,8 +185,8 @@ def run(
     from opchain.brokers.kite.session import StoredToken
     from opchain.brokers.kite.ticks import TickBroker
     from opchain.brokers.sim import SimBroker
+    from opchain.brokers.tally import BrokerTally, CountingTransport
     from opchain.health import state as health
-    from opchain.health.broker import BrokerTally, CountingTransport
     from opchain.health.metrics import Metrics
     from opchain.health.monitor import monitor
     from opchain.health.storage import StorageHealth

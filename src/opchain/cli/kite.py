@@ -130,6 +130,8 @@ def kite_broker(
     from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.client import ROOT, KiteClient
     from opchain.brokers.kite.ticks import TickBroker
+    from opchain.brokers.tally import CountingTransport
+    from opchain.store import layout
 
     if not settings.kite_api_key:
         fail("the kite broker needs KITE_API_KEY, and a login: run `opchain login`")
@@ -139,9 +141,12 @@ def kite_broker(
     client = KiteClient(
         settings.kite_api_key, read(), settings.kite_root, clock, transport=transport
     )
-    broker = KiteBroker(client, cache_dir=settings.data_dir / "cache" / "kite")
+    broker = KiteBroker(client, cache_dir=layout.kite_cache_dir(settings.data_dir))
+    broker.tally = transport.tally if isinstance(transport, CountingTransport) else None
     if settings.kite_ticks:
-        return TickBroker(broker, read, settings.ticker_url), stored
+        ticks = TickBroker(broker, read, settings.ticker_url)
+        ticks.tally = broker.tally
+        return ticks, stored
     return broker, stored
 
 

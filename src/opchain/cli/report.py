@@ -69,6 +69,8 @@ class ProgressView:
 
 
 def print_report(console: Console, report: SessionReport, settings: Settings) -> None:
+    from opchain.store import layout
+
     session = report.session
     if report.closed:  # a provisional day the exchange did not trade: nothing was written
         console.print(f"[bold]Session {report.day}[/]: closed; {report.closed}. Nothing recorded.")
@@ -108,12 +110,12 @@ def print_report(console: Console, report: SessionReport, settings: Settings) ->
         )
     console.print(table)
     data = settings.data_dir
-    console.print(f"Index overview: {data / 'overview' / '<INDEX>' / f'{report.day}.csv'}")
+    console.print(f"Index overview: {layout.overview_path(data, '<INDEX>', report.day)}")
     console.print(
-        f"Raw legs (Parquet, zstd): {data / 'raw' / f'date={report.day}'} "
+        f"Raw legs (Parquet, zstd): {layout.raw_root(data) / f'date={report.day}'} "
         f"({report.raw_parts} parts written)"
     )
-    console.print(f"Instruments dump: {data / 'instruments' / f'{report.day}.csv'}")
+    console.print(f"Instruments dump: {layout.instruments_path(data, report.day)}")
     console.print(_flags_line(report.flags, report.legs))
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}")

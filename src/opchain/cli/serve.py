@@ -19,11 +19,10 @@ if TYPE_CHECKING:  # the web stack is imported by the functions that serve
     from fastapi import FastAPI
 
     from opchain.api.live import Hub
-    from opchain.health.broker import BrokerTally
+    from opchain.brokers.tally import BrokerTally
     from opchain.health.metrics import Metrics
     from opchain.market.clock import Clock
-    from opchain.merge.stats import BucketStats
-    from opchain.model import Snapshot
+    from opchain.merge.cycle import Cycle
     from opchain.pipeline import OnCycle
     from opchain.settings import Settings
 
@@ -36,9 +35,9 @@ def each(*hooks: OnCycle | None) -> OnCycle | None:
     if len(chosen) == 1:
         return chosen[0]
 
-    def call(snapshot: Snapshot, stats: list[BucketStats]) -> None:
+    def call(cycle: Cycle) -> None:
         for hook in chosen:
-            hook(snapshot, stats)
+            hook(cycle)
 
     return call
 

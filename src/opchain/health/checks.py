@@ -22,13 +22,14 @@ import redis.asyncio
 import redis.exceptions
 
 from opchain.brokers.kite.session import load_token, token_expiry
+from opchain.brokers.tally import BrokerTally
 from opchain.health import state
-from opchain.health.broker import BrokerTally
 from opchain.health.state import Status
 from opchain.market import calendar
 from opchain.market.indices import INDICES
 from opchain.market.ist import to_ist
 from opchain.settings import Settings
+from opchain.store import layout
 from opchain.store.csvrows import last_stamp
 
 CHECK_TIMEOUT = 2.0  # seconds one check may take before it counts as down
@@ -96,7 +97,7 @@ def newest_snapshot(settings: Settings, now: datetime) -> datetime | None:
     (a damaged last line is not the end of the data: it is named once in the log)."""
     day = to_ist(now).date()
     stamps = [
-        last_stamp(settings.data_dir / "overview" / index / f"{day.isoformat()}.csv")
+        last_stamp(layout.overview_path(settings.data_dir, index, day))
         for index in settings.indices
     ]
     return max((ts for ts in stamps if ts is not None), default=None)

@@ -22,8 +22,7 @@ from prometheus_client.process_collector import ProcessCollector
 from opchain import __version__
 from opchain.health.checks import Check, worst
 from opchain.health.state import State
-from opchain.merge.stats import BucketStats
-from opchain.model import Snapshot
+from opchain.merge.cycle import Cycle
 
 # Seconds from a cycle's scheduled time to the broker's answer, and of one HTTP request.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -154,9 +153,10 @@ class Metrics:
         self._series: dict[str, _IndexSeries] = {}
         self._errors: dict[tuple[str, str], Counter] = {}
 
-    def observe_cycle(self, snapshot: Snapshot, bucket_stats: list[BucketStats]) -> None:
+    def observe_cycle(self, cycle: Cycle) -> None:
         """Count a stored snapshot: legs and flags per index, its time, how long it took.
         An ``OnCycle`` consumer for ``record_session``/``run_sessions``."""
+        snapshot = cycle.snapshot
         legs: dict[str, int] = {}
         flagged: dict[tuple[str, str], int] = {}
         for chain in snapshot.chains:

@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import httpx
 
+from opchain.brokers.tally import BrokerTally
 from opchain.health import alerts, state
-from opchain.health.broker import BrokerTally
 from opchain.health.checks import Check, check_all, hold_since
 from opchain.health.metrics import Metrics
 from opchain.market.clock import Clock

@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, NotRequired, TypedDict
 
+from opchain.store import layout
 from opchain.store.appendlog import write_atomic
 from opchain.store.regular import read_regular
 
@@ -55,7 +56,7 @@ def report(
         state["started"] = started.isoformat()
     with _lock:
         _held[data_dir.absolute(), component] = state
-    path = data_dir / "health" / f"{component}.json"
+    path = layout.health_path(data_dir, component)
     try:
         write_atomic(path, (json.dumps(state, indent=1) + "\n").encode())
     except OSError as err:
@@ -66,9 +67,10 @@ def read(data_dir: Path) -> dict[str, State]:
     """Every component's last reported state, by component. A file that cannot be read (not
     one this module wrote) reads as that component ``down``, saying so; it never raises."""
     states: dict[str, State] = {}
-    for path in sorted((data_dir / "health").glob("*.json")):
+    root = layout.health_root(data_dir)
+    for path in sorted(root.glob("*.json")):
         try:
-            body = json.loads(read_regular(path, data_dir / "health"))  # never a FIFO
+            body = json.loads(read_regular(path, root))  # never a FIFO
             found = State(component=str(body["component"]), status=body["status"],
                           detail=str(body["detail"]), since=str(body["since"]))  # fmt: skip
             if found["status"] not in ("ok", "degraded", "down"):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from opchain.health import state
 from opchain.market.clock import Clock
+from opchain.merge.cycle import Cycle
 
 COMPONENT = "storage"
 # What a refused write looks like: the disk or a quota is full, the file would be too large,
@@ -73,7 +74,7 @@ class StorageHealth:
         self.ok = False
         raise StorageDown(detail) from err
 
-    def stored(self, *_: object) -> None:
+    def stored(self, _: Cycle | None = None) -> None:
         if self.ok is True:
             return
         again = self.ok is False

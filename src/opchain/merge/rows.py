@@ -20,6 +20,7 @@ from opchain.analytics.forward import parity_forward
 from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
+from opchain.merge.cycle import Cycle, LoopStats, Solved
 from opchain.merge.stats import BucketStats, History, bucket_stats
 from opchain.merge.table import Table, chain_table
 from opchain.model import Snapshot, SplitRow
@@ -42,7 +43,20 @@ def merge(
     offsets: Collection[int] | None = None,
     history: History | None = None,
 ) -> tuple[list[SplitRow], list[BucketStats]]:
-    """The split rows of one snapshot and its per-bucket analytics, from one IV solve.
+    """The split rows of one snapshot and its per-bucket analytics (:func:`merge_cycle`)."""
+    cycle = merge_cycle(snapshot, rate, offsets, history)
+    return cycle.rows, cycle.stats
+
+
+def merge_cycle(
+    snapshot: Snapshot,
+    rate: float = 0.0,
+    offsets: Collection[int] | None = None,
+    history: History | None = None,
+    loop: LoopStats | None = None,
+) -> Cycle:
+    """One cycle as every output sees it: split rows, per-bucket analytics and every leg's IV
+    and Greeks, from one IV solve.
 
     Split rows are written for ``offsets`` (default: every offset the snapshot holds); the
     analytics see every leg, so a full-chain snapshot gives full-chain PCR, max pain and GEX
@@ -55,14 +69,12 @@ def merge(
     prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
     table = chain_table(snapshot, prices, history.previous_oi)
     years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
-    ivs, deltas, forwards = _solve(snapshot, prices, rate, table, years)
+    solved, forwards = _solve(snapshot, prices, rate, table, years)
     rows = []
-    for chain, chain_prices, chain_ivs, chain_deltas in zip(
-        snapshot.chains, prices, ivs, deltas, strict=True
-    ):
+    for chain, chain_prices, legs in zip(snapshot.chains, prices, solved, strict=True):
         halves: dict[tuple[int, str], _Half] = {}
         for leg, price, iv, delta in zip(
-            chain.legs, chain_prices, chain_ivs, chain_deltas, strict=True
+            chain.legs, chain_prices, legs.iv, legs.delta, strict=True
         ):
             q = leg.quote
             halves[leg.offset, leg.side] = (
@@ -89,7 +101,15 @@ def merge(
                     total, dte, _round(c[5]), _round(p[5]),
                 )
             )  # fmt: skip
-    return rows, bucket_stats(snapshot, table, forwards, years, rate, history)
+    stats = bucket_stats(snapshot, table, forwards, years, rate, history)
+    return Cycle(
+        snapshot=snapshot,
+        rows=rows,
+        stats=stats,
+        solved=solved,
+        previous_oi=history.previous_oi,
+        loop=loop or LoopStats(),
+    )
 
 
 def _round(value: float | None) -> float | None:
@@ -107,8 +127,8 @@ def implied_vols(
     the legs' usable prices. Unrounded: the split rows round what they write."""
     table = chain_table(snapshot, prices, {})
     years = np.array([years_to_expiry(snapshot.ts, chain.expiry) for chain in snapshot.chains])
-    ivs, deltas, forwards = _solve(snapshot, prices, rate, table, years)
-    return ivs, deltas, [None if math.isnan(f) else f for f in forwards.tolist()]
+    solved, _ = _solve(snapshot, prices, rate, table, years)
+    return [s.iv for s in solved], [s.delta for s in solved], [s.forward for s in solved]
 
 
 def _solve(
@@ -117,11 +137,11 @@ def _solve(
     rate: float,
     table: Table,
     years: FloatArray,
-) -> tuple[Column, Column, FloatArray]:
-    """``implied_vols`` on a snapshot's table, whose IV columns it fills in; forwards are NaN
-    where a slice has none (no strike priced on both sides, or expired)."""
-    out: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
-    deltas: Column = [[None] * len(chain.legs) for chain in snapshot.chains]
+) -> tuple[list[Solved], FloatArray]:
+    """Every leg's IV and Greeks on a snapshot's table, whose IV columns it fills in, and the
+    slices' forwards: NaN where a slice has none (no strike priced on both sides, or
+    expired)."""
+    columns: list[Column] = [[[None] * len(c.legs) for c in snapshot.chains] for _ in range(5)]
     with np.errstate(invalid="ignore"):
         discounts = np.exp(-rate * years)
         forwards = parity_forward(
@@ -143,19 +163,31 @@ def _solve(
                 place.append((2 + cell[1], c, cell[0]))
                 price.append(p)
                 chain_of.append(c)
-    if not at:
-        return out, deltas, forwards
-    rows = np.array(chain_of)
-    kind, row, column = np.array(place).T
-    k_arr, f_arr, t_arr = table.strikes[row, column], forwards[rows], years[rows]
-    calls = kind == 2
-    discount = np.exp(-rate * t_arr)
-    vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
-    table.values[kind, row, column] = vols
-    delta = greeks(f_arr, k_arr, t_arr, vols, calls, discount).delta  # NaN where vol is NaN
-    solved = np.isfinite(vols)
-    for (c, n), ok, v, d in zip(at, solved.tolist(), vols.tolist(), delta.tolist(), strict=True):
-        if ok:
-            out[c][n] = v
-            deltas[c][n] = d
-    return out, deltas, forwards
+    if at:
+        rows = np.array(chain_of)
+        kind, row, column = np.array(place).T
+        k_arr, f_arr, t_arr = table.strikes[row, column], forwards[rows], years[rows]
+        calls = kind == 2
+        discount = np.exp(-rate * t_arr)
+        vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
+        table.values[kind, row, column] = vols
+        g = greeks(f_arr, k_arr, t_arr, vols, calls, discount)  # NaN where vol is NaN
+        solved = np.isfinite(vols).tolist()
+        solved_greeks = (g.delta, g.gamma, g.theta, g.vega)
+        values = zip(vols.tolist(), *(x.tolist() for x in solved_greeks), strict=True)
+        for (c, n), ok, leg in zip(at, solved, values, strict=True):
+            if ok:
+                for out, value in zip(columns, leg, strict=True):
+                    out[c][n] = value
+    iv, delta, gamma, theta, vega = columns
+    return [
+        Solved(
+            forward=None if math.isnan(f) else f,
+            iv=iv[c],
+            delta=delta[c],
+            gamma=gamma[c],
+            theta=theta[c],
+            vega=vega[c],
+        )
+        for c, f in enumerate(forwards.tolist())
+    ], forwards

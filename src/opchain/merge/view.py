@@ -17,11 +17,10 @@ import numpy as np
 from opchain.analytics.expiry_time import years_to_expiry
 from opchain.analytics.forward import otm_implied_vol
 from opchain.analytics.gex import gamma_exposure
-from opchain.analytics.greeks import greeks
 from opchain.analytics.oi import payout
 from opchain.market.indices import INDIA_VIX, OVERVIEW
 from opchain.market.ist import trading_date
-from opchain.merge.rows import implied_vols
+from opchain.merge.cycle import Cycle, Solved
 from opchain.merge.stats import OI_LOT, BucketStats, OiKey
 from opchain.model import ChainSlice, Leg, Quote, Snapshot
 
@@ -39,27 +38,22 @@ def number(value: float | None) -> float | None:
 
 
 def live_messages(
-    snapshot: Snapshot,
-    stats: Sequence[BucketStats],
-    rate: float = 0.0,
-    previous_oi: Mapping[OiKey, int] | None = None,
-    indices: Sequence[str] | None = None,
+    cycle: Cycle, rate: float = 0.0, indices: Sequence[str] | None = None
 ) -> dict[str, Json]:
-    """One ``Live`` message per index of the snapshot (or of ``indices``), from one IV solve."""
+    """One ``Live`` message per index of the cycle's snapshot (or of ``indices``), from the IVs
+    and Greeks ``merge`` solved for the cycle (no second solve); ``rate`` discounts the GEX."""
+    snapshot, stats, previous = cycle.snapshot, cycle.stats, cycle.previous_oi
     wanted = [
         c
         for c in range(len(snapshot.chains))
         if indices is None or snapshot.chains[c].index in indices
     ]
-    prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
-    ivs, _, forwards = implied_vols(snapshot, prices, rate)
-    previous = previous_oi or {}
     by_index: dict[str, list[Json]] = {}
     stats_of: dict[str, list[tuple[ChainSlice, BucketStats]]] = {}
     for c in wanted:
         chain = snapshot.chains[c]
         row = stats[c]
-        view = chain_view(snapshot, chain, ivs[c], forwards[c], row, rate, previous)
+        view = chain_view(snapshot, chain, cycle.solved[c], row, rate, previous)
         by_index.setdefault(chain.index, []).append(view)
         stats_of.setdefault(chain.index, []).append((chain, row))
     vix = snapshot.indices.get(INDIA_VIX.key)
@@ -123,29 +117,29 @@ def stats_json(row: BucketStats) -> Json:
 def chain_view(
     snapshot: Snapshot,
     chain: ChainSlice,
-    ivs: Sequence[float | None],
-    forward: float | None,
+    solved: Solved,
     row: BucketStats,
     rate: float = 0.0,
     previous_oi: Mapping[OiKey, int] | None = None,
 ) -> Json:
-    """A ``Chain``: the slice's strikes ascending, each with its call and put side and the
-    per-strike analytics (payout at settlement there, GEX per side, OTM IV)."""
+    """A ``Chain``: the slice's strikes ascending, each with its call and put side (IV and
+    Greeks as ``merge`` solved them) and the per-strike analytics (payout at settlement there,
+    GEX per side, OTM IV)."""
     t = years_to_expiry(snapshot.ts, chain.expiry)
     discount = math.exp(-rate * t)
-    legs = [(leg, iv) for leg, iv in zip(chain.legs, ivs, strict=True) if leg.strike is not None]
+    forward = solved.forward
     f = math.nan if forward is None else forward
-    vols = np.array([math.nan if iv is None else iv for _, iv in legs], dtype=np.float64)
-    calls = np.array([leg.side == "CE" for leg, _ in legs], dtype=bool)
-    strikes_of_legs = np.array([leg.strike for leg, _ in legs], dtype=np.float64)
-    g = greeks(f, strikes_of_legs, t, vols, calls, discount)
     sides: dict[float, dict[str, Json]] = {}
     previous = previous_oi or {}
-    for n, (leg, iv) in enumerate(legs):
-        assert leg.strike is not None
+    legs = zip(
+        chain.legs, solved.iv, solved.delta, solved.gamma, solved.theta, solved.vega, strict=True
+    )
+    for leg, iv, delta, gamma, theta, vega in legs:
+        if leg.strike is None:
+            continue
         before = previous.get((leg.index, leg.expiry, leg.strike, leg.side))
         sides.setdefault(leg.strike, {})[leg.side] = _side(
-            leg, iv, before, g.delta[n], g.gamma[n], g.theta[n], g.vega[n]
+            leg, iv, before, delta, gamma, theta, vega
         )
     strikes = sorted(sides)
     per_strike = _per_strike(strikes, sides, f, t, discount)
@@ -172,10 +166,10 @@ def _side(
     leg: Leg,
     iv: float | None,
     oi_before: int | None,
-    delta: float,
-    gamma: float,
-    theta: float,
-    vega: float,
+    delta: float | None,
+    gamma: float | None,
+    theta: float | None,
+    vega: float | None,
 ) -> Json:
     q = leg.quote
     if q is None:
@@ -194,8 +188,8 @@ def _side(
         "iv": number(iv),
         "delta": number(delta),
         "gamma": number(gamma),
-        "theta": number(theta / DAYS_PER_YEAR),
-        "vega": number(vega * VOL_POINT),
+        "theta": number(None if theta is None else theta / DAYS_PER_YEAR),
+        "vega": number(None if vega is None else vega * VOL_POINT),
         "flag": leg.flag,
     }
 

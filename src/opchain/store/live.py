@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from opchain.merge.stats import BucketStats, OiKey
+from opchain.merge.cycle import Cycle
 from opchain.merge.view import live_messages
-from opchain.model import Snapshot
+from opchain.store import layout
 from opchain.store.appendlog import write_atomic
 from opchain.store.regular import read_regular
 
@@ -25,7 +25,7 @@ MAX_SHARE = 0.005  # of wall time spent writing live files, at most
 
 
 def live_path(data_dir: Path, index: str) -> Path:
-    return data_dir / "live" / f"{index}.json"
+    return layout.live_path(data_dir, index)
 
 
 def encode(message: Mapping[str, Any]) -> bytes:
@@ -61,25 +61,22 @@ class LiveFiles:
         now: Callable[[], float] = time.monotonic,
     ) -> None:
         self.data_dir, self.rate, self.every, self.now = data_dir, rate, every, now
-        self._pending: tuple[Snapshot, list[BucketStats], Mapping[OiKey, int]] | None = None
+        self._pending: Cycle | None = None
         self._next = -float("inf")  # when the next write is due
         self.writes = 0
 
-    def offer(
-        self, snapshot: Snapshot, stats: list[BucketStats], previous_oi: Mapping[OiKey, int]
-    ) -> None:
-        """Called every cycle: remember the snapshot, write only when it is time."""
-        self._pending = (snapshot, stats, previous_oi)
+    def offer(self, cycle: Cycle) -> None:
+        """Called every cycle: remember it, write only when it is time."""
+        self._pending = cycle
         if self.now() >= self._next:
             self.flush()
 
     def flush(self) -> None:
         if self._pending is None:
             return
-        snapshot, stats, previous_oi = self._pending
-        self._pending = None
+        cycle, self._pending = self._pending, None
         start = self.now()
-        for index, message in live_messages(snapshot, stats, self.rate, previous_oi).items():
+        for index, message in live_messages(cycle, self.rate).items():
             write_live(self.data_dir, index, encode(message))
         done = self.now()
         self._next = done + max(self.every, (done - start) / MAX_SHARE)

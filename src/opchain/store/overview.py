@@ -6,6 +6,7 @@ from pathlib import Path
 from opchain.market.indices import OVERVIEW
 from opchain.market.ist import trading_date
 from opchain.model import Quote, Snapshot
+from opchain.store import layout
 from opchain.store.appendlog import FlushSchedule, LogBook
 
 COLUMNS = (
@@ -29,7 +30,7 @@ class OverviewStore:
     ) -> None:
         self.flushes = flushes or FlushSchedule()
         self.logs: LogBook[tuple[str, date]] = LogBook(
-            lambda key: root / key[0] / f"{key[1].isoformat()}.csv", COLUMNS, durable
+            lambda key: layout.overview_file(root, *key), COLUMNS, durable
         )
 
     def write(self, snapshot: Snapshot) -> int:

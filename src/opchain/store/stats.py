@@ -12,6 +12,7 @@ from pathlib import Path
 
 from opchain.market.ist import trading_date
 from opchain.merge.stats import ANOMALY_WINDOW, BucketStats
+from opchain.store import layout
 from opchain.store.appendlog import FlushSchedule, LogBook
 from opchain.store.csvrows import aware, last_record, read_all, show
 
@@ -29,7 +30,7 @@ class StatsStore:
     ) -> None:
         self.flushes = flushes or FlushSchedule()
         self.logs: LogBook[tuple[str, str, date]] = LogBook(
-            lambda key: root / key[0] / key[1] / f"{key[2].isoformat()}.csv", COLUMNS, durable
+            lambda key: layout.analytics_file(root, *key), COLUMNS, durable
         )
 
     def write(self, ts: datetime, stats: list[BucketStats]) -> int:
@@ -63,7 +64,7 @@ def format_stats(row: BucketStats) -> str:
 
 
 def stats_path(root: Path, index: str, bucket: str, day: date) -> Path:
-    return root / index / bucket / f"{day.isoformat()}.csv"
+    return layout.analytics_file(root, index, bucket, day)
 
 
 def recent_cycles(

@@ -23,6 +23,7 @@ from opchain.api.models import (
 )
 from opchain.api.series import pcr_series
 from opchain.settings import Settings
+from opchain.store import layout
 from opchain.store.live import encode
 
 router = APIRouter(dependencies=[Depends(guard)], responses=ERRORS)
@@ -201,7 +202,10 @@ async def pcr(
         for c in chains
     ]
     series = pcr_series(
-        settings.data_dir / "analytics", index, [c["bucket"] for c in chains], message["ts"]
+        layout.analytics_root(settings.data_dir),
+        index,
+        [c["bucket"] for c in chains],
+        message["ts"],
     )
     body = {"index": index, "ts": message["ts"], "buckets": buckets, "series": series}
     return Response(encode(body), media_type="application/json")

@@ -7,6 +7,7 @@ regenerates it once a day); a restart on the same day reads the cached copy.
 from collections.abc import Sequence
 from pathlib import Path
 
+from opchain.brokers.tally import BrokerTally
 from opchain.market.instruments import format_dump, parse_dump
 from opchain.market.ist import trading_date
 from opchain.model import Instrument, Quote
@@ -21,6 +22,7 @@ class KiteBroker:
     name = "kite"
     max_quote_batch = QUOTE_BATCH
     quote_interval = QUOTE_INTERVAL
+    tally: BrokerTally | None = None  # set where the client's transport counts its answers
 
     def __init__(
         self,

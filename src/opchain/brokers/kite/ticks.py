@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from opchain.brokers import pacing
+from opchain.brokers.tally import BrokerTally
 from opchain.market.clock import wall_seconds
 from opchain.model import Instrument, Quote
 
@@ -41,6 +42,7 @@ class TickBroker:
     name = "kite-ticks"
     max_quote_batch = MAX_TOKENS * MAX_CONNECTIONS
     quote_interval = READ_INTERVAL
+    tally: BrokerTally | None = None  # the REST broker's (instruments, the fallback quotes)
 
     def __init__(
         self,

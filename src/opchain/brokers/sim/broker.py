@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date
 
 from opchain.brokers.pacing import Pacer
+from opchain.brokers.tally import BrokerTally
 from opchain.market import calendar
 from opchain.market.clock import Clock
 from opchain.market.indices import INDICES
@@ -21,6 +22,7 @@ from .market import Jump, SimMarket
 class SimBroker:
     name = "sim"
     max_quote_batch = 500
+    tally: BrokerTally | None = None  # no HTTP
 
     def __init__(
         self,

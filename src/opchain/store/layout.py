@@ -1,0 +1,88 @@
+"""The data directory's layout: the one module that knows where each kind of file lives.
+
+Every writer and reader (the pipeline, its outputs, health, the API, the CLI) asks here, so a
+folder is named once. Under ``data_dir``::
+
+    instruments/<YYYY-MM-DD>.csv                 the day's instruments dump
+    csv_data/<INDEX>/<bucket>/<offset>/...       split CSVs (default; ``csv_split_root``)
+    data_adv/...                                 weekday masters, DTE profiles (``adv_root``)
+    overview/<INDEX>/<YYYY-MM-DD>.csv            the index overview
+    analytics/<INDEX>/<bucket>/<YYYY-MM-DD>.csv  per-bucket chain analytics
+    raw/...                                      raw Parquet parts and journals (store.raw)
+    live/<INDEX>.json                            the latest Live message, for ``opchain serve``
+    health/<component>.json                      each component's last reported state
+    cache/kite/                                  the Kite instruments cache
+    spool/influx/                                points InfluxDB has not taken yet
+"""
+
+from datetime import date
+from pathlib import Path
+
+
+def instruments_path(data_dir: Path, day: date) -> Path:
+    return data_dir / "instruments" / f"{day.isoformat()}.csv"
+
+
+def split_root(data_dir: Path) -> Path:
+    """The split CSVs' default root (``Settings.split_root`` unless ``csv_split_root``)."""
+    return data_dir / "csv_data"
+
+
+def profiles_root(data_dir: Path) -> Path:
+    """The profiles' default root (``Settings.profiles_root`` unless ``adv_root``)."""
+    return data_dir / "data_adv"
+
+
+def raw_root(data_dir: Path) -> Path:
+    return data_dir / "raw"
+
+
+def overview_root(data_dir: Path) -> Path:
+    return data_dir / "overview"
+
+
+def overview_file(root: Path, index: str, day: date) -> Path:
+    """An overview file under its root (``overview_root``)."""
+    return root / index / f"{day.isoformat()}.csv"
+
+
+def overview_path(data_dir: Path, index: str, day: date) -> Path:
+    return overview_file(overview_root(data_dir), index, day)
+
+
+def analytics_root(data_dir: Path) -> Path:
+    return data_dir / "analytics"
+
+
+def analytics_file(root: Path, index: str, bucket: str, day: date) -> Path:
+    """An analytics file under its root (``analytics_root``)."""
+    return root / index / bucket / f"{day.isoformat()}.csv"
+
+
+def analytics_path(data_dir: Path, index: str, bucket: str, day: date) -> Path:
+    return analytics_file(analytics_root(data_dir), index, bucket, day)
+
+
+def live_root(data_dir: Path) -> Path:
+    return data_dir / "live"
+
+
+def live_path(data_dir: Path, index: str) -> Path:
+    return live_root(data_dir) / f"{index}.json"
+
+
+def health_root(data_dir: Path) -> Path:
+    return data_dir / "health"
+
+
+def health_path(data_dir: Path, component: str) -> Path:
+    return health_root(data_dir) / f"{component}.json"
+
+
+def kite_cache_dir(data_dir: Path) -> Path:
+    return data_dir / "cache" / "kite"
+
+
+def influx_spool_dir(data_dir: Path) -> Path:
+    """Where the InfluxDB output keeps the points the server has not acknowledged yet."""
+    return data_dir / "spool" / "influx"
