@@ -2,8 +2,6 @@
 and writing it twice leaves InfluxDB as once."""
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +12,6 @@ from opchain.cli.app import app
 from opchain.market.ist import IST
 from opchain.merge.cycle import Cycle
 from opchain.model import ChainSlice
-from opchain.outputs.influx import output
 from opchain.outputs.influx.backfill import (
     backfill,
     count_cycles,
@@ -22,13 +19,14 @@ from opchain.outputs.influx.backfill import (
     recorded_days,
 )
 from opchain.outputs.influx.points import Tags, cycle_lines
+from opchain.outputs.influx.writer import InfluxWriter
 from opchain.settings import Settings
 from opchain.store.raw import RawStore
 from opchain.store.recorded import raw_cycles
 from opchain.store.stats import format_stats
 
-from .cycles import live_cycles, record_live
-from .lineproto import count, create_database, parse, write
+from .cycles import record_live
+from .lineproto import count, parse
 from .servers_health import influxd_server
 from .sessions import DAY
 
@@ -46,9 +44,9 @@ MEASUREMENTS = {
 def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[Cycle]]:
     """A recorded full-chain simulated session (its first cycles) and its live cycles."""
     data_dir = tmp_path_factory.mktemp("backfill")
-    seen = record_live(data_dir, until=UNTIL, full_chain=True)
+    cycles = record_live(data_dir, until=UNTIL, full_chain=True)
     settings = Settings(data_dir=data_dir, full_chain=True)
-    return settings, live_cycles(seen, settings)
+    return settings, cycles
 
 
 def test_recorded_cycles_give_the_live_points(day: tuple[Settings, list[Cycle]]) -> None:
@@ -79,36 +77,6 @@ def test_days_and_counts(day: tuple[Settings, list[Cycle]], tmp_path: Path) -> N
     assert list(recorded_cycles(empty, DAY)) == []
 
 
-class SyncSink:
-    """A trivial synchronous writer posting each put to a real InfluxDB (until the
-    integrator switches these tests to ``InfluxWriter``)."""
-
-    def __init__(self, url: str, db: str = "opchain") -> None:
-        self.url, self.db = url, db
-        self.written = 0
-        create_database(url, db)
-
-    def put(self, lines: Sequence[str]) -> None:
-        write(self.url, self.db, list(lines))
-        self.written += len(lines)
-
-    def stats(self) -> "SinkStats":
-        return SinkStats(self.written, 0, 0)
-
-    def drain(self, timeout: float) -> bool:
-        return True
-
-    def close(self, timeout: float) -> None:
-        pass
-
-
-@dataclass
-class SinkStats:
-    points_written: int
-    points_rejected: int
-    spool_points: int
-
-
 def test_backfill_twice_leaves_one_point_per_cycle(
     day: tuple[Settings, list[Cycle]], tmp_path: Path
 ) -> None:
@@ -116,15 +84,21 @@ def test_backfill_twice_leaves_one_point_per_cycle(
     wanted = Counter(parse(x).measurement for c in live for x in cycle_lines(c, TAGS))
     steps: list[tuple[int, int]] = []
     with influxd_server(tmp_path) as (url, _):
-        sink = SyncSink(url)
-        first = backfill(settings, [DAY], sink, lambda d, n, total: steps.append((n, total)))
-        assert (first.cycles, first.points, first.days) == (4, sum(wanted.values()), [DAY])
-        assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
-        for measurement, field in MEASUREMENTS.items():
-            assert count(url, "opchain", measurement, field) == wanted[measurement]
-        backfill(settings, [DAY], sink)
-        for measurement, field in MEASUREMENTS.items():
-            assert count(url, "opchain", measurement, field) == wanted[measurement]
+        sink = InfluxWriter(settings.model_copy(update={"influxdb_url": url}), tmp_path / "spool")
+        try:
+            first = backfill(settings, [DAY], sink, lambda d, n, total: steps.append((n, total)))
+            assert (first.cycles, first.points, first.days) == (4, sum(wanted.values()), [DAY])
+            assert steps == [(1, 4), (2, 4), (3, 4), (4, 4)]
+            assert sink.drain(60)
+            for measurement, field in MEASUREMENTS.items():
+                assert count(url, "opchain", measurement, field) == wanted[measurement]
+            backfill(settings, [DAY], sink)
+            assert sink.drain(60)
+            for measurement, field in MEASUREMENTS.items():
+                assert count(url, "opchain", measurement, field) == wanted[measurement]
+            assert sink.stats().points_written == 2 * sum(wanted.values())
+        finally:
+            sink.close(5)
 
 
 def _error(args: list[str]) -> str:
@@ -161,21 +135,13 @@ def test_the_command_fills_influxdb(
     settings, live = day
     wanted = Counter(parse(x).measurement for c in live for x in cycle_lines(c, TAGS))
     with influxd_server(tmp_path) as (url, _):
-        sinks: list[SyncSink] = []
-
-        def writer(_settings: Settings, name: str) -> SyncSink:
-            assert name == "backfill"
-            sinks.append(SyncSink(url))
-            return sinks[-1]
-
-        monkeypatch.setattr(output, "make_writer", writer)  # until InfluxWriter lands
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("OPCHAIN_INFLUXDB_URL", url)
         args = ["influx", "backfill", "-d", str(settings.data_dir), "--from", "2026-11-20"]
         for _ in range(2):
             result = CliRunner().invoke(app, args)
             assert result.exit_code == 0, result.output
-            assert f"1 days, 4 cycles: {sum(wanted.values())} points written, 0 rejected" in (
+            assert f"1 day, 4 cycles: {sum(wanted.values())} points written, 0 rejected" in (
                 result.output
             )
             for measurement, field in MEASUREMENTS.items():
@@ -217,9 +183,9 @@ def test_oi_change_since_the_previous_recorded_close(tmp_path: Path) -> None:
     """With an earlier day recorded, OI change is against its close, as the live run had it."""
     before = datetime(2026, 11, 19, 9, 16, tzinfo=IST)
     record_live(tmp_path, until=before, day=before.date())
-    seen = record_live(tmp_path, until=datetime(2026, 11, 20, 9, 16, tzinfo=IST))
+    live = record_live(tmp_path, until=datetime(2026, 11, 20, 9, 16, tzinfo=IST))
     settings = Settings(data_dir=tmp_path)
-    live, rebuilt = live_cycles(seen, settings), list(recorded_cycles(settings, DAY))
+    rebuilt = list(recorded_cycles(settings, DAY))
     assert len(live) == len(rebuilt) == 2
     for was, now in zip(live, rebuilt, strict=True):
         assert was.previous_oi and now.previous_oi == was.previous_oi

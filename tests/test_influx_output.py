@@ -17,7 +17,7 @@ from opchain.outputs.influx.output import InfluxOutput, open_output, spool_dir, 
 from opchain.outputs.influx.points import Tags, cycle_lines
 from opchain.settings import Settings
 
-from .cycles import live_cycles, record_live
+from .cycles import record_live
 from .lineproto import parse
 from .sessions import DAY
 
@@ -58,9 +58,9 @@ class FakeWriter:
 @pytest.fixture(scope="module")
 def day(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[Cycle]]:
     data_dir = tmp_path_factory.mktemp("output")
-    seen = record_live(data_dir, until=UNTIL)
+    cycles = record_live(data_dir, until=UNTIL)
     settings = Settings(data_dir=data_dir)
-    return settings, live_cycles(seen, settings)
+    return settings, cycles
 
 
 def _session(settings: Settings, cycle: Cycle) -> Session:

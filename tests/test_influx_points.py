@@ -32,7 +32,7 @@ from opchain.profiles.master import Cell
 from opchain.settings import Settings
 from opchain.store.stats import stats_path
 
-from .cycles import live_cycles, record_live
+from .cycles import record_live
 from .lineproto import Point, count, create_database, parse, query, write
 from .servers_health import influxd_server
 from .sessions import DAY
@@ -45,9 +45,9 @@ UNTIL = datetime(2026, 11, 20, 9, 16, 30, tzinfo=IST)  # three cycles
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, list[Cycle]]:
     """Three cycles of a full-chain simulated session: its files and its live cycles."""
     data_dir = tmp_path_factory.mktemp("points")
-    seen = record_live(data_dir, until=UNTIL, full_chain=True)
+    cycles = record_live(data_dir, until=UNTIL, full_chain=True)
     settings = Settings(data_dir=data_dir, full_chain=True)
-    return settings, live_cycles(seen, settings)
+    return settings, cycles
 
 
 @dataclass

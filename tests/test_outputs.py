@@ -113,8 +113,9 @@ def test_the_outputs_are_listed_in_write_order() -> None:
 
 
 def test_every_listed_output_implements_the_protocol(session: Session) -> None:
+    on = [name for name, _ in OUTPUTS if name != "influxdb"]  # no InfluxDB URL: left off
     with opened(session, OUTPUTS) as out:
-        for output, (name, _) in zip(out.outputs, OUTPUTS, strict=True):
+        for output, name in zip(out.outputs, on, strict=True):
             check: Output = output
             assert check.name == name
         assert [o.name for o in out.outputs if not o.durable] == ["profiles", "live"]

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from opchain.brokers import pacing
 from opchain.brokers.base import Broker, QuoteUnavailable
@@ -45,6 +46,9 @@ from opchain.store.appendlog import FlushSchedule, write_atomic
 from opchain.store.raw import RawStore
 from opchain.store.splits import SeriesKey, read_split, split_path
 from opchain.store.stats import iv30_closes, recent_cycles
+
+if TYPE_CHECKING:
+    from opchain.health.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,7 @@ async def record_session(
     until: datetime | None = None,
     on_cycle: OnCycle | None = None,
     say: Say | None = None,
+    metrics: "Metrics | None" = None,
 ) -> SessionReport:
     """Record one session of ``day`` from the clock's current time to the close (or ``until``).
 
@@ -139,7 +144,14 @@ async def record_session(
         if say:
             say(note)
     flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
-    here = Session(settings=settings, day=day, watches=watches, offsets=offsets, flushes=flushes)
+    here = Session(
+        settings=settings,
+        day=day,
+        watches=watches,
+        offsets=offsets,
+        flushes=flushes,
+        metrics=metrics,
+    )
     with opened(here, OUTPUTS) as outputs, quiet_gc():
         try:
             resume = outputs.reach() if watches else None  # raw's reach folds old journals first
@@ -366,6 +378,7 @@ async def run_sessions(
     on_cycle: OnCycle | None = None,
     recorded: list[date] | None = None,
     say: Say | None = None,
+    metrics: "Metrics | None" = None,
 ) -> None:
     """Record session after session, waiting for each open (``sessions=None``: forever).
 
@@ -388,7 +401,7 @@ async def run_sessions(
         await clock.sleep_until(upcoming.open)
         day = upcoming.day
         report = await record_session(
-            settings, broker, clock, day, progress, on_cycle=on_cycle, say=say
+            settings, broker, clock, day, progress, on_cycle=on_cycle, say=say, metrics=metrics
         )
         if not report.closed:  # a day the exchange did not trade is no session
             done.append(day)

@@ -247,7 +247,7 @@ def run(
                 try:
                     await run_sessions(settings, source, clock, sessions, on_session=done,
                                        on_cycle=on_cycle, recorded=recorded,
-                                       say=_say)  # fmt: skip
+                                       say=_say, metrics=metrics)  # fmt: skip
                 except Exception as err:
                     storage.check(err)  # a full disk, a read-only folder: storage down
                     raise

@@ -41,6 +41,7 @@ def backfill(
     from opchain.outputs.influx.backfill import backfill as fill
     from opchain.outputs.influx.backfill import count_cycles, recorded_days
     from opchain.outputs.influx.output import make_writer, tags_for
+    from opchain.store import layout
 
     settings = load_settings(data_dir=data_dir)
     first, last = start.date() if start else date.min, end.date() if end else date.max
@@ -51,7 +52,7 @@ def backfill(
              "http://127.0.0.1:8086")  # fmt: skip
     recorded = recorded_days(settings)
     if not recorded:
-        fail(f"no recorded days: {settings.data_dir / 'raw'} holds no raw legs")
+        fail(f"no recorded days: {layout.raw_root(settings.data_dir)} holds no raw legs")
     days = [d for d in recorded if first <= d <= last]
     if not days:
         fail(f"no recorded day from {_shown(first)} to {_shown(last)} (recorded: "
@@ -72,9 +73,12 @@ def backfill(
     finally:
         writer.close(DRAIN_SECONDS)
     out.print(
-        f"{len(days)} days, {cycles} cycles: {stats.points_written} points written, "
+        f"{len(days)} day{'s' if len(days) != 1 else ''}, {cycles} cycles: {stats.points_written} points written, "
         f"{stats.points_rejected} rejected"
+        + (f", {stats.points_dropped} dropped (the spool was full)" if stats.points_dropped else "")
     )
+    if stats.points_dropped:
+        fail("some points were dropped: run the backfill again, or raise OPCHAIN_INFLUXDB_SPOOL_MB")
     if waiting:
         fail(_waiting(settings, stats.spool_points), code=1)
 

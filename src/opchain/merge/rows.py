@@ -119,6 +119,15 @@ def _round(value: float | None) -> float | None:
 Column = list[list[float | None]]  # one value per leg, chain by chain
 
 
+def solve(snapshot: Snapshot, rate: float = 0.0) -> list[Solved]:
+    """Every leg's IV and Greeks, chain by chain, as :func:`merge_cycle` solves them (for a
+    snapshot read back from the files, whose split rows and analytics are already written)."""
+    prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
+    table = chain_table(snapshot, prices, {})
+    years = np.array([years_to_expiry(snapshot.ts, chain.expiry) for chain in snapshot.chains])
+    return _solve(snapshot, prices, rate, table, years)[0]
+
+
 def implied_vols(
     snapshot: Snapshot, prices: Sequence[Sequence[float | None]], rate: float
 ) -> tuple[Column, Column, list[float | None]]:

@@ -9,12 +9,15 @@ the listed order, and closes them all, whichever fails.
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opchain.collect.watch import Watch
 from opchain.merge.cycle import Cycle
 from opchain.settings import Settings
 from opchain.store.appendlog import FlushSchedule
+
+if TYPE_CHECKING:  # prometheus-client is loaded only where metrics are kept
+    from opchain.health.metrics import Metrics
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Session:
     watches: list[Watch]
     offsets: tuple[int, ...]
     flushes: FlushSchedule = field(default_factory=FlushSchedule)  # files flushed together
+    metrics: "Metrics | None" = None  # the process's /metrics, for outputs that count there
 
 
 class Output(Protocol):

@@ -10,25 +10,21 @@ the live point, on the same series and time (the cycle's scheduled time): writin
 changes nothing.
 """
 
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
-
-from opchain.analytics.expiry_time import years_to_expiry
-from opchain.analytics.greeks import greeks
 from opchain.market.indices import OVERVIEW
 from opchain.market.strikes import offset_label, pair_label
-from opchain.merge.cycle import Cycle, Solved
-from opchain.merge.rows import implied_vols
+from opchain.merge.cycle import Cycle
+from opchain.merge.rows import solve
 from opchain.merge.stats import BucketStats, OiKey
 from opchain.model import ChainSlice, Quote, Snapshot, SplitRow
 from opchain.outputs.influx.points import Tags, cycle_lines
 from opchain.settings import Settings
+from opchain.store import layout
 from opchain.store.raw import RawStore
 from opchain.store.recorded import raw_cycles, raw_days, read_overview, read_stats
 from opchain.store.splits import read_split
@@ -52,19 +48,19 @@ class BackfillReport:
 
 def recorded_days(settings: Settings) -> list[date]:
     """Every day the data directory holds raw legs of, oldest first."""
-    return raw_days(settings.data_dir / "raw")
+    return raw_days(layout.raw_root(settings.data_dir))
 
 
 def recorded_cycles(settings: Settings, day: date) -> Iterator[Cycle]:
     """Each recorded cycle of ``day`` rebuilt from the files (module docstring), in time order.
     ``loop`` is left empty: how the live loop went is not recorded."""
     root = settings.data_dir
-    overview = _overview(root / "overview", day)
-    stats = _stats(root / "analytics", day)
+    overview = _overview(root, day)
+    stats = _stats(root, day)
     splits = _splits(settings, day)
     previous = _previous_oi(settings, day)
     order = {index: n for n, index in enumerate(settings.indices)}
-    for raw in raw_cycles(root / "raw", day):
+    for raw in raw_cycles(layout.raw_root(root), day):
         chains = sorted(raw.chains, key=lambda c: order.get(c.index, len(order)))
         snapshot = Snapshot(raw.ts, raw.received_at, overview.get(raw.ts, {}), tuple(chains))
         rows = [row for chain in chains for row in _rows(splits, chain, raw.ts)]
@@ -73,43 +69,6 @@ def recorded_cycles(settings: Settings, day: date) -> Iterator[Cycle]:
             s for chain in chains if (s := found.get((chain.index, chain.bucket))) is not None
         ]
         yield Cycle(snapshot, rows, cycle_stats, solve(snapshot, settings.rate), previous)
-
-
-def solve(snapshot: Snapshot, rate: float) -> list[Solved]:
-    """Every leg's implied vol and Black-76 Greeks on its slice's parity forward, unrounded:
-    the vols and deltas of :func:`opchain.merge.rows.implied_vols` (the split rows' own), and
-    gamma, theta and vega from the same vols."""
-    prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
-    ivs, deltas, forwards = implied_vols(snapshot, prices, rate)
-    at: list[tuple[int, int]] = []
-    inputs: list[tuple[float, float, float, float, bool]] = []
-    for c, (chain, chain_ivs, forward) in enumerate(
-        zip(snapshot.chains, ivs, forwards, strict=True)
-    ):
-        if forward is None:
-            continue
-        t = years_to_expiry(snapshot.ts, chain.expiry)
-        for n, (leg, vol) in enumerate(zip(chain.legs, chain_ivs, strict=True)):
-            if vol is not None and leg.strike is not None:
-                at.append((c, n))
-                inputs.append((forward, leg.strike, t, vol, leg.side == "CE"))
-    columns: list[list[list[float | None]]] = [
-        [[None] * len(chain.legs) for chain in snapshot.chains] for _ in range(3)
-    ]
-    if inputs:
-        f, k, years, vols, calls = (np.array(column) for column in zip(*inputs, strict=True))
-        found = greeks(f, k, years, vols, calls.astype(bool), np.exp(-rate * years))
-        values = zip(found.gamma.tolist(), found.theta.tolist(), found.vega.tolist(), strict=True)
-        for (c, n), (gamma, theta, vega) in zip(at, values, strict=True):
-            for column, value in zip(columns, (gamma, theta, vega), strict=True):
-                column[c][n] = value if math.isfinite(value) else None
-    gammas, thetas, vegas = columns
-    return [
-        Solved(forward, iv, delta, gamma, theta, vega)
-        for forward, iv, delta, gamma, theta, vega in zip(
-            forwards, ivs, deltas, gammas, thetas, vegas, strict=True
-        )
-    ]
 
 
 def backfill(
@@ -139,20 +98,21 @@ def backfill(
 
 def count_cycles(settings: Settings, day: date) -> int:
     """A day's recorded cycles, by its overview files (cheap: one small file per index)."""
-    times = _overview(settings.data_dir / "overview", day)
+    times = _overview(settings.data_dir, day)
     return len(times)
 
 
-def _overview(root: Path, day: date) -> dict[datetime, dict[str, Quote]]:
+def _overview(data_dir: Path, day: date) -> dict[datetime, dict[str, Quote]]:
     found: dict[datetime, dict[str, Quote]] = {}
     for key in OVERVIEW:
-        for ts, quote in read_overview(root / key / f"{day.isoformat()}.csv"):
+        for ts, quote in read_overview(layout.overview_path(data_dir, key, day)):
             found.setdefault(ts, {})[key] = quote
     return found
 
 
-def _stats(root: Path, day: date) -> dict[datetime, dict[tuple[str, str], BucketStats]]:
+def _stats(data_dir: Path, day: date) -> dict[datetime, dict[tuple[str, str], BucketStats]]:
     found: dict[datetime, dict[tuple[str, str], BucketStats]] = {}
+    root = layout.analytics_root(data_dir)
     for path in sorted(root.glob(f"*/*/{day.isoformat()}.csv")):
         for row in read_stats(path):
             found.setdefault(datetime.fromisoformat(row.ts), {})[row.index, row.bucket] = row
@@ -185,7 +145,7 @@ def _rows(splits: Splits, chain: ChainSlice, ts: datetime) -> list[SplitRow]:
 
 def _previous_oi(settings: Settings, day: date) -> dict[OiKey, int]:
     """Open interest at the previous recorded close, as the live run loaded it."""
-    store = RawStore(settings.data_dir / "raw")
+    store = RawStore(layout.raw_root(settings.data_dir))
     try:
         return {k: v for index in settings.indices for k, v in store.closing_oi(index, day).items()}
     finally:

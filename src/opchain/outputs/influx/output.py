@@ -10,7 +10,7 @@ import socket
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.cycle import Cycle
@@ -25,7 +25,11 @@ from opchain.outputs.influx.points import (
 )
 from opchain.profiles.master import Profile
 from opchain.settings import Settings
+from opchain.store import layout
 from opchain.store.profiles import Damaged, peek, weekday_path
+
+if TYPE_CHECKING:
+    from opchain.health.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +48,15 @@ class Writer(Protocol):
 def spool_dir(settings: Settings, name: str) -> Path:
     """Where a writer keeps what InfluxDB has not taken: one folder per writer (the live
     run's, a backfill's), so two never share a spool."""
-    return settings.data_dir / "influx_spool" / name
+    return layout.influx_spool_dir(settings.data_dir) / name
 
 
-def make_writer(settings: Settings, name: str) -> Writer:
+def make_writer(settings: Settings, name: str, metrics: "Metrics | None" = None) -> Writer:
     """The background writer to ``settings.influxdb_url`` (imported here: a run without
-    InfluxDB never loads it)."""
+    InfluxDB never loads it); it counts in ``metrics`` when given."""
     from opchain.outputs.influx.writer import InfluxWriter
 
-    writer: Writer = InfluxWriter(settings, spool_dir(settings, name))
+    writer: Writer = InfluxWriter(settings, spool_dir(settings, name), metrics=metrics)
     return writer
 
 
@@ -66,7 +70,8 @@ def open_output(session: Session) -> Output | None:
     settings = session.settings
     if not settings.influxdb_url:
         return None
-    return InfluxOutput(session, make_writer(settings, "live"), tags_for(settings))
+    writer = make_writer(settings, "live", session.metrics)
+    return InfluxOutput(session, writer, tags_for(settings))
 
 
 class InfluxOutput:
