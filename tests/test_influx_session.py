@@ -4,24 +4,35 @@ server that never answers, none lost and none twice; the v2 write path into Vict
 and a backfill run twice. InfluxDB's counts are checked against the files (tests/influx_counts.py),
 never against the encoder."""
 
+import asyncio
 import csv
 import random
+import threading
 from collections import Counter
+from contextlib import ExitStack
 from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from opchain.brokers.sim import SimBroker
 from opchain.cli.app import app
+from opchain.health import state as health
+from opchain.market import calendar
+from opchain.market.clock import VirtualClock
 from opchain.market.indices import OVERVIEW
 from opchain.market.ist import IST
+from opchain.merge.cycle import Cycle
 from opchain.outputs.influx.points import timestamp_ns
+from opchain.outputs.influx.writer import SINK, InfluxWriter
+from opchain.pipeline import OnCycle, SessionReport, record_session
 from opchain.settings import Settings
 from opchain.store import layout
 
 from .influx_counts import MARKET, during, file_counts, influx_counts, series, times
 from .servers_health import influxd_server
+from .servers_influx import influxd_at, ports, victoria_metrics, vm_export
 from .sessions import DAY, record
 
 OFFSETS = Settings().strike_offsets
@@ -128,3 +139,86 @@ def test_a_backfill_run_twice_leaves_one_point_per_cycle(
                 q = "SELECT strikes FROM chain_analytics WHERE \"index\" = 'NIFTY' AND "
                 q += f"bucket = 'this_week' AND {during(day)}"
                 assert Counter(row[0] for _, rows in series(url, q) for row in rows) == per_cycle
+
+
+def record_with(
+    data_dir: Path, until: datetime, on_cycle: OnCycle, **overrides: object
+) -> SessionReport:
+    """tests/sessions.record, with ``on_cycle`` told each cycle as it is stored."""
+    settings = Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+    session = calendar.session("NSE", DAY)
+    assert session is not None
+    clock = VirtualClock(session.open)
+    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    return asyncio.run(record_session(settings, broker, clock, DAY, until=until, on_cycle=on_cycle))
+
+
+def said_down(data_dir: Path, seconds: float = 60) -> None:
+    """Wait (bounded) until the writer reports the server not taking writes: its first try
+    comes a flush interval (1 s of wall time) after the first point it holds."""
+    pause = threading.Event()  # never set: a bounded wait between looks at the state file
+    for _ in range(int(seconds * 100)):
+        if "not taking writes" in health.read(data_dir)[SINK]["detail"]:
+            return
+        pause.wait(0.01)
+    raise AssertionError(f"the writer never said InfluxDB was away: {health.read(data_dir)}")
+
+
+OUTAGE = (datetime(2026, 11, 20, 9, 25, tzinfo=IST), datetime(2026, 11, 20, 9, 35, tzinfo=IST))
+
+
+def test_influxd_away_ten_market_minutes_loses_nothing(tmp_path: Path) -> None:
+    """Issue 14: influxd stopped for ten market minutes mid-session and started again: no
+    point lost, none duplicated."""
+    data, where = tmp_path / "data", ports()
+    sink: list[str] = []  # the writer's health state after each cycle
+
+    with ExitStack() as influxd:
+        influxd.enter_context(influxd_at(tmp_path, where))
+
+        def hook(cycle: Cycle) -> None:
+            if cycle.snapshot.ts == OUTAGE[0]:
+                influxd.close()  # SIGTERM, and wait for it to exit
+            elif cycle.snapshot.ts == OUTAGE[1]:
+                said_down(data)  # the writer has tried, and found nobody: a real outage
+                influxd.enter_context(influxd_at(tmp_path, where))  # the same data, ports
+            sink.append(health.read(data)[SINK]["detail"])
+
+        report = record_with(data, UNTIL, hook, influxdb_url=where.url)
+        assert report.cycles == 60
+        assert any("not taking writes" in said for said in sink)  # the outage was seen
+        assert "writing to" in sink[0]
+        settings = Settings(data_dir=data, influxdb_url=where.url)
+        late = InfluxWriter(settings, layout.influx_spool_dir(data) / "live")
+        try:  # what closing the session had no time to send (the writer's backoff)
+            assert late.drain(60)
+        finally:
+            late.close(5)
+        assert influx_counts(where.url, DAY) == file_counts(data, DAY, OFFSETS, health=True)
+        cycles = Counter(_ns(row["ts"]) for row in _rows(data / "overview/NIFTY/2026-11-20.csv"))
+        assert times(where.url, "monitor_status", DAY) == cycles
+        q = "SELECT max(spool_points) FROM influx_write_stats"
+        ((_, rows),) = series(where.url, q)
+        assert rows[0][1] > 0  # the writer said points waited
+
+
+def test_the_v2_write_path_into_victoriametrics(tmp_path: Path) -> None:
+    """Issue 14: the 2.x write path against a real VictoriaMetrics (``/api/v2/write`` with
+    bucket, org and token)."""
+    data = tmp_path / "data"
+    until = datetime(2026, 11, 20, 9, 17, tzinfo=IST)  # four cycles
+    with victoria_metrics(tmp_path / "vm") as (url, _):
+        v2 = {"influxdb_api": "v2", "influxdb_bucket": "b", "influxdb_org": "o"}
+        report = record(data, until=until, influxdb_url=url, influxdb_token="t", **v2)
+        assert report.cycles == 4
+        cycles = [
+            _ns(row["ts"]) // 1_000_000 for row in _rows(data / "overview/NIFTY/2026-11-20.csv")
+        ]
+        found = vm_export(url, "chain_analytics_pcr_oi")
+        analytics = sorted(layout.analytics_root(data).glob("*/*/2026-11-20.csv"))
+        assert len(found) == len(analytics) == 10
+        for one in found:
+            path = layout.analytics_path(data, one["metric"]["index"], one["metric"]["bucket"], DAY)
+            rows = _rows(path)
+            assert one["timestamps"] == cycles
+            assert one["values"] == [float(row["pcr_oi"]) for row in rows]
