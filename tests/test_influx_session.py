@@ -10,7 +10,7 @@ import random
 import threading
 from collections import Counter
 from contextlib import ExitStack
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,18 +20,19 @@ from opchain.brokers.sim import SimBroker
 from opchain.cli.app import app
 from opchain.health import state as health
 from opchain.market import calendar
-from opchain.market.clock import VirtualClock
+from opchain.market.clock import ScaledClock, VirtualClock
 from opchain.market.indices import OVERVIEW
 from opchain.market.ist import IST
 from opchain.merge.cycle import Cycle
+from opchain.outputs.influx import output as influx_output
 from opchain.outputs.influx.points import timestamp_ns
 from opchain.outputs.influx.writer import SINK, InfluxWriter
-from opchain.pipeline import OnCycle, SessionReport, record_session
+from opchain.pipeline import OnCycle, SessionReport, cycle_times, record_session
 from opchain.settings import Settings
 from opchain.store import layout
 
 from .influx_counts import MARKET, during, file_counts, influx_counts, series, times
-from .servers_health import influxd_server
+from .servers_health import influxd_server, silent_listener
 from .servers_influx import influxd_at, ports, victoria_metrics, vm_export
 from .sessions import DAY, record
 
@@ -222,3 +223,46 @@ def test_the_v2_write_path_into_victoriametrics(tmp_path: Path) -> None:
             rows = _rows(path)
             assert one["timestamps"] == cycles
             assert one["values"] == [float(row["pcr_oi"]) for row in rows]
+
+
+def test_a_server_that_never_answers_costs_no_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 14: a server that accepts connections and never answers: the session records
+    every cycle on time (in real time, a cycle a second: no cycle missed, none lost), the
+    writer says the server is away, and every point waits in the spool for the next writer."""
+    # Closing waits for the writer at most this long (10 s in a run): the server never answers.
+    monkeypatch.setattr(influx_output, "CLOSE_SECONDS", 1.0)
+    data = tmp_path / "data"
+    start = datetime(2026, 11, 20, 10, 0, tzinfo=IST)
+    until = start + timedelta(seconds=15)
+    with silent_listener() as port:
+        settings = Settings(
+            data_dir=data,
+            cadence_seconds=1,
+            influxdb_url=f"http://127.0.0.1:{port}",
+            influxdb_timeout_seconds=1,
+        )
+        clock = ScaledClock(start, 1)  # real time
+        broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+        report = asyncio.run(record_session(settings, broker, clock, DAY, until=until))
+    session = calendar.session("NSE", DAY)
+    assert session is not None
+    scheduled = [t for t in cycle_times(session, 1) if t < until]
+    assert report.missed == 0 and not report.lost  # the pipeline's own "on time"
+    assert report.cycles == len(scheduled) - report.before_start >= 10
+    state = health.read(data)[SINK]
+    assert "not taking writes" in state["detail"] and state["status"] == "degraded"
+    with influxd_server(tmp_path) as (url, _):
+        late = InfluxWriter(
+            settings.model_copy(update={"influxdb_url": url}),
+            layout.influx_spool_dir(data) / "live",
+        )
+        try:
+            assert late.drain(60)
+        finally:
+            late.close(5)
+        assert influx_counts(url, DAY) == file_counts(data, DAY, OFFSETS, health=True)
+        cycles = Counter(_ns(row["ts"]) for row in _rows(data / "overview/NIFTY/2026-11-20.csv"))
+        assert times(url, "monitor_status", DAY) == cycles
+        assert len(cycles) == report.cycles
