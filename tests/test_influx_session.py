@@ -6,7 +6,11 @@ never against the encoder."""
 
 import asyncio
 import csv
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 from collections import Counter
 from contextlib import ExitStack
@@ -25,6 +29,7 @@ from opchain.market.indices import OVERVIEW
 from opchain.market.ist import IST
 from opchain.merge.cycle import Cycle
 from opchain.outputs.influx import output as influx_output
+from opchain.outputs.influx import spool
 from opchain.outputs.influx.points import timestamp_ns
 from opchain.outputs.influx.writer import SINK, InfluxWriter
 from opchain.pipeline import OnCycle, SessionReport, cycle_times, record_session
@@ -140,6 +145,21 @@ def test_a_backfill_run_twice_leaves_one_point_per_cycle(
                 q = "SELECT strikes FROM chain_analytics WHERE \"index\" = 'NIFTY' AND "
                 q += f"bucket = 'this_week' AND {during(day)}"
                 assert Counter(row[0] for _, rows in series(url, q) for row in rows) == per_cycle
+
+
+def spooled(folder: Path) -> int:
+    """Records (one a cycle) whole in the spool's segments, read without touching them: a
+    Spool opened on them would cut a record the run is appending."""
+    records = 0
+    for path in sorted(folder.glob("*.seg")):
+        body, at = path.read_bytes(), 0
+        while at + spool.HEADER.size <= len(body):
+            magic, length, _, _ = spool.HEADER.unpack_from(body, at)
+            at += spool.HEADER.size + length
+            if magic != spool.MAGIC or at > len(body):
+                break
+            records += 1
+    return records
 
 
 def record_with(
@@ -266,3 +286,48 @@ def test_a_server_that_never_answers_costs_no_cycle(
         cycles = Counter(_ns(row["ts"]) for row in _rows(data / "overview/NIFTY/2026-11-20.csv"))
         assert times(url, "monitor_status", DAY) == cycles
         assert len(cycles) == report.cycles
+
+
+def test_opchain_killed_with_points_in_the_spool_loses_none(tmp_path: Path) -> None:
+    """Issue 14: opchain SIGKILLed while points wait in the spool, then restarted: no point
+    lost, none twice. The first run's InfluxDB is not there yet, so every point waits in the
+    spool; the run is killed mid-session, influxd started, and the same command run again to
+    the close: it resumes the files and sends the spool.
+
+    The kill comes when the files hold every cycle the spool does. Killed while they lag (rows
+    wait up to ``flush_seconds`` in memory; the spool is written ahead), the simulator's rerun
+    records those cycles again, at another moment of its market: ``monitor_status`` (its
+    ``status`` tag the writer's state as the cycle was put) and ``atm_option_quote`` (its
+    ``strike`` tag the ATM strike) can then land beside the killed run's points on other
+    series, two points at one time (OP's schema; reported with issue 14). A live broker never
+    records a past cycle again: there the spool's cycle is InfluxDB's alone."""
+    data, where = tmp_path / "data", ports()
+    command = [sys.executable, "-m", "opchain", "run", "--broker", "sim", "--no-api",
+               "--sessions", "1", "--cadence", "30", "--speed", "60", "-d", str(data),
+               "--start", "2026-11-20T15:20:00"]  # fmt: skip
+    env = {**os.environ, "OPCHAIN_INFLUXDB_URL": where.url, "COLUMNS": "200"}
+    folder = layout.influx_spool_dir(data) / "live"
+    overview = layout.overview_path(data, "NIFTY", DAY)
+    with subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL) as run:
+        try:
+            pause = threading.Event()  # never set: a bounded wait between looks at the files
+            for _ in range(6000):  # a minute at most
+                assert run.poll() is None, "the run ended before it was killed"
+                cycles = len(_rows(overview)) if overview.exists() else 0
+                if cycles >= 4 and spooled(folder) == cycles:  # (see the docstring)
+                    break
+                pause.wait(0.01)
+            else:
+                raise AssertionError("the run recorded nothing in a minute")
+        finally:
+            run.send_signal(signal.SIGKILL)
+    assert run.returncode == -signal.SIGKILL
+    assert health.read(data)[SINK]["status"] != "ok"  # it had found nobody there
+    with influxd_at(tmp_path, where):
+        again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert again.returncode == 0, again.stderr
+        assert "already on disk" in again.stdout  # it resumed
+        assert not list(folder.glob("*.seg"))  # everything sent
+        assert influx_counts(where.url, DAY) == file_counts(data, DAY, OFFSETS, health=True)
+        cycles = Counter(_ns(row["ts"]) for row in _rows(overview))
+        assert times(where.url, "monitor_status", DAY) == cycles
