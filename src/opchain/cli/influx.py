@@ -73,7 +73,8 @@ def backfill(
     finally:
         writer.close(DRAIN_SECONDS)
     out.print(
-        f"{len(days)} day{'s' if len(days) != 1 else ''}, {cycles} cycles: {stats.points_written} points written, "
+        f"{len(days)} day{'s' if len(days) != 1 else ''}, {cycles} cycles: "
+        f"{stats.points_written} points written, "
         f"{stats.points_rejected} rejected"
         + (f", {stats.points_dropped} dropped (the spool was full)" if stats.points_dropped else "")
     )
