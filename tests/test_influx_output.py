@@ -13,9 +13,11 @@ from opchain.collect.watch import Watch
 from opchain.market.ist import IST
 from opchain.merge.cycle import Cycle, LoopStats
 from opchain.outputs.base import Output, Session
+from opchain.outputs.influx import output
 from opchain.outputs.influx.output import InfluxOutput, open_output, spool_dir, tags_for
 from opchain.outputs.influx.points import Tags, cycle_lines
 from opchain.settings import Settings
+from opchain.store import layout
 
 from .cycles import record_live
 from .lineproto import parse
@@ -81,15 +83,38 @@ def test_each_cycle_goes_to_the_writer_whole(day: tuple[Settings, list[Cycle]]) 
     assert (influx.name, influx.durable, influx.reach()) == ("influxdb", False, None)
     for cycle in cycles:
         influx.write(replace(cycle, loop=LoopStats(legs=10, quote_calls=1)))
-    assert len(writer.puts) == len(cycles)
+    assert writer.puts == []  # until the files are flushed (the next test)
+    influx.close(day_over=False)
+    assert len(writer.puts) == len(cycles)  # no masters mid-day
     for cycle, lines in zip(cycles, writer.puts, strict=True):
         found = Counter(parse(x).measurement for x in lines)
         market = cycle_lines(cycle, tags, settings.strike_offsets)
         assert lines[: len(market)] == market
         assert found["monitor_status"] == found["pipeline_tick"] == found["broker_health"] == 1
         assert found["influx_write_stats"] == 1
-    influx.close(day_over=False)
-    assert writer.closed and len(writer.puts) == len(cycles)  # no masters mid-day
+    assert writer.closed
+
+
+def test_a_cycle_reaches_the_spool_only_after_its_rows_reach_the_os(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are flushed now and then (``flush_seconds`` of wall time; here never but
+    at each minute); a point put before its cycle's rows reached the OS would be in the spool
+    of a run killed then, whose rerun records the cycle again and writes it twice."""
+    overview = layout.overview_path(tmp_path, "NIFTY", DAY)
+    seen: list[tuple[int, int]] = []  # (cycles put so far, cycles in the file then)
+
+    class Watching(FakeWriter):
+        def put(self, lines: Sequence[str]) -> None:
+            super().put(lines)
+            on_disk = len(overview.read_text().splitlines()) - 1 if overview.exists() else 0
+            seen.append((len(self.puts), on_disk))
+
+    monkeypatch.setattr(output, "make_writer", lambda *_, **__: Watching())
+    url = "http://127.0.0.1:9"  # never asked: the writer is the fake
+    record_live(tmp_path, until=UNTIL, flush_seconds=3600, influxdb_url=url)
+    assert seen and seen[-1][0] == 5  # five cycles, all put
+    assert all(put <= on_disk for put, on_disk in seen), seen
 
 
 def test_the_day_closes_with_its_weekday_masters(day: tuple[Settings, list[Cycle]]) -> None:
@@ -126,6 +151,7 @@ def test_a_cycle_that_cannot_be_encoded_stops_nothing(
     influx.write(broken)
     influx.write(broken)
     influx.write(cycles[1])
+    influx.flush()
     assert len(writer.puts) == 1 and influx.failed == 2
     errors = [r for r in caplog.records if "not written to InfluxDB" in r.getMessage()]
     assert len(errors) == 2 and errors[0].exc_info and not errors[1].exc_info

@@ -294,13 +294,10 @@ def test_opchain_killed_with_points_in_the_spool_loses_none(tmp_path: Path) -> N
     spool; the run is killed mid-session, influxd started, and the same command run again to
     the close: it resumes the files and sends the spool.
 
-    The kill comes when the files hold every cycle the spool does. Killed while they lag (rows
-    wait up to ``flush_seconds`` in memory; the spool is written ahead), the simulator's rerun
-    records those cycles again, at another moment of its market: ``monitor_status`` (its
-    ``status`` tag the writer's state as the cycle was put) and ``atm_option_quote`` (its
-    ``strike`` tag the ATM strike) can then land beside the killed run's points on other
-    series, two points at one time (OP's schema; reported with issue 14). A live broker never
-    records a past cycle again: there the spool's cycle is InfluxDB's alone."""
+    Killed at any moment: a cycle reaches the spool only after its rows reached the OS
+    (``InfluxOutput.flush``), so the rerun resumes after every spooled cycle and records none
+    of them again (a second recording's ``monitor_status``, tagged with the writer's state
+    then, would land beside the first's)."""
     data, where = tmp_path / "data", ports()
     command = [sys.executable, "-m", "opchain", "run", "--broker", "sim", "--no-api",
                "--sessions", "1", "--cadence", "30", "--speed", "60", "-d", str(data),
@@ -313,8 +310,7 @@ def test_opchain_killed_with_points_in_the_spool_loses_none(tmp_path: Path) -> N
             pause = threading.Event()  # never set: a bounded wait between looks at the files
             for _ in range(6000):  # a minute at most
                 assert run.poll() is None, "the run ended before it was killed"
-                cycles = len(_rows(overview)) if overview.exists() else 0
-                if cycles >= 4 and spooled(folder) == cycles:  # (see the docstring)
+                if spooled(folder) >= 4:
                     break
                 pause.wait(0.01)
             else:
@@ -322,7 +318,7 @@ def test_opchain_killed_with_points_in_the_spool_loses_none(tmp_path: Path) -> N
         finally:
             run.send_signal(signal.SIGKILL)
     assert run.returncode == -signal.SIGKILL
-    assert health.read(data)[SINK]["status"] != "ok"  # it had found nobody there
+    assert 4 <= spooled(folder) <= len(_rows(overview))  # the files hold every spooled cycle
     with influxd_at(tmp_path, where):
         again = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
         assert again.returncode == 0, again.stderr

@@ -83,14 +83,16 @@ class InfluxOutput:
         self.offsets = frozenset(session.offsets)
         self.broker = session.settings.broker
         self.failed = 0  # cycles that could not be encoded
+        self.pending: list[list[str]] = []  # encoded, waiting for the files' next flush
 
     def reach(self) -> datetime | None:
         return None  # InfluxDB is never where a run resumes from
 
     def write(self, cycle: Cycle) -> None:
-        """Hand the cycle's points to the writer. Never raises: a cycle that cannot be encoded
-        (a bug) is logged, with its traceback the first time, and the recorder goes on (the
-        files hold the cycle; a backfill writes it once fixed)."""
+        """Encode the cycle's points; they go to the writer when the session's files are next
+        handed to the OS (:meth:`flush`). Never raises: a cycle that cannot be encoded (a bug)
+        is logged, with its traceback the first time, and the recorder goes on (the files hold
+        the cycle; a backfill writes it once fixed)."""
         try:
             lines = cycle_lines(cycle, self.tags, self.offsets)
             lines += health_lines(cycle, self.writer.stats(), self.broker, self.tags)
@@ -99,12 +101,27 @@ class InfluxOutput:
             log.error("cycle %s not written to InfluxDB: it could not be encoded",
                       cycle.snapshot.ts.isoformat(), exc_info=self.failed == 1)  # fmt: skip
             return
-        self.writer.put(lines)
+        self.pending.append(lines)
+        self.session.flushes.wrote(self)  # after the cycle's files: flushed after them
+
+    def flush(self) -> None:
+        """Hand the pending cycles to the writer, whose spool has them at once. Called by the
+        session's flush schedule right after the files it flushes, so a cycle reaches the
+        spool only once its rows have reached the OS: a run killed at any moment resumes
+        after every cycle it spooled, and never records one of them again (a second
+        recording's health points, ``monitor_status`` tagged with the writer's state then,
+        would land beside the first's)."""
+        for lines in self.pending:
+            self.writer.put(lines)
+        self.pending.clear()
 
     def close(self, day_over: bool) -> None:
-        """With the day over, its weekday masters as they closed it; then the writer is
-        closed (what InfluxDB has not taken by then stays in the spool for the next run)."""
+        """The files, then the cycles waiting here; with the day over, its weekday masters as
+        they closed it; then the writer is closed (what InfluxDB has not taken by then stays
+        in the spool for the next run)."""
         try:
+            self.session.flushes.flush()
+            self.flush()
             if day_over:
                 self.writer.put(master_lines(self._masters(), self.session.day, self.tags))
         finally:
