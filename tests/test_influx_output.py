@@ -43,12 +43,13 @@ class Stats:
 class FakeWriter:
     puts: list[list[str]] = field(default_factory=list)
     closed: list[float] = field(default_factory=list)
+    state: str = "ok"
 
     def put(self, lines: Sequence[str]) -> None:
         self.puts.append(list(lines))
 
     def stats(self) -> Stats:
-        return Stats(points_attempted=sum(map(len, self.puts)))
+        return Stats(points_attempted=sum(map(len, self.puts)), state=self.state)
 
     def drain(self, timeout: float) -> bool:
         return True
@@ -155,3 +156,17 @@ def test_a_cycle_that_cannot_be_encoded_stops_nothing(
     assert len(writer.puts) == 1 and influx.failed == 2
     errors = [r for r in caplog.records if "not written to InfluxDB" in r.getMessage()]
     assert len(errors) == 2 and errors[0].exc_info and not errors[1].exc_info
+
+
+@pytest.mark.parametrize(("state", "waits"), [("ok", 10.0), ("spooling", 10.0), ("down", 1.0)])
+def test_closing_waits_long_only_for_a_server_that_takes_writes(
+    tmp_path: Path, state: str, waits: float
+) -> None:
+    """A session's close waits for the writer to send what it holds, but not ten seconds for
+    a server that is away: what it does not take waits in the spool for the next run."""
+    writer = FakeWriter(state=state)
+    influx = InfluxOutput(
+        Session(Settings(data_dir=tmp_path), DAY, [], (0,)), writer, Tags(env="prod", host="box")
+    )
+    influx.close(day_over=False)
+    assert writer.closed == [waits]

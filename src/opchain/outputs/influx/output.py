@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CLOSE_SECONDS = 10.0  # what closing waits for the writer to send what it holds (then spooled)
+AWAY_CLOSE_SECONDS = 1.0  # ... when the server was not taking writes: one more try, not ten s
 
 
 class Writer(Protocol):
@@ -125,7 +126,8 @@ class InfluxOutput:
             if day_over:
                 self.writer.put(master_lines(self._masters(), self.session.day, self.tags))
         finally:
-            self.writer.close(CLOSE_SECONDS)
+            away = self.writer.stats().state == "down"
+            self.writer.close(AWAY_CLOSE_SECONDS if away else CLOSE_SECONDS)
 
     def _masters(self) -> list[tuple[Series, Profile]]:
         """The weekday master of every series the session wrote, as saved."""
