@@ -69,7 +69,7 @@ def raw_cycles(raw_root: Path, day: date) -> Iterator[RawCycle]:
             for ts, received_at, chains in _cycles(index, table):
                 cycle = found.get(ts)
                 if cycle is None:
-                    found[ts] = RawCycle(ts, received_at, chains)
+                    found[ts] = RawCycle(ts=ts, received_at=received_at, chains=chains)
                 else:
                     cycle.chains += chains
         yield from (found[ts] for ts in sorted(found))
@@ -94,9 +94,11 @@ def _cycles(index: str, table: pa.Table) -> Iterator[tuple[datetime, datetime, l
             built = [_leg(index, row) for row in legs]
             received_at = built[0][1]
             first = built[0][2]
+            legs_of = tuple(b[0] for b in built)
             chains.append(
-                ChainSlice(index, bucket, expiry, first[-3], first[-2], tuple(b[0] for b in built))
-            )
+                ChainSlice(index=index, bucket=bucket, expiry=expiry, spot=first[-3],
+                           atm_strike=first[-2], legs=legs_of)
+            )  # fmt: skip
         yield ts, received_at, chains
 
 
@@ -107,13 +109,20 @@ def _leg(index: str, row: tuple[Any, ...]) -> tuple[Leg, datetime, tuple[Any, ..
     quote = None
     if last is not None:
         quote = Quote(
-            token, exchange_ts, traded, last, 0, average, volume, 0, 0, oi, oi_high, oi_low,
-            open_, high, low, close,
-            (DepthLevel(bid, bid_qty, 0),) if bid is not None else (),
-            (DepthLevel(ask, ask_qty, 0),) if ask is not None else (),
+            instrument_token=token, timestamp=exchange_ts, last_trade_time=traded,
+            last_price=last, last_quantity=0, average_price=average, volume=volume,
+            buy_quantity=0, sell_quantity=0, oi=oi, oi_day_high=oi_high, oi_day_low=oi_low,
+            open=open_, high=high, low=low, close=close,
+            bids=_level(bid, bid_qty), asks=_level(ask, ask_qty),
         )  # fmt: skip
-    leg = Leg(index, bucket, expiry, offset, side, strike, None, quote, flag)
+    leg = Leg(index=index, bucket=bucket, expiry=expiry, offset=offset, side=side,
+              strike=strike, instrument=None, quote=quote, flag=flag)  # fmt: skip
     return leg, received_at, row
+
+
+def _level(price: float | None, quantity: int) -> tuple[DepthLevel, ...]:
+    """The best level the raw legs keep of one side of the book (none: an empty side)."""
+    return () if price is None else (DepthLevel(price=price, quantity=quantity, orders=0),)
 
 
 def _times(column: "pa.ChunkedArray[Any]") -> list[datetime | None]:
@@ -145,8 +154,11 @@ def _overview_parser(header: list[str]) -> Callable[[list[str]], tuple[datetime,
     def parse(cells: list[str]) -> tuple[datetime, Quote]:
         exchange = aware(cells[stamp]) if cells[stamp] else None
         quote = Quote(
-            0, exchange, None, float(cells[last]), 0, 0.0, 0, 0, 0, 0, 0, 0,
-            float(cells[open_]), float(cells[high]), float(cells[low]), float(cells[close]),
+            instrument_token=0, timestamp=exchange, last_trade_time=None,
+            last_price=float(cells[last]), last_quantity=0, average_price=0.0, volume=0,
+            buy_quantity=0, sell_quantity=0, oi=0, oi_day_high=0, oi_day_low=0,
+            open=float(cells[open_]), high=float(cells[high]), low=float(cells[low]),
+            close=float(cells[close]),
         )  # fmt: skip
         return aware(cells[ts]), quote
 

@@ -62,13 +62,21 @@ def recorded_cycles(settings: Settings, day: date) -> Iterator[Cycle]:
     order = {index: n for n, index in enumerate(settings.indices)}
     for raw in raw_cycles(layout.raw_root(root), day):
         chains = sorted(raw.chains, key=lambda c: order.get(c.index, len(order)))
-        snapshot = Snapshot(raw.ts, raw.received_at, overview.get(raw.ts, {}), tuple(chains))
+        snapshot = Snapshot(
+            ts=raw.ts,
+            received_at=raw.received_at,
+            indices=overview.get(raw.ts, {}),
+            chains=tuple(chains),
+        )
         rows = [row for chain in chains for row in _rows(splits, chain, raw.ts)]
         found = stats.get(raw.ts, {})
         cycle_stats = [
             s for chain in chains if (s := found.get((chain.index, chain.bucket))) is not None
         ]
-        yield Cycle(snapshot, rows, cycle_stats, solve(snapshot, settings.rate), previous)
+        solved = solve(snapshot, settings.rate)
+        yield Cycle(
+            snapshot=snapshot, rows=rows, stats=cycle_stats, solved=solved, previous_oi=previous
+        )
 
 
 def backfill(
