@@ -192,7 +192,45 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         validation_alias=_alias("OPCHAIN_REDIS_URL", "REDIS_URL", "redis_url"),
-        description="Redis to check and publish to, e.g. redis://127.0.0.1:6379/0 (none: unused).",
+        description="Redis to check and publish to, e.g. redis://127.0.0.1:6379/0, or "
+        "rediss://... for TLS; a password in the URL (redis://:pw@host:port/0) or in "
+        "redis_password (none: OP's REDIS_HOST, else unused).",
+    )
+    redis_host: str | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_REDIS_HOST", "REDIS_HOST", "redis_host"),
+        description="OP's way to name Redis: its host, when redis_url is not set.",
+    )
+    redis_port: int = Field(
+        6379,
+        ge=1,
+        le=65535,
+        validation_alias=_alias("OPCHAIN_REDIS_PORT", "REDIS_PORT", "redis_port"),
+        description="The port with redis_host.",
+    )
+    redis_password: SecretStr | None = Field(
+        None,
+        validation_alias=_alias("OPCHAIN_REDIS_PASSWORD", "REDIS_PASSWORD", "redis_password"),
+        description="Redis's password (AUTH), unless the URL carries one.",
+    )
+    redis_tls_ca: Path | None = Field(
+        None,
+        description="A CA bundle to verify a rediss:// server's certificate with (default: the "
+        "system's).",
+    )
+    bus_prefix: str = Field(
+        "opchain",
+        min_length=1,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The first part of every Redis key the bus uses: several deployments may "
+        "share one Redis under different prefixes.",
+    )
+    bus_lease_seconds: float = Field(
+        10.0,
+        ge=0.5,
+        le=600,
+        description="How long a worker's claim on a partition lasts unrenewed: a dead worker's "
+        "partitions are taken over this long after its last renewal.",
     )
     alert_webhook_url: str | None = Field(None, description="POST each alert here as JSON.")
     alert_smtp_host: str | None = Field(None, description="Mail each alert through this server.")
@@ -280,6 +318,16 @@ class Settings(BaseSettings):
         if self.kite_root.rstrip("/") == "https://api.kite.trade":
             return "wss://ws.kite.trade"
         return "ws" + self.kite_root.rstrip("/").removeprefix("http")
+
+    @property
+    def redis(self) -> str | None:
+        """Where Redis is: ``redis_url``, else OP's ``REDIS_HOST`` and ``REDIS_PORT`` (None:
+        not configured). ``redis_password`` is sent separately (:mod:`opchain.bus.connect`)."""
+        if self.redis_url:
+            return self.redis_url
+        if self.redis_host:
+            return f"redis://{self.redis_host}:{self.redis_port}/0"
+        return None
 
     @property
     def profiles_root(self) -> Path:

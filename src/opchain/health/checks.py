@@ -197,11 +197,13 @@ async def influxdb_check(url: str, now: datetime, timeout: float = CHECK_TIMEOUT
     return Check("influxdb", "ok", detail, now, seconds)
 
 
-async def redis_check(url: str, now: datetime, timeout: float = CHECK_TIMEOUT) -> Check:
+async def redis_check(
+    url: str, now: datetime, timeout: float = CHECK_TIMEOUT, password: str | None = None
+) -> Check:
     """Redis ``PING``; ``value`` is the answer time, s."""
     start = time.perf_counter()
     client = redis.asyncio.Redis.from_url(
-        url, socket_timeout=timeout, socket_connect_timeout=timeout
+        url, socket_timeout=timeout, socket_connect_timeout=timeout, password=password
     )
     try:
         await client.ping()
@@ -249,8 +251,10 @@ async def check_all(
     }
     if settings.influxdb_url:
         jobs["influxdb"] = influxdb_check(settings.influxdb_url, now, timeout)
-    if settings.redis_url:
-        jobs["redis"] = redis_check(settings.redis_url, now, timeout)
+    if settings.redis:
+        secret = settings.redis_password
+        password = secret.get_secret_value() if secret is not None else None
+        jobs["redis"] = redis_check(settings.redis, now, timeout, password)
     if broker is not None:
         jobs["kite_api"] = asyncio.to_thread(broker_check, broker, now)
     results = await asyncio.gather(*(bounded(n, job, now, timeout) for n, job in jobs.items()))

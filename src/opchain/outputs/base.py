@@ -30,6 +30,15 @@ class Session:
     offsets: tuple[int, ...]
     flushes: FlushSchedule = field(default_factory=FlushSchedule)  # files flushed together
     metrics: "Metrics | None" = None  # the process's /metrics, for outputs that count there
+    # What this session alone writes when several processes share the data directory (a bus
+    # worker's partition: its index, and INDIA VIX's overview for the first index's owner);
+    # None: the whole directory is this process's (``opchain run``).
+    owns: tuple[str, ...] | None = None
+
+    @property
+    def partition(self) -> str | None:
+        """The name a worker's session is known by (its index), None in ``opchain run``."""
+        return self.owns[0] if self.owns else None
 
 
 class Output(Protocol):

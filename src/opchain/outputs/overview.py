@@ -17,14 +17,15 @@ class Overview:
         settings = session.settings
         root = layout.overview_root(settings.data_dir)
         self.store = OverviewStore(root, settings.durable_writes, session.flushes)
-        self.indices = [*settings.indices, INDIA_VIX.key]
+        owns = session.owns
+        self.indices = list(owns) if owns is not None else [*settings.indices, INDIA_VIX.key]
         self.day = session.day
 
     def reach(self) -> datetime | None:
         return self.store.cursor(self.indices, self.day)
 
     def write(self, cycle: Cycle) -> None:
-        self.store.write(cycle.snapshot)
+        self.store.write(cycle.snapshot, self.indices)
 
     def close(self, day_over: bool) -> None:
         self.store.close()

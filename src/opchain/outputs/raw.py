@@ -21,10 +21,11 @@ class Raw:
         self.store = RawStore(root, window, settings.durable_writes, session.flushes)
         self.indices = sorted({w.index for w in session.watches})
         self.day = session.day
+        self.owns = session.owns
 
     def reach(self) -> datetime | None:
         """The journals a killed run left become parts first, before anything reads them."""
-        self.store.recover()
+        self.store.recover(self.owns)
         cursors = [self.store.cursor(self.day, index) for index in self.indices]
         if not cursors or any(c is None for c in cursors):
             return None

@@ -13,6 +13,8 @@ folder is named once. Under ``data_dir``::
     health/<component>.json                      each component's last reported state
     cache/kite/                                  the Kite instruments cache
     spool/influx/                                points InfluxDB has not taken yet
+    spool/bus/                                   cycles a collector could not publish yet
+    bus/fence/<INDEX>                            the newest lease token of a bus partition
 """
 
 from datetime import date
@@ -86,3 +88,14 @@ def kite_cache_dir(data_dir: Path) -> Path:
 def influx_spool_dir(data_dir: Path) -> Path:
     """Where the InfluxDB output keeps the points the server has not acknowledged yet."""
     return data_dir / "spool" / "influx"
+
+
+def bus_spool_dir(data_dir: Path) -> Path:
+    """Where a bus collector keeps the cycles Redis has not taken yet (``opchain collect``)."""
+    return data_dir / "spool" / "bus"
+
+
+def fence_path(data_dir: Path, partition: str) -> Path:
+    """The newest lease token a worker took for a partition: an older owner that finds a newer
+    one here stops writing (``opchain worker``)."""
+    return data_dir / "bus" / "fence" / partition

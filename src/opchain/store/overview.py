@@ -1,5 +1,6 @@
 """The index overview, one daily CSV per index: ``overview/<INDEX>/<YYYY-MM-DD>.csv``."""
 
+from collections.abc import Collection
 from datetime import date, datetime
 from pathlib import Path
 
@@ -33,10 +34,13 @@ class OverviewStore:
             lambda key: layout.overview_file(root, *key), COLUMNS, durable
         )
 
-    def write(self, snapshot: Snapshot) -> int:
+    def write(self, snapshot: Snapshot, keys: Collection[str] | None = None) -> int:
+        """Append the snapshot's index quotes (those of ``keys`` only, when given)."""
         day = trading_date(snapshot.ts)
         added = 0
         for index, quote in snapshot.indices.items():
+            if keys is not None and index not in keys:
+                continue
             log = self.logs[index, day]
             if log.append(snapshot.ts, _line(snapshot.ts, index, quote)):
                 self.flushes.wrote(log)

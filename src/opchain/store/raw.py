@@ -19,6 +19,7 @@ its journal memory-mapped.
 """
 
 import logging
+from collections.abc import Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -215,12 +216,15 @@ class RawStore:
         for _, journal in self._open.values():
             journal.sync()
 
-    def recover(self) -> None:
+    def recover(self, indices: Collection[str] | None = None) -> None:
         """Fold the journals a killed process left, of every day, into their parts (a writer
-        calls this once before it records: readers such as DuckDB see only parts)."""
+        calls this once before it records: readers such as DuckDB see only parts). Only those
+        of ``indices`` when given: another process may be writing the others' (a bus worker
+        owns its partition's folders alone)."""
         self._wait()
         for folder in sorted(self.root.glob("date=*/index=*")):
-            self._settle(folder)
+            if indices is None or folder.name.removeprefix("index=") in indices:
+                self._settle(folder)
 
     def window_start(self, ts: datetime) -> datetime:
         ist = to_ist(ts)

@@ -71,7 +71,10 @@ def open_output(session: Session) -> Output | None:
     settings = session.settings
     if not settings.influxdb_url:
         return None
-    writer = make_writer(settings, "live", session.metrics)
+    # A bus worker's partitions each keep their own spool: a partition taken over carries on
+    # with what its last owner could not send.
+    name = "live" if session.partition is None else f"live-{session.partition}"
+    writer = make_writer(settings, name, session.metrics)
     return InfluxOutput(session, writer, tags_for(settings))
 
 
