@@ -177,7 +177,19 @@ def test_live_messages_from_the_cycle_equal_those_of_a_second_solve(
         again = replace(again, previous_oi=cycle.previous_oi)
         old = live_messages(replace(again, solved=_old_solved(again, rate)), rate)
         new = live_messages(again, rate)
-        assert new == old
+        assert _close(new, old)
+
+
+def _close(a: object, b: object) -> bool:
+    """Equal, floats within a few units in the last place: a vectorized solve's last digit
+    depends on the length of the arrays it runs over (SIMD loops), which differ here."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-13, abs_tol=1e-300)
+    return a == b
 
 
 def test_the_outputs_write_what_the_stores_write_fed_directly(

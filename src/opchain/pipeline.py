@@ -15,12 +15,12 @@ reported closed and nothing is recorded for it (:mod:`opchain.collect.opening`).
 import gc
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from time import perf_counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from opchain.brokers import pacing
 from opchain.brokers.base import Broker, QuoteUnavailable
@@ -37,7 +37,7 @@ from opchain.market.strikes import offset_label
 from opchain.merge.cycle import Cycle, LoopStats
 from opchain.merge.rows import merge_cycle
 from opchain.merge.stats import History
-from opchain.model import Snapshot
+from opchain.model import Instrument, Snapshot
 from opchain.outputs import OUTPUTS, Session, opened
 from opchain.outputs.splits import series_keys as series_keys
 from opchain.settings import Settings
@@ -91,6 +91,27 @@ def cycle_times(session: calendar.Session, cadence: float) -> list[datetime]:
     return [session.open + timedelta(seconds=k * cadence) for k in range(count + 1)][:count]
 
 
+@dataclass
+class Plan:
+    """A session ready to record: what it watches, how often, and the collector that asks."""
+
+    session: calendar.Session
+    dump: list[Instrument]
+    watches: list[Watch]
+    collector: Collector
+    cadence: float
+    planned: datetime  # the moment the watches were planned for
+
+
+class Taken(NamedTuple):
+    """One cycle the loop collected: the ``n``-th of the session's ``total`` cycle times."""
+
+    n: int
+    total: int
+    snapshot: Snapshot
+    loop: LoopStats  # the collector's part (``merge_ms`` is the caller's to fill)
+
+
 async def record_session(
     settings: Settings,
     broker: Broker,
@@ -107,6 +128,53 @@ async def record_session(
     The cadence kept and how much of the chain the analytics see are planned first
     (:mod:`opchain.collect.budget`) and said through ``say``. A cycle the broker cannot
     answer in time is lost alone (``report.lost``, by reason); the next runs on time."""
+    report, plan = await plan_session(settings, broker, clock, day, say)
+    if plan is None:
+        return report
+    write_atomic(layout.instruments_path(settings.data_dir, day), format_dump(plan.dump).encode())
+    watches, offsets, collector = plan.watches, settings.strike_offsets, plan.collector
+    flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
+    here = Session(
+        settings=settings,
+        day=day,
+        watches=watches,
+        offsets=offsets,
+        flushes=flushes,
+        metrics=metrics,
+    )
+    with opened(here, OUTPUTS) as outputs, quiet_gc():
+        try:
+            resume = outputs.reach() if watches else None  # raw's reach folds old journals first
+            report.resumed_after = resume
+            history = history_for(settings, watches, day, resume)
+            if resume is not None:
+                collector.resume(*_collector_state(settings, watches, day, resume))
+            async for taken in take_cycles(broker, clock, plan, report, resume, until):
+                start = perf_counter()
+                cycle = merge_cycle(taken.snapshot, settings.rate, offsets, history)
+                history.remember(cycle.stats)
+                loop = taken.loop._replace(merge_ms=(perf_counter() - start) * 1000)
+                cycle = replace(cycle, loop=loop)
+                outputs.write(cycle)  # in the listed order: the raw journal first
+                if on_cycle:
+                    on_cycle(cycle)
+                if progress:
+                    progress(taken.snapshot.ts, taken.n, taken.total)
+                outputs.settle()  # what can wait until the cycle is out: the profiles' minute
+            outputs.day_over = until is None or until >= plan.session.close  # the whole day is in
+        finally:
+            report.quote_calls = collector.quote_calls
+    written = outputs.written()  # once every output is closed
+    report.rows_added, report.files = written.rows_added, written.files
+    report.raw_parts = written.raw_parts
+    return report
+
+
+async def plan_session(
+    settings: Settings, broker: Broker, clock: Clock, day: date, say: Say | None = None
+) -> tuple[SessionReport, Plan | None]:
+    """What a session of ``day`` will watch and how often (said through ``say``); no plan when
+    the exchange turns out not to trade (``report.closed`` says why)."""
     exchange = INDICES[settings.indices[0]].exchange
     session = _session(exchange, day, live=broker.name != "sim")
     if session is None:
@@ -117,14 +185,13 @@ async def record_session(
     if session.kind == "provisional":  # a guess: the exchange's timestamps say if it trades
         report.warnings.append(_provisional_warning(settings, session, clock))
         if not await _trades(settings, broker, clock, session, report):
-            return report
-    write_atomic(layout.instruments_path(settings.data_dir, day), format_dump(dump).encode())
-    watches, warnings = plan_watches(dump, settings.indices, max(clock.now(), session.open))
+            return report, None
+    planned = max(clock.now(), session.open)
+    watches, warnings = plan_watches(dump, settings.indices, planned)
     report.watches = watches
     report.warnings += warnings  # after the calendar's, if any
-    offsets = settings.strike_offsets
 
-    collector = Collector(broker, clock, watches, offsets)
+    collector = Collector(broker, clock, watches, settings.strike_offsets)
     plan = plan_cadence(
         settings.cadence_seconds,
         settings.full_chain,
@@ -143,81 +210,64 @@ async def record_session(
         log.info("%s", note)
         if say:
             say(note)
-    flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
-    here = Session(
-        settings=settings,
-        day=day,
-        watches=watches,
-        offsets=offsets,
-        flushes=flushes,
-        metrics=metrics,
-    )
-    with opened(here, OUTPUTS) as outputs, quiet_gc():
+    return report, Plan(session, dump, watches, collector, cadence, planned)
+
+
+async def take_cycles(
+    broker: Broker,
+    clock: Clock,
+    plan: Plan,
+    report: SessionReport,
+    resume: datetime | None = None,
+    until: datetime | None = None,
+) -> AsyncIterator[Taken]:
+    """The session's cycles as they are collected, on time: those after ``resume`` (already
+    recorded before it) and before ``until``. Cycles missed or lost are counted in ``report``
+    and skipped; the next runs on time."""
+    collector, cadence = plan.collector, plan.cadence
+    times = cycle_times(plan.session, cadence)
+    if until is not None:
+        times = [t for t in times if t < until]
+    ready = await _prime(collector, clock, times, cadence, broker.quote_interval)
+    for n, ts in enumerate(times, start=1):
+        if resume is not None and ts <= resume:
+            report.skipped += 1
+            continue
+        if ts < ready:  # before this run could record
+            report.before_start += 1
+            continue
+        if (clock.now() - ts).total_seconds() > cadence:
+            report.missed += 1
+            continue
+        await clock.sleep_until(ts)
+        calls, start = collector.quote_calls, perf_counter()
         try:
-            resume = outputs.reach() if watches else None  # raw's reach folds old journals first
-            report.resumed_after = resume
-            history = _history(settings, watches, day, resume)
-            if resume is not None:
-                collector.resume(*_collector_state(settings, watches, day, resume))
-            times = cycle_times(session, cadence)
-            if until is not None:
-                times = [t for t in times if t < until]
-            ready = await _prime(collector, clock, times, cadence, broker.quote_interval)
-            for n, ts in enumerate(times, start=1):
-                if resume is not None and ts <= resume:
-                    report.skipped += 1
-                    continue
-                if ts < ready:  # before this run could record
-                    report.before_start += 1
-                    continue
-                if (clock.now() - ts).total_seconds() > cadence:
-                    report.missed += 1
-                    continue
-                await clock.sleep_until(ts)
-                calls, start = collector.quote_calls, perf_counter()
-                try:
-                    with pacing.until(ts + timedelta(seconds=cadence)):
-                        snapshot = await collector.snapshot(ts)
-                except QuoteUnavailable as err:  # this cycle is a gap; the next runs on time
-                    if err.attempts == 0:  # it started too late to ask: ours, not the broker's
-                        report.missed += 1
-                        log.warning("cycle %s missed: %s", ts.time(), err)
-                    else:
-                        report.lost[err.reason] += 1
-                        log.warning("cycle %s lost: %s", ts.time(), err)
-                    continue
-                collected = perf_counter()
-                report.lags.append((snapshot.received_at - ts).total_seconds())
-                report.cycles += 1
-                legs, flagged = _count_legs(snapshot, report)
-                cycle = merge_cycle(snapshot, settings.rate, offsets, history)
-                history.remember(cycle.stats)
-                loop = LoopStats(
-                    collect_ms=(collected - start) * 1000,
-                    merge_ms=(perf_counter() - collected) * 1000,
-                    quote_calls=collector.quote_calls - calls,
-                    legs=legs,
-                    flagged=flagged,
-                    lag_s=report.lags[-1],
-                    cycles=report.cycles,
-                    lost=sum(report.lost.values()),
-                    missed=report.missed,
-                    **_requests(broker),
-                )
-                cycle = replace(cycle, loop=loop)
-                outputs.write(cycle)  # in the listed order: the raw journal first
-                if on_cycle:
-                    on_cycle(cycle)
-                if progress:
-                    progress(ts, n, len(times))
-                outputs.settle()  # what can wait until the cycle is out: the profiles' minute
-            outputs.day_over = until is None or until >= session.close  # the whole day is in
-        finally:
-            report.quote_calls = collector.quote_calls
-    written = outputs.written()  # once every output is closed
-    report.rows_added, report.files = written.rows_added, written.files
-    report.raw_parts = written.raw_parts
-    return report
+            with pacing.until(ts + timedelta(seconds=cadence)):
+                snapshot = await collector.snapshot(ts)
+        except QuoteUnavailable as err:  # this cycle is a gap; the next runs on time
+            if err.attempts == 0:  # it started too late to ask: ours, not the broker's
+                report.missed += 1
+                log.warning("cycle %s missed: %s", ts.time(), err)
+            else:
+                report.lost[err.reason] += 1
+                log.warning("cycle %s lost: %s", ts.time(), err)
+            continue
+        collected = perf_counter()
+        report.lags.append((snapshot.received_at - ts).total_seconds())
+        report.cycles += 1
+        legs, flagged = _count_legs(snapshot, report)
+        loop = LoopStats(
+            collect_ms=(collected - start) * 1000,
+            quote_calls=collector.quote_calls - calls,
+            legs=legs,
+            flagged=flagged,
+            lag_s=report.lags[-1],
+            cycles=report.cycles,
+            lost=sum(report.lost.values()),
+            missed=report.missed,
+            **_requests(broker),
+        )
+        yield Taken(n, len(times), snapshot, loop)
 
 
 def _count_legs(snapshot: Snapshot, report: SessionReport) -> tuple[int, int]:
@@ -291,7 +341,7 @@ def quiet_gc(young: int = 50_000) -> Iterator[None]:
         gc.unfreeze()
 
 
-def _history(
+def history_for(
     settings: Settings, watches: list[Watch], day: date, resume: datetime | None
 ) -> History:
     """What the day's analytics compare with: the previous close's open interest, earlier

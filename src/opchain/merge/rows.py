@@ -11,6 +11,7 @@ put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
 
 import math
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 
 import numpy as np
 
@@ -64,6 +65,43 @@ def merge_cycle(
     with (previous close, earlier cycles); it is not changed here.
     """
     history = history or History()
+    parts = by_index(snapshot)
+    if len(parts) > 1:  # each index alone, as a bus worker that owns one index merges it
+        merged = [_merge(part, rate, offsets, history) for part in parts]
+        return Cycle(
+            snapshot=snapshot,
+            rows=[row for m in merged for row in m.rows],
+            stats=[stat for m in merged for stat in m.stats],
+            solved=[legs for m in merged for legs in m.solved],
+            previous_oi=history.previous_oi,
+            loop=loop or LoopStats(),
+        )
+    return replace(_merge(snapshot, rate, offsets, history), loop=loop or LoopStats())
+
+
+def by_index(snapshot: Snapshot) -> list[Snapshot]:
+    """The snapshot's chains index by index (each part keeps every index quote), in the
+    snapshot's order; the snapshot itself when it holds one index, or when its chains are not
+    grouped by index (then the parts would not line up with its chains)."""
+    keys = [chain.index for chain in snapshot.chains]
+    order = list(dict.fromkeys(keys))
+    if len(order) < 2 or keys != sorted(keys, key=order.index):
+        return [snapshot]
+    return [
+        replace(snapshot, chains=tuple(c for c in snapshot.chains if c.index == index))
+        for index in order
+    ]
+
+
+def _merge(
+    snapshot: Snapshot, rate: float, offsets: Collection[int] | None, history: History
+) -> Cycle:
+    """:func:`merge_cycle` of one index's chains (or a snapshot taken as a whole).
+
+    Each index is solved on its own: a vectorized solve's last digit can depend on what else
+    is in the arrays (Newton iterations run until every leg has converged, SIMD loops change
+    with length), so merging an index alone or beside others must be the same computation for
+    a bus worker's files to equal ``opchain run``'s byte for byte."""
     ts = snapshot.ts
     day = trading_date(ts)
     prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
@@ -108,7 +146,6 @@ def merge_cycle(
         stats=stats,
         solved=solved,
         previous_oi=history.previous_oi,
-        loop=loop or LoopStats(),
     )
 
 
@@ -122,6 +159,9 @@ Column = list[list[float | None]]  # one value per leg, chain by chain
 def solve(snapshot: Snapshot, rate: float = 0.0) -> list[Solved]:
     """Every leg's IV and Greeks, chain by chain, as :func:`merge_cycle` solves them (for a
     snapshot read back from the files, whose split rows and analytics are already written)."""
+    parts = by_index(snapshot)
+    if len(parts) > 1:  # index by index, as merge_cycle solves them
+        return [legs for part in parts for legs in solve(part, rate)]
     prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
     table = chain_table(snapshot, prices, {})
     years = np.array([years_to_expiry(snapshot.ts, chain.expiry) for chain in snapshot.chains])

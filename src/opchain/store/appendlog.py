@@ -169,6 +169,7 @@ class FlushSchedule:
         self.every, self.now = every, now
         self._dirty: dict[Flushable, None] = {}  # insertion-ordered
         self._last = now()
+        self.count = 0  # flushes so far: what was written before the last one is with the OS
 
     def wrote(self, log: Flushable) -> None:
         self._dirty.setdefault(log)
@@ -182,6 +183,7 @@ class FlushSchedule:
             log.flush()
         self._dirty.clear()
         self._last = self.now()
+        self.count += 1
 
 
 def repair_torn_tail(path: Path) -> int:
