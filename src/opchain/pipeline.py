@@ -15,12 +15,12 @@ reported closed and nothing is recorded for it (:mod:`opchain.collect.opening`).
 import gc
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from time import perf_counter
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from opchain.brokers import pacing
 from opchain.brokers.base import Broker, QuoteUnavailable
@@ -57,6 +57,23 @@ Say = Callable[[str], None]  # a line the run prints before its first cycle
 # Called after each cycle is stored, with the cycle every output got: how the API, the metrics
 # and other watchers in the same process see each snapshot as it happens.
 OnCycle = Callable[[Cycle], None]
+
+
+class Record(Protocol):
+    """How one session is recorded: :func:`record_session`, or a bus collector's publishing."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        broker: Broker,
+        clock: Clock,
+        day: date,
+        progress: Progress | None = None,
+        *,
+        on_cycle: OnCycle | None = None,
+        say: Say | None = None,
+        metrics: "Metrics | None" = None,
+    ) -> Awaitable["SessionReport"]: ...
 
 
 @dataclass
@@ -429,8 +446,10 @@ async def run_sessions(
     recorded: list[date] | None = None,
     say: Say | None = None,
     metrics: "Metrics | None" = None,
+    record: "Record | None" = None,
 ) -> None:
     """Record session after session, waiting for each open (``sessions=None``: forever).
+    ``record`` records one (default :func:`record_session`; a bus collector publishes it).
 
     A day is recorded once: after its session (it may end before the close, at the last
     cycle) the next one is the next trading day's. ``recorded`` lists the days done, and is
@@ -450,7 +469,7 @@ async def run_sessions(
             _provisional_warning(settings, upcoming, clock)  # now, and again at the open
         await clock.sleep_until(upcoming.open)
         day = upcoming.day
-        report = await record_session(
+        report = await (record or record_session)(
             settings, broker, clock, day, progress, on_cycle=on_cycle, say=say, metrics=metrics
         )
         if not report.closed:  # a day the exchange did not trade is no session

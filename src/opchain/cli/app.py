@@ -16,7 +16,7 @@ import typer
 
 from opchain import __version__
 
-from . import influx, kite, profiles
+from . import bus, influx, kite, profiles
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -66,6 +66,8 @@ app.command()(profiles.eod)
 app.command("rebuild-masters")(profiles.rebuild_masters)
 app.command("import")(profiles.import_op)
 app.command()(serve)
+app.command()(bus.collect)
+app.command()(bus.worker)
 app.command("calendar")(show_calendar)
 app.add_typer(influx.app, name="influx")
 

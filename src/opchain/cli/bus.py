@@ -1,0 +1,175 @@
+"""``opchain collect`` and ``opchain worker``: the scale-out roles on Redis Streams
+(docs/scale-out.md). ``opchain serve --bus`` is the third."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from .console import check_data_dir, console, fail, load_settings, make_clock, out
+
+if TYPE_CHECKING:
+    from opchain.settings import Settings
+
+Bus = Annotated[
+    str | None,
+    typer.Option(
+        "--bus",
+        help="Redis, e.g. redis://host:6379/0 or rediss://... (default: OPCHAIN_REDIS_URL, "
+        "REDIS_URL, or REDIS_HOST and REDIS_PORT).",
+    ),
+]
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
+]
+EXIT_FENCED = 3  # a worker whose partition another took: nothing more of it may be written
+
+
+def _bus_settings(bus: str | None, **given: object) -> Settings:
+    from opchain.redisconn import NotConfigured, url
+
+    settings = load_settings(redis_url=bus, **given)
+    try:
+        url(settings)
+    except NotConfigured as err:
+        fail(str(err))
+    check_data_dir(settings.data_dir)
+    return settings
+
+
+def collect(
+    bus: Bus = None,
+    broker: Annotated[str, typer.Option(help="sim or kite (env OPCHAIN_BROKER).")] = "",
+    data_dir: DataDir = None,
+    seed: Annotated[int | None, typer.Option(help="Simulator seed (env OPCHAIN_SIM_SEED).")] = None,
+    cadence: Annotated[
+        float | None, typer.Option(help="Seconds between snapshots (env OPCHAIN_CADENCE_SECONDS).")
+    ] = None,
+    day: Annotated[
+        datetime | None,
+        typer.Option(
+            "--date",
+            formats=["%Y-%m-%d"],
+            help="sim: publish the whole session of this day in accelerated time, as `opchain "
+            "demo` records it, then stop.",
+        ),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Simulator clock speed (1 = real time).")] = 1.0,
+    start: Annotated[
+        datetime | None, typer.Option(help="Simulator clock start, IST (default: now).")
+    ] = None,
+    sessions: Annotated[
+        int | None, typer.Option(help="Stop after this many sessions (default: run forever).")
+    ] = None,
+) -> None:
+    """Collect and publish to Redis Streams: the broker and the cycle loop of `opchain run`,
+    each cycle published for `opchain worker` to record. While Redis is away the cycles are
+    spooled under the data directory and published, in order, when it is back."""
+    import asyncio
+
+    from opchain.brokers.base import Broker
+    from opchain.brokers.sim import SimBroker
+    from opchain.bus.collector import Publishing
+    from opchain.bus.publish import Publisher
+    from opchain.market.clock import Clock, VirtualClock
+    from opchain.pipeline import SessionReport, run_sessions
+    from opchain.redisconn import Keys, connect
+    from opchain.store import layout
+
+    from . import kite
+    from .app import _say, _session_or_fail
+
+    settings = _bus_settings(bus, broker=broker or None, data_dir=data_dir, sim_seed=seed,
+                             cadence_seconds=cadence)  # fmt: skip
+    clock: Clock
+    if day is not None:
+        if settings.broker != "sim":
+            fail("--date replays a simulated session: it needs the sim broker")
+        clock = VirtualClock(_session_or_fail(settings, day.date()).open)
+        sessions = 1
+    else:
+        clock = make_clock(start, speed)
+    source: Broker
+    if settings.broker == "kite":
+        source = kite.kite_broker(settings, clock, start is not None or speed != 1.0)[0]
+    else:
+        source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    spool = layout.bus_spool_dir(settings.data_dir)
+    publisher = Publisher(lambda: connect(settings), spool, say=_say)
+    publishing = Publishing(publisher, Keys(settings.bus_prefix))
+
+    def done(report: SessionReport) -> None:
+        if report.closed:
+            out.print(f"{report.day}: {report.closed}", soft_wrap=True)
+            return
+        lost = sum(report.lost.values())
+        out.print(f"{report.day}: {report.cycles} cycles published every {report.cadence:g} s "
+                  f"({report.missed} missed, {lost} lost), {report.legs:,} legs in "
+                  f"{report.quote_calls:,} quote calls; {publisher.published:,} entries to "
+                  f"Redis, {publisher.spooled:,} waiting in the spool", soft_wrap=True)  # fmt: skip
+
+    async def main() -> None:
+        try:
+            await run_sessions(settings, source, clock, sessions, on_session=done, say=_say,
+                               record=publishing)  # fmt: skip
+        finally:
+            await publisher.close(timeout=10.0)
+            await source.close()
+            if publisher.spooled:
+                _say(f"{publisher.spooled} cycles wait in {spool} for Redis; the next "
+                     "`opchain collect` publishes them first")  # fmt: skip
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        console.print("stopped; every published cycle is in Redis or in the spool")
+
+
+def worker(
+    bus: Bus = None,
+    data_dir: DataDir = None,
+    name: Annotated[
+        str | None, typer.Option(help="This worker's name in the group (default: host-pid).")
+    ] = None,
+) -> None:
+    """Record what collectors publish: take a fair share of the partitions (one per index)
+    through leases in Redis, merge each cycle and write every file `opchain run` writes.
+    A dead worker's partitions are taken over by the others. Stops cleanly on Ctrl-C or
+    SIGTERM (files flushed, partitions given back at once)."""
+    import asyncio
+    import logging
+    import signal
+
+    from opchain.bus.lease import LeaseLost
+    from opchain.bus.worker import Worker
+    from opchain.redisconn import connect
+
+    from .app import _say
+
+    settings = _bus_settings(bus, data_dir=data_dir)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        client = connect(settings)
+        try:
+            job = Worker(settings, client, name, say=_say)
+            _say(f"worker {job.name}: partitions {', '.join(settings.indices)}")
+            await job.run(stop)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(main())
+    except LeaseLost as err:
+        # Another worker owns the partition now: exit at once, so that nothing this process
+        # holds unflushed reaches its files (no buffered writer is flushed on the way out).
+        logging.getLogger(__name__).critical("stopping: %s", err)
+        console.print(f"[bold red]stopped:[/] {err}; the partition's new owner goes on")
+        os._exit(EXIT_FENCED)
