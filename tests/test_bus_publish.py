@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import redis.asyncio
 
-from opchain.bus.publish import Publisher
+from opchain.bus.publish import Publisher, pack_entry, unpack_entry
 
 from .servers_health import _until_line, closed_port, free_port
 
@@ -135,7 +135,7 @@ KILLED = """
 import asyncio, sys
 from pathlib import Path
 import redis.asyncio
-from opchain.bus.publish import Publisher
+from opchain.bus.publish import Publisher, pack_entry, unpack_entry
 
 async def main():
     url, spool = sys.argv[1], Path(sys.argv[2])
@@ -211,3 +211,13 @@ def test_a_refused_entry_is_kept_and_said(tmp_path: Path, caplog: pytest.LogCapt
         asyncio.run(scenario())
     assert any("WRONGTYPE" in r.getMessage() for r in caplog.records)
     assert any("WRONGTYPE" in line for line in said)
+
+
+def test_a_spool_record_holds_an_entry_exactly() -> None:
+    fields = {"kind": "start", "dump": bytes(range(256)) * 3, "empty": b"", "é": b"\x00"}
+    body = pack_entry("op:cycles:NIFTY", "1763611200000-0", fields)
+    stream, entry_id, back = unpack_entry(body)
+    assert (stream, entry_id) == ("op:cycles:NIFTY", "1763611200000-0")
+    assert back == {name: v.encode() if isinstance(v, str) else v for name, v in fields.items()}
+    with pytest.raises(ValueError, match="truncated"):
+        unpack_entry(body[:-1])

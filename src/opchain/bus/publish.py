@@ -39,7 +39,7 @@ def is_duplicate(err: redis.exceptions.ResponseError) -> bool:
     return "equal or smaller than the target stream top item" in str(err)
 
 
-def pack_entry(stream: str, entry_id: str, fields: Mapping[str, bytes]) -> bytes:
+def pack_entry(stream: str, entry_id: str, fields: Mapping[str, bytes | str]) -> bytes:
     """One spool record: the stream, the ID and the fields, each length-prefixed."""
     parts = [_SHORT.pack(len(fields))]
     for text in (stream, entry_id):
@@ -47,7 +47,8 @@ def pack_entry(stream: str, entry_id: str, fields: Mapping[str, bytes]) -> bytes
         parts += [_LONG.pack(len(raw)), raw]
     for name, value in fields.items():
         raw = name.encode()
-        parts += [_LONG.pack(len(raw)), raw, _LONG.pack(len(value)), bytes(value)]
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        parts += [_LONG.pack(len(raw)), raw, _LONG.pack(len(data)), data]
     return b"".join(parts)
 
 
@@ -76,7 +77,8 @@ def where(client: "redis.asyncio.Redis") -> str:
     if "path" in kwargs:
         return f"unix://{kwargs['path']}"
     host, port, db = kwargs.get("host", "localhost"), kwargs.get("port", 6379), kwargs.get("db", 0)
-    return f"redis://{host}:{port}/{db}"
+    scheme = "rediss" if "SSL" in client.connection_pool.connection_class.__name__ else "redis"
+    return f"{scheme}://{host}:{port}/{db}"
 
 
 class Publisher:
@@ -121,7 +123,7 @@ class Publisher:
     def state(self) -> str:
         return "ok" if self._spool.empty() else "spooling"
 
-    async def publish(self, stream: str, entry_id: str, fields: Mapping[str, bytes]) -> None:
+    async def publish(self, stream: str, entry_id: str, fields: Mapping[str, bytes | str]) -> None:
         """Return once Redis has the entry or the spool does. OSError when the disk refuses."""
         if self._spool.empty() and not self._closed:
             async with self._lock:
@@ -154,7 +156,7 @@ class Publisher:
 
     # Inside.
 
-    def _append(self, stream: str, entry_id: str, fields: Mapping[str, bytes]) -> None:
+    def _append(self, stream: str, entry_id: str, fields: Mapping[str, bytes | str]) -> None:
         if not self._spool.append(pack_entry(stream, entry_id, fields), 1):
             raise OSError(f"bus spool {self.spool_dir}: an entry could not be written (disk full?)")
 
@@ -202,11 +204,15 @@ class Publisher:
             self.detail = "publishing to Redis"
             return True
 
-    async def _send(self, stream: str, entry_id: str, fields: Mapping[str, bytes]) -> bool:
+    async def _send(self, stream: str, entry_id: str, fields: Mapping[str, bytes | str]) -> bool:
         """XADD one entry; True when Redis has it (now or from before), False when it could not
         take it (the caller spools it, or keeps it spooled)."""
         if self._client is None:
-            self._client = self._connect()
+            try:
+                self._client = self._connect()
+            except Exception as err:  # settings that cannot make a client: kept, and said
+                self._failed(None, err)
+                return False
         client = self._client
         try:
             await client.xadd(stream, dict(fields), id=entry_id)  # type: ignore[arg-type]
@@ -237,9 +243,11 @@ class Publisher:
             self._say(f"Redis at {where(client)} unreachable: spooling cycles to {self.spool_dir}")
             log.warning("%s", self.detail)
 
-    def _failed(self, client: "redis.asyncio.Redis", err: Exception) -> None:
-        """Redis answered, but refused the entry: not a wait-and-see, an error to fix."""
-        message = f"Redis at {where(client)} refused a stream entry: {type(err).__name__}: {err}"
+    def _failed(self, client: "redis.asyncio.Redis | None", err: Exception) -> None:
+        """Redis answered, but refused the entry (or no client could be made): not a
+        wait-and-see, an error to fix."""
+        at = "no Redis client" if client is None else f"Redis at {where(client)}"
+        message = f"{at} refused a stream entry: {type(err).__name__}: {err}"
         self.detail = f"{message}; spooling to {self.spool_dir}"
         if message != self._error:  # once per distinct error, not every retry
             self._error = message
