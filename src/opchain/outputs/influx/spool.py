@@ -63,8 +63,9 @@ class _Segment:
 class Spool:
     """Append-only, bounded, in-order storage of batches; safe to use from two threads."""
 
-    def __init__(self, folder: Path, limit_bytes: int) -> None:
+    def __init__(self, folder: Path, limit_bytes: int, label: str = "InfluxDB spool") -> None:
         self.folder = folder
+        self.label = label  # how log lines name it (the bus spools its stream entries too)
         self.limit_bytes = limit_bytes
         self._segment_bytes = max(1, min(SEGMENT_BYTES, limit_bytes // 4))
         self._lock = threading.Lock()
@@ -77,15 +78,15 @@ class Spool:
             folder.mkdir(parents=True, exist_ok=True)
             paths = sorted(folder.glob("*.seg"))
         except OSError as err:
-            log.warning("InfluxDB spool %s cannot be used: %s", folder, err)
+            log.warning("%s %s cannot be used: %s", label, folder, err)
             paths = []
         for path in paths:
-            segment = _open_segment(path)
+            segment = _open_segment(path, label)
             if segment is not None:
                 self._segments.append(segment)
         self._next_number = self._segments[-1].number + 1 if self._segments else 1
         if self._segments:
-            log.info("InfluxDB spool %s: %d points to replay", folder, self.points)
+            log.info("%s %s: %d points to replay", label, folder, self.points)
 
     # Read without the lock (a copy of the list is one atomic step), so a reader never waits
     # on an append's disk write; a count can be a moment old.
@@ -131,9 +132,9 @@ class Spool:
                 self._out.write(record)
                 self._out.flush()
             except OSError as err:
-                log.warning("InfluxDB spool %s: a batch not written: %s", path, err)
+                log.warning("%s %s: a batch not written: %s", self.label, path, err)
                 self._close_out()
-                _cut(path, newest.size)  # no torn record before the next one
+                _cut(path, newest.size, self.label)  # no torn record before the next one
                 return False
             if fresh:
                 self._segments.append(newest)
@@ -202,8 +203,8 @@ class Spool:
             except (OSError, struct.error, ValueError) as err:
                 if records:
                     return records
-                log.warning("InfluxDB spool %s: damaged or unreadable record at %d (%s), rest "
-                            "of the segment skipped", path, offset, err)  # fmt: skip
+                log.warning("%s %s: damaged or unreadable record at %d (%s), rest of the "
+                            "segment skipped", self.label, path, offset, err)  # fmt: skip
                 self._drop_oldest()
                 return []
         return records
@@ -221,7 +222,7 @@ class Spool:
         try:
             (self.folder / oldest.name()).unlink(missing_ok=True)
         except OSError as err:
-            log.warning("InfluxDB spool segment %s not deleted: %s", oldest.name(), err)
+            log.warning("%s segment %s not deleted: %s", self.label, oldest.name(), err)
 
     def _close_out(self) -> None:
         out, self._out = self._out, None
@@ -229,16 +230,16 @@ class Spool:
             try:
                 out.close()
             except OSError as err:
-                log.warning("InfluxDB spool segment not closed: %s", err)
+                log.warning("%s segment not closed: %s", self.label, err)
 
 
-def _open_segment(path: Path) -> _Segment | None:
+def _open_segment(path: Path, label: str) -> _Segment | None:
     """A segment found on disk, cut at its first bad record; None when nothing is left."""
     try:
         number = int(path.stem)
         data = path.read_bytes()
     except (OSError, ValueError) as err:
-        log.warning("InfluxDB spool: %s ignored: %s", path, err)
+        log.warning("%s: %s ignored: %s", label, path, err)
         return None
     offset = points = 0
     records: deque[tuple[float, int]] = deque()
@@ -253,9 +254,9 @@ def _open_segment(path: Path) -> _Segment | None:
         offset, points = end + length, points + n
         records.append((FOUND, n))
     if offset < len(data):
-        log.warning("InfluxDB spool %s: torn or damaged record at byte %d cut (%d bytes)",
-                    path, offset, len(data) - offset)  # fmt: skip
-        _cut(path, offset)
+        log.warning("%s %s: torn or damaged record at byte %d cut (%d bytes)",
+                    label, path, offset, len(data) - offset)  # fmt: skip
+        _cut(path, offset, label)
     if offset == 0:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
@@ -263,9 +264,9 @@ def _open_segment(path: Path) -> _Segment | None:
     return _Segment(number, offset, points, records)
 
 
-def _cut(path: Path, size: int) -> None:
+def _cut(path: Path, size: int, label: str) -> None:
     try:
         with path.open("r+b") as f:
             f.truncate(size)
     except OSError as err:
-        log.warning("InfluxDB spool %s not cut at %d: %s", path, size, err)
+        log.warning("%s %s not cut at %d: %s", label, path, size, err)
