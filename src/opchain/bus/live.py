@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 NAME = "bus"  # the check /health shows
 FIRST_RETRY, LAST_RETRY = 0.5, 5.0  # seconds between attempts while Redis is away, doubling
 SYNC = b"opchain-live-sync"  # the PING's message that closes the window after the GETs
+KEEPALIVE = 15.0  # seconds of a quiet channel before a PING asks whether Redis is still there
 
 Put = Callable[[str, bytes], bool]  # Hub.put: index, encoded message -> taken
 
@@ -90,11 +91,18 @@ class LiveFeed:
                     self.put(index, data)
                     got[index] = _ts(data)
             await pubsub.ping(SYNC)
-            syncing = True
+            syncing, asked = True, False
             while True:
-                message = await pubsub.get_message(timeout=None)
-                if message is None:
+                message = await pubsub.get_message(timeout=KEEPALIVE)
+                if message is None:  # a quiet channel, or a connection dead without a word
+                    if asked:
+                        raise redis.exceptions.ConnectionError(
+                            f"no answer to a PING in {KEEPALIVE:g} s"
+                        )
+                    await pubsub.ping()
+                    asked = True
                     continue
+                asked = False
                 if message["type"] == "pong" and message["data"] == SYNC:
                     syncing = False
                 elif message["type"] == "message":

@@ -91,11 +91,6 @@ class RedisLive:
         with self._lock:
             return self._lock.wait_for(lambda: self.status == status, timeout)
 
-    def idle(self, timeout: float) -> bool:
-        """Whether everything handed over was sent (or given up) within ``timeout`` seconds."""
-        with self._lock:
-            return self._lock.wait_for(lambda: not self._pending and not self._busy, timeout)
-
     # The thread.
 
     _busy = False  # a batch is out of the handoff and not yet sent
