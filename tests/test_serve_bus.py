@@ -3,6 +3,7 @@ a user would, a WebSocket client on each, cycles published the way a recorder do
 output, in this process): both clients get every cycle's message, the same bytes, in order,
 once. And ``/health`` says ``bus`` down while Redis is away and ok once it is back."""
 
+import os
 import re
 import subprocess
 import sys
@@ -148,3 +149,29 @@ def test_the_hub_keeps_the_bytes_it_was_put_and_decodes_them_once(
     assert not hub.put(INDEX, b'{"type": "snapshot"}')  # not a Live message
     assert not hub.put(INDEX, data.replace(b"}", b"", 1) + b"NaN")
     assert hub.version(INDEX) == version and hub.encoded(INDEX) == data
+
+
+def test_a_message_older_than_the_get_is_dropped_until_the_sync(
+    tmp_path: Path, cycles: list[Cycle]
+) -> None:
+    from opchain.bus.live import LiveFeed
+
+    taken: list[tuple[str, bytes]] = []
+    settings = Settings(data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0")  # type: ignore[call-arg]
+    feed = LiveFeed(settings, lambda index, data: taken.append((index, data)) or True)
+    old, new = message_of(cycles[0]), message_of(cycles[1])
+    got = {INDEX: cycles[1].snapshot.ts.isoformat()}  # what the GET gave
+    for data in (old, new):  # published before the GET, arriving after it
+        feed._take({"data": INDEX.encode() + b"\n" + data}, got)
+    assert taken == []
+    feed._take({"data": INDEX.encode() + b"\n" + old}, None)  # after the sync: as it comes
+    assert taken == [(INDEX, old)]
+
+
+@pytest.mark.e2e
+def test_bus_without_a_redis_is_one_clear_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if "REDIS" not in k}
+    command = [sys.executable, "-m", "opchain", "serve", "-d", str(tmp_path), "--bus"]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 2
+    assert "--bus needs a Redis" in done.stderr + done.stdout
