@@ -66,9 +66,12 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def redis_server(folder: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """redis-server on a random port, nothing saved; yields its URL and the process."""
-    port = free_port()
+def redis_server(
+    folder: Path, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """redis-server on ``port`` (default: a random one), nothing saved; yields its URL and the
+    process. Started again on the same port, it is the same Redis come back (empty)."""
+    port = port or free_port()
     command = [
         "redis-server",
         "--port",

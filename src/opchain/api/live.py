@@ -6,7 +6,9 @@ waiting clients, so the collector pays nothing when nobody watches. The messages
 the first request for them (from the IVs and Greeks ``merge`` solved for the cycle, and its
 previous close's open interest) and kept, with their encoded bytes, until the next cycle.
 ``opchain serve`` follows the live files a collector writes (:meth:`Hub.poll`, called by
-:meth:`Hub.follow` twice a second, or directly by tests).
+:meth:`Hub.follow` twice a second, or directly by tests); ``opchain serve --bus`` takes the
+messages the recorders publish in Redis (:meth:`Hub.put`, fed by :mod:`opchain.bus.live`), and
+keeps their bytes as they came, so that every instance sends every client the same frames.
 
 Fan-out keeps no queues: each client waits for the index's ``changed`` event and then sends
 whatever is newest, so a slow client skips what it had no time for.
@@ -69,6 +71,22 @@ class Hub:
                 updated.append(index)
         self._changed(set(updated))
         return updated
+
+    def put(self, index: str, data: bytes) -> bool:
+        """A new encoded ``Live`` message of ``index`` (from Redis); False when it is not one
+        (:func:`decode`) or is the very message held. It is decoded once, for the REST views;
+        WebSocket clients get ``data`` itself."""
+        if data == self._cache.get((index, "live")):
+            return False
+        message = decode(data)
+        if message is None or message.get("index") != index:
+            return False
+        self._build()  # an in-process snapshot pending is older than this one
+        self._messages[index] = message
+        self._changed({index})
+        self._cache[index, "live"] = data
+        self._cache[index, "live-text"] = data.decode()
+        return True
 
     async def follow(self, interval: float = POLL_SECONDS) -> None:
         """Poll the live files forever (``opchain serve``)."""
@@ -136,9 +154,19 @@ def live_message(path: Path, root: Path) -> Message | None:
     one the schema allows). A file from elsewhere may be anything; the routes index into
     what they get."""
     try:
-        message = json.loads(read_regular(path, root), parse_constant=_no_constant)
+        data = read_regular(path, root)
+    except OSError:
+        return None
+    return decode(data)
+
+
+def decode(data: bytes) -> Message | None:
+    """The ``Live`` message ``data`` encodes, or None: not JSON, NaN or Infinity in it, or not
+    the shape docs/api.md gives a ``Live`` message (:func:`live_message`)."""
+    try:
+        message = json.loads(data, parse_constant=_no_constant)
         Live.model_validate(message, strict=True)
-    except (OSError, ValueError):  # ValidationError and UnicodeDecodeError are ValueErrors
+    except ValueError:  # ValidationError and UnicodeDecodeError are ValueErrors
         return None
     return message if isinstance(message, dict) else None
 

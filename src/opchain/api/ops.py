@@ -5,7 +5,9 @@ them) and read the components' state files. What the app may carry in ``app.stat
 ``settings`` (required); ``metrics``, the process's :class:`~opchain.health.metrics.Metrics`
 (``opchain run`` shares the collector's, so ``/metrics`` has the snapshot counters; made
 here when absent); ``broker_tally``, the Kite transport's tally (adds the ``kite_api`` check);
-``clock``, the market clock (a simulated run's data is judged on its own time; default: now).
+``clock``, the market clock (a simulated run's data is judged on its own time; default: now);
+``own_checks``, functions giving checks of this process's own parts (``opchain serve --bus``:
+its feed from Redis, ``bus``).
 """
 
 from datetime import datetime
@@ -69,6 +71,7 @@ async def _look(request: Request) -> tuple[list[Check], dict[str, state.State]]:
     if not hasattr(app_state, "health_since"):
         app_state.health_since = {}
     found = await check_all(settings, now, getattr(app_state, "broker_tally", None))
+    found += [look() for look in getattr(app_state, "own_checks", ())]
     checks = hold_since(app_state.health_since, found)
     states = state.read(settings.data_dir)
     _metrics(request).set_health(checks, states)

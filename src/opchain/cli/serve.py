@@ -1,5 +1,6 @@
 """``opchain serve``: the API and dashboard over a data directory, following the live files
-of a collector running elsewhere; and what ``opchain run`` needs to serve them beside it."""
+of a collector running elsewhere (or, with ``--bus``, the live messages in Redis); and what
+``opchain run`` needs to serve them beside it."""
 
 from __future__ import annotations
 
@@ -116,26 +117,51 @@ def serve(
     port: Annotated[
         int | None, typer.Option(help="Port, 0 for any free one (env OPCHAIN_API_PORT).")
     ] = None,
+    bus: Annotated[
+        bool,
+        typer.Option(
+            "--bus", help="Live messages from Redis (the scale-out's recorders), not live files."
+        ),
+    ] = False,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis", metavar="URL", help="Redis for --bus (env OPCHAIN_REDIS_URL or REDIS_HOST)."
+        ),
+    ] = None,
 ) -> None:
     """Serve the API and the dashboard over DATA_DIR.
 
     Shows the last snapshot each index's live file holds (`opchain demo` leaves one), and
-    follows the files while a collector elsewhere replaces them (about twice a second).
+    follows the files while a collector elsewhere replaces them (about twice a second). With
+    --bus, the live messages come from Redis instead, every one the recorders publish
+    (docs/scale-out.md); the other files are still read from DATA_DIR.
     """
     import asyncio
 
     from opchain.api.live import Hub
     from opchain.api.server import server
 
-    settings = load_settings(data_dir=data_dir, api_host=host, api_port=port)
+    settings = load_settings(data_dir=data_dir, api_host=host, api_port=port, redis_url=redis_url)
     check_data_dir(settings.data_dir)
+    if bus and settings.redis is None:
+        fail("--bus needs a Redis: --redis URL, or OPCHAIN_REDIS_URL (or REDIS_HOST)")
     hub = Hub(settings.data_dir, settings.rate)
-    api = server(make_app(settings, hub))
+    app = make_app(settings, hub)
+    api = server(app)
     sock = bind(settings)
-    hub.poll()
+    if bus:
+        from opchain.bus.live import LiveFeed
+
+        feed = LiveFeed(settings, hub.put)
+        app.state.own_checks = [lambda: feed.check]
+        follow = feed.run
+    else:
+        hub.poll()
+        follow = hub.follow
 
     async def main() -> None:
-        follower = asyncio.create_task(hub.follow())
+        follower = asyncio.create_task(follow())
         try:
             await api.serve(sockets=[sock])
         finally:
