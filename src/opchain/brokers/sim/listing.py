@@ -59,9 +59,11 @@ def build_listing(
     tables: calendar.Tables | None = None,
     indices: Iterable[str] = DEFAULT_INDICES,
 ) -> list[Instrument]:
-    """The whole dump: index rows, then per index its futures and options, and last the
-    contracts of provisional expiries (years without a holiday table), so that listing them
-    leaves every other row where it was.
+    """The whole dump: index rows; then per default index its futures and options, and the
+    default indices' contracts of provisional expiries (years without a holiday table) after
+    them, so that listing those leaves every other row where it was; then each other index
+    asked for, its provisional contracts after its others. The default indices' contracts come
+    first and in the same places whatever else is listed.
 
     ``levels`` (index key -> reference level, usually the previous close) centres the strikes;
     ``tables`` are the calendar's (default: the installed ones); ``indices`` those listed
@@ -69,41 +71,56 @@ def build_listing(
     """
     specs = [INDICES[k] for k in listed_indices(indices)]
     rows = [_index_row(spec) for spec in (*specs, INDIA_VIX)]
+    blocks = [[s for s in specs if s.default], *([s] for s in specs if not s.default)]
+    for block in blocks:
+        later: list[Instrument] = []
+        for spec in block:
+            settled, provisional = _contracts(spec, day, levels[spec.key], tables)
+            rows += settled
+            later += provisional
+        rows += later
+    return rows
+
+
+def _contracts(
+    spec: IndexSpec, day: date, level: float, tables: calendar.Tables | None
+) -> tuple[list[Instrument], list[Instrument]]:
+    """One index's futures and options: those of settled expiries, and of provisional ones."""
+    assert spec.options_exchange and spec.options_segment and spec.strike_step
+    expiries = listed_expiries(spec, day, tables)
+    strikes = strikes_around(level, spec.strike_step)
+    contracts: list[tuple[str, date, float, str, str]] = []
+    provisional = {e.day for e in expiries if e.provisional}
+    for e in expiries:
+        if e.monthly:
+            contracts.append((future_symbol(spec.key, e.day), e.day, 0.0, "FUT", "FUT"))
+        for strike in strikes:
+            for kind in ("CE", "PE"):
+                symbol = option_symbol(spec.key, e.day, strike, kind, e.monthly)
+                contracts.append((symbol, e.day, strike, kind, "OPT"))
+    base = TRAITS[spec.key].token_base
+    segment_id = SEGMENT_IDS[spec.options_exchange]
+    settled: list[Instrument] = []
     later: list[Instrument] = []
-    for spec in specs:
-        assert spec.options_exchange and spec.options_segment and spec.strike_step
-        expiries = listed_expiries(spec, day, tables)
-        strikes = strikes_around(levels[spec.key], spec.strike_step)
-        contracts: list[tuple[str, date, float, str, str]] = []
-        provisional = {e.day for e in expiries if e.provisional}
-        for e in expiries:
-            if e.monthly:
-                contracts.append((future_symbol(spec.key, e.day), e.day, 0.0, "FUT", "FUT"))
-            for strike in strikes:
-                for kind in ("CE", "PE"):
-                    symbol = option_symbol(spec.key, e.day, strike, kind, e.monthly)
-                    contracts.append((symbol, e.day, strike, kind, "OPT"))
-        base = TRAITS[spec.key].token_base
-        segment_id = SEGMENT_IDS[spec.options_exchange]
-        for n, (symbol, expiry, strike, kind, seg) in enumerate(contracts):
-            exchange_token = base + n
-            (later if expiry in provisional else rows).append(
-                Instrument(
-                    instrument_token=exchange_token * 256 + segment_id,
-                    exchange_token=str(exchange_token),
-                    tradingsymbol=symbol,
-                    name=spec.key,
-                    last_price=0.0,
-                    expiry=expiry,
-                    strike=strike,
-                    tick_size=0.05,
-                    lot_size=lot_size(spec.key, expiry),
-                    instrument_type=kind,
-                    segment=f"{spec.options_exchange}-{seg}",
-                    exchange=spec.options_exchange,
-                )
+    for n, (symbol, expiry, strike, kind, seg) in enumerate(contracts):
+        exchange_token = base + n
+        (later if expiry in provisional else settled).append(
+            Instrument(
+                instrument_token=exchange_token * 256 + segment_id,
+                exchange_token=str(exchange_token),
+                tradingsymbol=symbol,
+                name=spec.key,
+                last_price=0.0,
+                expiry=expiry,
+                strike=strike,
+                tick_size=0.05,
+                lot_size=lot_size(spec.key, expiry),
+                instrument_type=kind,
+                segment=f"{spec.options_exchange}-{seg}",
+                exchange=spec.options_exchange,
             )
-    return rows + later
+        )
+    return settled, later
 
 
 def _index_row(spec: IndexSpec) -> Instrument:
