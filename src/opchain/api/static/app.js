@@ -512,7 +512,7 @@ function card(index, fullName = "") {
   });
   c = {
     root,
-    name: el("div", { class: "card-name" }, index, el("span", { class: "long", text: NAMES[index] || fullName })),
+    name: el("div", { class: "card-name" }, index, el("span", { class: "long", text: NAMES[index] || (fullName === index ? "" : fullName) })),
     ts: el("div", { class: "card-ts" }),
     price: el("span", { class: "price", "data-testid": "price" }),
     change: el("span", { class: "chg" }),
