@@ -40,7 +40,7 @@ from opchain.brokers.sim import SimBroker
 from opchain.collect.cycle import Collector
 from opchain.collect.watch import plan_watches
 from opchain.market.clock import VirtualClock
-from opchain.market.indices import INDICES
+from opchain.market.indices import DEFAULT_INDICES, INDICES
 from opchain.market.ist import IST
 from opchain.merge.rows import merge
 from opchain.merge.stats import History
@@ -198,7 +198,7 @@ def simulated_full_chain() -> Snapshot:
     async def collect() -> Snapshot:
         now = datetime(2026, 11, 20, 11, 0, tzinfo=IST)
         broker = SimBroker(VirtualClock(now))
-        watches, _ = plan_watches(await broker.instruments(), tuple(INDICES), now)
+        watches, _ = plan_watches(await broker.instruments(), DEFAULT_INDICES, now)
         collector = Collector(broker, broker.clock, watches, range(-2, 3), full_chain=True)
         return await collector.snapshot(now)
 

@@ -16,13 +16,15 @@ from .sessions import tree_bytes
 DEMO = [sys.executable, "-m", "opchain", "demo", "--date", "2026-11-20", "--seed", "7"]
 
 
-def demo(data_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def demo(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*DEMO, "--data-dir", str(data_dir), *extra],
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 
@@ -58,6 +60,27 @@ def test_demo_summary_says_what_and_where(tmp_path: Path) -> None:
     assert "NIFTY" in out and "this_week" in out and "2026-11-23" in out
     assert str(tmp_path / "d" / "csv_data") in out
     assert "Raw legs" in out
+
+
+def test_demo_of_the_monthly_only_indices(tmp_path: Path) -> None:
+    env = {"OPCHAIN_INDICES": "FINNIFTY,MIDCPNIFTY,BANKEX"}
+    done = demo(tmp_path, "--cadence", "300", env=env)
+    assert done.returncode == 0, done.stderr
+    expiries = {"FINNIFTY": "2026-11-23", "MIDCPNIFTY": "2026-11-23", "BANKEX": "2026-11-26"}
+    for index, this_month in expiries.items():
+        assert sorted(p.name for p in (tmp_path / "csv_data" / index).iterdir()) == [
+            "next_month",
+            "this_month",
+        ]
+        rows = list(read_split(tmp_path / f"csv_data/{index}/this_month/atm/2026-11-20.csv"))
+        assert len(rows) == 75 and {r.expiry.isoformat() for r in rows} == {this_month}
+        assert (tmp_path / f"overview/{index}/2026-11-20.csv").exists()
+        analytics = sorted(p.name for p in (tmp_path / "analytics" / index).iterdir())
+        assert analytics == ["next_month", "this_month"]
+    assert sorted(p.name for p in (tmp_path / "csv_data").iterdir()) == sorted(expiries)
+    assert sorted(p.name for p in (tmp_path / "overview").iterdir()) == sorted(
+        [*expiries, "INDIAVIX"]
+    )
 
 
 def test_running_twice_gives_identical_files(whole: Path, tmp_path: Path) -> None:

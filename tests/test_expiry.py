@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from opchain.brokers.sim.listing import build_listing, listed_expiries
 from opchain.market import calendar
-from opchain.market.expiry import check_expiries, expiry_buckets, index_options
+from opchain.market.expiry import check_expiries, expiry_buckets, index_options, monthly_nominal
 from opchain.market.holiday_file import parse_holiday_file
 from opchain.market.indices import INDICES
 from opchain.market.instruments import option_symbol
@@ -14,10 +14,11 @@ from opchain.market.ist import IST
 from opchain.model import Instrument
 
 LEVELS = {"NIFTY": 26_000.0, "BANKNIFTY": 59_000.0, "SENSEX": 85_000.0, "INDIAVIX": 12.0}
+LEVELS |= {"FINNIFTY": 27_000.0, "MIDCPNIFTY": 13_000.0, "BANKEX": 62_000.0}
 
 
 def buckets(index: str, day: date, hour: int = 10) -> dict[str, date]:
-    dump = build_listing(day, LEVELS)
+    dump = build_listing(day, LEVELS, indices=[index])
     spec = INDICES[index]
     assert spec.options_segment
     now = datetime(day.year, day.month, day.day, hour, tzinfo=IST)
@@ -48,6 +49,57 @@ def test_sensex_expires_on_thursdays() -> None:
         "this_month": date(2026, 11, 26),
         "next_month": date(2026, 12, 31),
     }
+
+
+@pytest.mark.parametrize("index", ["FINNIFTY", "MIDCPNIFTY"])
+def test_nse_monthly_only_indices_expire_on_the_last_tuesday_holiday_shifted(index: str) -> None:
+    # Last Tuesday 24 Nov 2026 is Guru Nanak Jayanti: the monthly moves to Mon 23, as NIFTY's.
+    assert buckets(index, date(2026, 11, 20)) == {
+        "this_month": date(2026, 11, 23),
+        "next_month": date(2026, 12, 29),
+    }
+
+
+def test_bankex_is_monthly_only_on_the_last_thursday() -> None:
+    assert buckets("BANKEX", date(2026, 11, 20)) == {
+        "this_month": date(2026, 11, 26),
+        "next_month": date(2026, 12, 31),
+    }
+
+
+@pytest.mark.parametrize(
+    ("index", "month", "last"),
+    [
+        # 2024: each kept its own weekday (FINNIFTY Tue, MIDCPNIFTY Mon, BANKEX Mon)
+        ("FINNIFTY", (2024, 10), date(2024, 10, 29)),
+        ("MIDCPNIFTY", (2024, 10), date(2024, 10, 28)),
+        ("BANKEX", (2024, 10), date(2024, 10, 28)),
+        # from 1 Jan 2025: NSE's last Thursday, BSE's last Tuesday
+        ("FINNIFTY", (2025, 3), date(2025, 3, 27)),
+        ("MIDCPNIFTY", (2025, 3), date(2025, 3, 27)),
+        ("BANKEX", (2025, 3), date(2025, 3, 25)),
+        # from 1 Sep 2025: NSE on Tuesday, BSE on Thursday
+        ("FINNIFTY", (2025, 9), date(2025, 9, 30)),
+        ("MIDCPNIFTY", (2025, 9), date(2025, 9, 30)),
+        ("BANKEX", (2025, 9), date(2025, 9, 25)),
+        ("BANKNIFTY", (2025, 3), date(2025, 3, 27)),
+        ("SENSEX", (2025, 3), date(2025, 3, 25)),
+    ],
+)
+def test_monthly_weekday_by_regime(index: str, month: tuple[int, int], last: date) -> None:
+    assert monthly_nominal(INDICES[index].expiry_rule, *month) == last
+
+
+def test_the_default_listing_holds_the_default_indices_only() -> None:
+    names = {i.name for i in build_listing(date(2026, 11, 20), LEVELS) if i.segment != "INDICES"}
+    assert names == {"NIFTY", "BANKNIFTY", "SENSEX"}
+    asked = build_listing(date(2026, 11, 20), LEVELS, indices=["BANKEX"])
+    index_rows = [i.tradingsymbol for i in asked if i.segment == "INDICES"]
+    assert index_rows == ["NIFTY 50", "NIFTY BANK", "SENSEX", "BANKEX", "INDIA VIX"]
+    bankex = [i for i in asked if i.name == "BANKEX" and i.segment != "INDICES"]
+    assert {(i.exchange, i.segment) for i in bankex} == {("BFO", "BFO-OPT"), ("BFO", "BFO-FUT")}
+    assert {i.lot_size for i in bankex} == {30}
+    assert {i.strike % 100 for i in bankex if i.instrument_type == "CE"} == {0}
 
 
 def test_expiry_rolls_at_the_close_of_expiry_day() -> None:
@@ -99,6 +151,9 @@ def test_a_supplied_table_shifts_the_listing_beyond_the_built_in_years() -> None
         ("NIFTY", date(2027, 1, 26)),
         ("BANKNIFTY", date(2027, 1, 26)),
         ("SENSEX", date(2027, 1, 28)),
+        ("FINNIFTY", date(2027, 1, 26)),
+        ("MIDCPNIFTY", date(2027, 1, 26)),
+        ("BANKEX", date(2027, 1, 28)),
     ],
 )
 def test_every_index_has_a_next_month_at_the_end_of_november(index: str, next_month: date) -> None:
@@ -152,7 +207,7 @@ TRADING_DAYS = [
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.sampled_from(TRADING_DAYS), st.sampled_from(["NIFTY", "BANKNIFTY", "SENSEX"]))
+@given(st.sampled_from(TRADING_DAYS), st.sampled_from(list(INDICES)))
 def test_bucket_invariants(day: date, index: str) -> None:
     got = buckets(index, day)
     exchange = INDICES[index].exchange
@@ -171,13 +226,13 @@ def test_bucket_invariants(day: date, index: str) -> None:
             got["next_month"].year,
             got["next_month"].month,
         )
-    assert ("this_week" in got) == (index != "BANKNIFTY")
+    assert ("this_week" in got) == (INDICES[index].weeklies > 0)
     if "this_week" in got and "this_month" in got:
         assert got["this_week"] <= got["this_month"]
 
 
-@pytest.mark.parametrize("index", ["NIFTY", "SENSEX", "BANKNIFTY"])
+@pytest.mark.parametrize("index", list(INDICES))
 def test_rule_check_agrees_with_the_simulated_listing(index: str) -> None:
     spec = INDICES[index]
     expiries = [e.day for e in listed_expiries(spec, date(2026, 3, 2))]
-    assert check_expiries(spec.exchange, expiries) == []
+    assert check_expiries(spec.exchange, expiries, rule=spec.expiry_rule) == []

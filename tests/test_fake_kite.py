@@ -120,6 +120,48 @@ def test_quote_ltp_and_ohlc_for_options_and_indices(fake: FakeKite, root: str) -
     assert set(ohlc["BSE:SENSEX"]["ohlc"]) == {"open", "high", "low", "close"}
 
 
+def test_the_monthly_only_indices_when_asked_for() -> None:
+    fake = FakeKite(VirtualClock(NOW), indices=("FINNIFTY", "MIDCPNIFTY", "BANKEX"))
+    with serve_in_thread(fake.app()) as root:
+        kite = login(fake, root)
+        nfo, bfo, everything = kite.instruments("NFO"), kite.instruments("BFO"), kite.instruments()
+        assert {i["name"] for i in nfo} == {"NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY"}
+        assert {i["name"] for i in bfo} == {"SENSEX", "BANKEX"}
+        listed = {
+            (i["exchange"], i["tradingsymbol"]) for i in everything if i["segment"] == "INDICES"
+        }
+        assert listed >= {
+            ("NSE", "NIFTY FIN SERVICE"),
+            ("NSE", "NIFTY MID SELECT"),
+            ("BSE", "BANKEX"),
+        }
+        months = {
+            name: sorted(
+                {i["expiry"] for i in dump if i["name"] == name and i["segment"].endswith("-OPT")}
+            )
+            for dump, name in ((nfo, "FINNIFTY"), (nfo, "MIDCPNIFTY"), (bfo, "BANKEX"))
+        }
+        assert (
+            months["FINNIFTY"]
+            == months["MIDCPNIFTY"]
+            == [date(2026, 11, 23), date(2026, 12, 29), date(2027, 1, 26)]
+        )
+        assert months["BANKEX"] == [date(2026, 11, 26), date(2026, 12, 31), date(2027, 1, 28)]
+        options = [
+            next(
+                f"{i['exchange']}:{i['tradingsymbol']}"
+                for i in dump
+                if i["name"] == name and i["instrument_type"] == "PE"
+            )
+            for dump, name in ((nfo, "FINNIFTY"), (nfo, "MIDCPNIFTY"), (bfo, "BANKEX"))
+        ]
+        indices = ["NSE:NIFTY FIN SERVICE", "NSE:NIFTY MID SELECT", "BSE:BANKEX"]
+        quotes = kite.quote([*options, *indices])
+    assert set(quotes) == {*options, *indices}
+    assert all(quotes[k]["last_price"] > 1_000 for k in indices)
+    assert all(quotes[k]["oi"] > 0 and quotes[k]["depth"]["buy"] for k in options)
+
+
 def test_quote_limits_and_rate(fake: FakeKite, root: str) -> None:
     kite = login(fake, root)
     with pytest.raises(exceptions.InputException, match="Max permitted is 500"):

@@ -10,7 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from opchain.market.holiday_file import HolidayFileError, SuppliedHolidays, parse_holiday_file
-from opchain.market.indices import INDICES
+from opchain.market.indices import DEFAULT_INDICES, INDICES
 from opchain.store import layout
 
 HOLIDAYS_FILE_LIMIT = 1_000_000  # bytes: NSE's list of a year is a few kilobytes
@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     )
     broker: Literal["sim", "kite"] = "sim"
     indices: Annotated[tuple[str, ...], NoDecode] = Field(
-        tuple(INDICES),
+        DEFAULT_INDICES,
         validation_alias=_alias("OPCHAIN_INDICES", "SESSION_INDEXES", "indices"),
     )
     cadence_seconds: float = Field(

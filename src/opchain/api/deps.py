@@ -23,6 +23,9 @@ class IndexName(StrEnum):
     NIFTY = "NIFTY"
     BANKNIFTY = "BANKNIFTY"
     SENSEX = "SENSEX"
+    FINNIFTY = "FINNIFTY"
+    MIDCPNIFTY = "MIDCPNIFTY"
+    BANKEX = "BANKEX"
 
 
 class BucketName(StrEnum):

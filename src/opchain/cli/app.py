@@ -132,7 +132,7 @@ def demo(
     session_day = day.date() if day else _last_trading_day()
     session = _session_or_fail(settings, session_day)
     clock = VirtualClock(session.open)
-    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate, indices=settings.indices)
     try:
         with ProgressView(console, f"{session_day} seed {settings.sim_seed}") as view:
             recording = record_session(settings, broker, clock, session_day, view.update, say=_say)
@@ -222,7 +222,9 @@ def run(
         kite_source, stored = kite.kite_broker(settings, clock, accelerated, counted)
         source = kite_source
     else:
-        source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+        source = SimBroker(
+            clock, settings.sim_seed, settings.sim_glitch_rate, indices=settings.indices
+        )
     storage = StorageHealth(settings.data_dir, clock, say=_say)
     recorded: list[date] = []  # carried over the collector's restarts: no day twice
 
@@ -297,11 +299,11 @@ async def _stop(task: "asyncio.Task[None]") -> None:
 
 def _last_trading_day() -> date:
     from opchain.market import calendar
-    from opchain.market.indices import INDICES
+    from opchain.market.indices import DEFAULT_INDICES, INDICES
     from opchain.market.ist import IST
 
     today = datetime.now(IST).date()
-    exchange = INDICES["NIFTY"].exchange
+    exchange = INDICES[DEFAULT_INDICES[0]].exchange
     try:
         return calendar.last_trading_day(exchange, today)
     except calendar.CalendarUnavailable as err:

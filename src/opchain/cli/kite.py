@@ -254,7 +254,7 @@ def fake_kite(
     )  # fmt: skip
     fake = FakeKite(
         make_clock(start, speed), api_key, api_secret, settings.sim_seed,
-        settings.sim_glitch_rate, redirect_url, faults=faults,
+        settings.sim_glitch_rate, redirect_url, faults=faults, indices=settings.indices,
     )  # fmt: skip
     try:
         sock = api_server.listen("127.0.0.1", port)  # TCP named: no Nagle delay

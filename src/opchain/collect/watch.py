@@ -27,7 +27,9 @@ def plan_watches(
         assert spec.options_segment is not None
         options = index_options(dump, key, spec.options_segment)
         buckets = expiry_buckets(options, now)
-        warnings += [f"{key} {w}" for w in check_expiries(spec.exchange, set(buckets.values()))]
+        listed = set(buckets.values())
+        checked = check_expiries(spec.exchange, listed, rule=spec.expiry_rule)
+        warnings += [f"{key} {w}" for w in checked]
         for bucket, expiry in buckets.items():
             of_expiry = [o for o in options if o.expiry == expiry]
             watches.append(

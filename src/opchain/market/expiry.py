@@ -23,11 +23,17 @@ from opchain.model import Instrument
 
 BUCKETS = ("this_week", "next_week", "this_month", "next_month")
 
-# Index-option expiry weekday by exchange, by the expiry date it applies from (Mon=0).
-# NSE moved to Tuesday and BSE to Thursday for contracts expiring on or after 2025-09-01.
+# Index-option expiry weekday by rule (an index's ``IndexSpec.expiry_rule``: its exchange's,
+# or its own where it kept another weekday), by the expiry date it applies from (Mon=0).
+# NSE moved to Tuesday and BSE to Thursday for contracts expiring on or after 2025-09-01;
+# on 2025-01-01 NSE's FINNIFTY (last Tuesday) and MIDCPNIFTY (last Monday) monthlies moved to
+# NSE's Thursday, and BSE's BANKEX (Monday) to BSE's Tuesday (docs/calendar.md, "Indices").
 EXPIRY_WEEKDAYS: dict[str, tuple[tuple[date, int], ...]] = {
     "NSE": ((date(2024, 1, 1), 3), (date(2025, 9, 1), 1)),
     "BSE": ((date(2024, 1, 1), 4), (date(2025, 1, 1), 1), (date(2025, 9, 1), 3)),
+    "FINNIFTY": ((date(2024, 1, 1), 1), (date(2025, 1, 1), 3), (date(2025, 9, 1), 1)),
+    "MIDCPNIFTY": ((date(2024, 1, 1), 0), (date(2025, 1, 1), 3), (date(2025, 9, 1), 1)),
+    "BANKEX": ((date(2024, 1, 1), 0), (date(2025, 1, 1), 1), (date(2025, 9, 1), 3)),
 }
 
 
@@ -96,33 +102,34 @@ def strike_grid(options: Iterable[Instrument], expiry: date) -> list[float]:
     return sorted({o.strike for o in options if o.expiry == expiry})
 
 
-def expiry_weekday(exchange: str, expiry: date) -> int:
-    """The weekday the exchange's index options expired on at ``expiry`` (by the rules table)."""
+def expiry_weekday(rule: str, expiry: date) -> int:
+    """The weekday options of ``rule`` (an exchange, or an index with a weekday of its own)
+    expired on at ``expiry`` (by the rules table)."""
     weekday = None
-    for since, day in EXPIRY_WEEKDAYS[exchange]:
+    for since, day in EXPIRY_WEEKDAYS[rule]:
         if expiry >= since:
             weekday = day
     if weekday is None:
-        raise ValueError(f"no {exchange} expiry weekday rule for {expiry}")
+        raise ValueError(f"no {rule} expiry weekday rule for {expiry}")
     return weekday
 
 
-def nominal_weekly_expiries(exchange: str, start: date, count: int) -> list[date]:
+def nominal_weekly_expiries(rule: str, start: date, count: int) -> list[date]:
     """The next ``count`` nominal expiry weekdays on or after ``start`` (before holiday shifts)."""
     found: list[date] = []
     day = start
     while len(found) < count:
-        if day.weekday() == expiry_weekday(exchange, day):
+        if day.weekday() == expiry_weekday(rule, day):
             found.append(day)
         day += timedelta(days=1)
     return found
 
 
-def monthly_nominal(exchange: str, year: int, month: int) -> date:
+def monthly_nominal(rule: str, year: int, month: int) -> date:
     """The last expiry weekday of a month, before any holiday shift."""
     first_next = date(year + month // 12, month % 12 + 1, 1)
     day = first_next - timedelta(days=1)
-    while day.weekday() != expiry_weekday(exchange, day):
+    while day.weekday() != expiry_weekday(rule, day):
         day -= timedelta(days=1)
     return day
 
@@ -149,22 +156,29 @@ def actual_expiry(
 
 
 def rule_expiries(
-    exchange: str, day: date, weeklies: int, monthlies: int, tables: calendar.Tables | None = None
+    exchange: str,
+    day: date,
+    weeklies: int,
+    monthlies: int,
+    tables: calendar.Tables | None = None,
+    rule: str | None = None,
 ) -> list[RuleExpiry]:
     """The expiries an exchange lists on ``day`` by its rules, nearest first: ``monthlies``
     monthly ones (the last expiry weekday of each month) and ``weeklies`` weekly ones that are
-    not also monthly, each moved off holidays (or provisional, beyond the tables)."""
+    not also monthly, each moved off the exchange's holidays (or provisional, beyond the
+    tables). ``rule``: the weekday rule (default: the exchange's)."""
+    rule = rule or exchange
     found: list[RuleExpiry] = []
     year, month = day.year, day.month
     while len(found) < monthlies:
-        nominal = monthly_nominal(exchange, year, month)
+        nominal = monthly_nominal(rule, year, month)
         expiry, provisional = actual_expiry(exchange, nominal, tables)
         if expiry >= day:
             found.append(RuleExpiry(expiry, True, provisional))
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     monthly_days = {e.day for e in found}
     weekly: list[RuleExpiry] = []
-    for nominal in nominal_weekly_expiries(exchange, day, 10):  # enough past the monthlies
+    for nominal in nominal_weekly_expiries(rule, day, 10):  # enough past the monthlies
         expiry, provisional = actual_expiry(exchange, nominal, tables)
         if expiry >= day and expiry not in monthly_days and len(weekly) < weeklies:
             weekly.append(RuleExpiry(expiry, False, provisional))
@@ -172,16 +186,21 @@ def rule_expiries(
 
 
 def check_expiries(
-    exchange: str, expiries: Iterable[date], tables: calendar.Tables | None = None
+    exchange: str,
+    expiries: Iterable[date],
+    tables: calendar.Tables | None = None,
+    rule: str | None = None,
 ) -> list[str]:
     """Warnings for listed expiries the weekday rule does not explain (the dump still decides).
 
-    An expiry is explained when it is on the rule's weekday or is the holiday shift of the
-    next such weekday. Years without a calendar are reported, not guessed.
+    An expiry is explained when it is on the rule's weekday (``rule``, default the exchange's)
+    or is the holiday shift of the next such weekday. Years without a calendar are reported,
+    not guessed.
     """
+    rule = rule or exchange
     warnings = []
     for expiry in sorted(set(expiries)):
-        weekday = expiry_weekday(exchange, expiry)
+        weekday = expiry_weekday(rule, expiry)
         nominal = expiry + timedelta(days=(weekday - expiry.weekday()) % 7)
         try:
             expected = calendar.shift_expiry(exchange, nominal, tables)

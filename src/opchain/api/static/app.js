@@ -2,7 +2,11 @@
 // the origin that serves it, and the WebSocket /ws/live/{index} for the live snapshot.
 /* global uPlot */
 
-const INDICES = ["NIFTY", "BANKNIFTY", "SENSEX"];
+// The configured indices in the API's order, learnt from /indices (INDIA VIX aside): the server's
+// index table and OPCHAIN_INDICES decide, not this page.
+const INDICES = [];
+const VIX = "INDIAVIX";
+// Friendlier card names where known; any other index shows the name the API gives it.
 const NAMES = { NIFTY: "Nifty 50", BANKNIFTY: "Nifty Bank", SENSEX: "BSE Sensex", INDIAVIX: "India VIX" };
 const BUCKETS = ["this_week", "next_week", "this_month", "next_month"];
 const BUCKET_TAG = { this_week: "W1", next_week: "W2", this_month: "M1", next_month: "M2" };
@@ -419,12 +423,10 @@ function expiryOf(index, bucket) {
 
 function renderIndexTabs() {
   const nav = $("#index-tabs");
-  if (!nav.children.length) {
-    for (const name of INDICES) {
-      nav.append(el("button", {
-        type: "button", role: "tab", "data-index": name, text: name, onclick: () => selectIndex(name),
-      }));
-    }
+  if (nav.children.length !== INDICES.length) {
+    nav.replaceChildren(...INDICES.map((name) => el("button", {
+      type: "button", role: "tab", "data-index": name, text: name, onclick: () => selectIndex(name),
+    })));
   }
   for (const b of nav.children) b.setAttribute("aria-selected", String(b.dataset.index === state.index));
 }
@@ -455,7 +457,7 @@ function writeHash() {
 
 function readHash() {
   const [index, bucket] = location.hash.replace(/^#\/?/, "").split("/");
-  if (INDICES.includes(index)) state.index = index;
+  if (/^[A-Z0-9]+$/.test(index || "") && index !== VIX) state.index = index; // checked by learnIndices
   state.bucket = BUCKETS.includes(bucket) ? bucket : null;
 }
 
@@ -495,10 +497,10 @@ function changed() {
 
 const cards = new Map();
 
-function card(index) {
+function card(index, fullName = "") {
   let c = cards.get(index);
   if (c) return c;
-  const vix = !INDICES.includes(index);
+  const vix = index === VIX;
   const root = el("article", {
     class: "card" + (vix ? " vix" : ""),
     "data-index": index,
@@ -510,7 +512,7 @@ function card(index) {
   });
   c = {
     root,
-    name: el("div", { class: "card-name" }, index, el("span", { class: "long", text: NAMES[index] || "" })),
+    name: el("div", { class: "card-name" }, index, el("span", { class: "long", text: NAMES[index] || (fullName === index ? "" : fullName) })),
     ts: el("div", { class: "card-ts" }),
     price: el("span", { class: "price", "data-testid": "price" }),
     change: el("span", { class: "chg" }),
@@ -523,9 +525,9 @@ function card(index) {
     c.range,
   );
   if (!vix) root.append(c.table);
-  // cards keep the API's order: the three indices, then INDIA VIX
+  // cards keep the API's order: the configured indices, then INDIA VIX
   const host = $("#overview");
-  const order = [...INDICES, "INDIAVIX"];
+  const order = [...INDICES, VIX];
   const pos = order.indexOf(index);
   const after = [...host.children].find((n) => order.indexOf(n.dataset.index) > pos || order.indexOf(n.dataset.index) < 0);
   host.insertBefore(root, after || null);
@@ -535,14 +537,14 @@ function card(index) {
 
 function renderCard(o, name = o.index) {
   if (!o || !name) return;
-  const c = card(name);
+  const c = card(name, o.name || "");
   c.root.setAttribute("aria-current", String(name === state.index));
   c.root.dataset.ts = o.ts || "";
   setText(c.ts, o.ts ? istTime(o.ts) : "");
   setText(c.price, num(o.last_price));
   setChange(c.change, o.net_change, `${signed(o.net_change)} (${signed(o.net_change_pct)}%)`);
   setText(c.range, `O ${num(o.open)}  H ${num(o.high)}  L ${num(o.low)}  PC ${num(o.prev_close)}`);
-  if (Array.isArray(o.buckets) && INDICES.includes(name)) {
+  if (Array.isArray(o.buckets) && name !== VIX) {
     const cur = name === state.index ? currentBucket() : null;
     const rows = o.buckets.map((b) =>
       el("tr", { class: b.bucket === cur ? "sel" : null, "data-bucket": b.bucket },
@@ -557,9 +559,24 @@ function renderCard(o, name = o.index) {
   }
 }
 
+/** Add the indices the API lists to the tabs; leave an index it does not serve for its first. */
+function learnIndices(names) {
+  let added = false;
+  for (const name of names) {
+    if (name !== VIX && !INDICES.includes(name)) {
+      INDICES.push(name);
+      added = true;
+    }
+  }
+  if (!added) return;
+  renderIndexTabs();
+  if (!INDICES.includes(state.index)) selectIndex(INDICES[0]);
+}
+
 async function refreshIndices() {
   const body = await load("overview", "indices", "Indices");
   if (!body) return;
+  learnIndices((body.indices || []).map((o) => o.index));
   for (const o of body.indices || []) {
     // the live socket is newer for the index it follows
     const live = state.overview.get(o.index);

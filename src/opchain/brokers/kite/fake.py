@@ -42,6 +42,7 @@ from starlette.websockets import WebSocket
 from opchain.brokers.sim import SimBroker, SimMarket
 from opchain.market import calendar
 from opchain.market.clock import Clock
+from opchain.market.indices import DEFAULT_INDICES
 from opchain.market.instruments import format_dump
 from opchain.market.ist import trading_date
 from opchain.model import Quote
@@ -141,9 +142,13 @@ class FakeKite:
     _last_quote_call: datetime | None = None
     _keys: tuple[date | None, dict[int, str]] = (None, {})
     tables: calendar.Tables | None = None  # the exchange's calendar (default: the installed)
+    indices: tuple[str, ...] = DEFAULT_INDICES  # listed besides the default ones (OPCHAIN_INDICES)
 
     def __post_init__(self) -> None:
-        self._sim = SimBroker(self.clock, self.seed, self.glitch_rate, pace=0.0, tables=self.tables)
+        self._sim = SimBroker(
+            self.clock, self.seed, self.glitch_rate, pace=0.0, tables=self.tables,
+            indices=self.indices,
+        )  # fmt: skip
         self.ticker = FakeTicker(self)
 
     def app(self) -> Starlette:

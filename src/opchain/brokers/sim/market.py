@@ -21,7 +21,7 @@ market is the default one, draw for draw.
 """
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta
 from itertools import repeat
@@ -30,16 +30,13 @@ import numpy as np
 
 from opchain.analytics.black76 import black76_price
 from opchain.market import calendar
-from opchain.market.indices import INDIA_VIX, INDICES
+from opchain.market.indices import DEFAULT_INDICES, INDIA_VIX, INDICES, OVERVIEW
 from opchain.market.ist import SESSION_CLOSE, at, to_ist
 from opchain.model import DepthLevel, Instrument, Quote
 
-from .listing import build_listing
+from .listing import build_listing, listed_indices
+from .traits import TRAITS
 
-BASE_LEVELS = {"NIFTY": 26_000.0, "BANKNIFTY": 59_000.0, "SENSEX": 85_000.0, INDIA_VIX.key: 12.0}
-VOL_MULTIPLIER = {"NIFTY": 1.0, "BANKNIFTY": 1.2, "SENSEX": 0.97}
-# Loadings of each index on the common market factor; the rest is its own noise.
-MARKET_LOADING = {"NIFTY": 1.0, "BANKNIFTY": 0.85, "SENSEX": 0.97}
 RATE, DIVIDEND = 0.065, 0.012
 TICK = 0.05
 YEAR_SECONDS = 365 * 24 * 3600
@@ -47,6 +44,7 @@ DEPTH_LEVELS = 5
 # tuple.__new__(DepthLevel, fields) builds a level without the Python-level __new__ frame of a
 # NamedTuple: the simulator makes some 1,400 levels a cycle, and this is a quarter of their cost.
 _new, _LEVEL = tuple.__new__, repeat(DepthLevel)
+OwnGenerator = Callable[..., np.random.Generator]  # (index key, *more) -> its own generator
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +78,12 @@ class SimMarket:
     """The market of one trading date. Build with :func:`open_market`.
 
     ``jumps``: None for the model's own rare jumps (the default market); a sequence (empty for
-    a day without jumps) puts exactly those jumps in instead."""
+    a day without jumps) puts exactly those jumps in instead. ``indices``: those listed besides
+    the default ones (:func:`~opchain.brokers.sim.listing.listed_indices`).
+
+    Random numbers: the default indices draw from the day's generator, in the order they always
+    have; every other index draws from a generator of its own, seeded by (seed, date, its key).
+    So listing more indices changes nothing of the default ones."""
 
     def __init__(
         self,
@@ -89,36 +92,45 @@ class SimMarket:
         glitch_rate: float,
         tables: calendar.Tables | None = None,
         jumps: Sequence[Jump] | None = None,
+        indices: Iterable[str] = DEFAULT_INDICES,
     ) -> None:
         self.seed, self.day, self.glitch_rate = seed, day, glitch_rate
         self.jumps = None if jumps is None else tuple(jumps)
-        session = calendar.session(INDICES["NIFTY"].exchange, day, tables)
+        session = calendar.session(INDICES[DEFAULT_INDICES[0]].exchange, day, tables)
         if session is None:
             raise ValueError(f"{day} is not a trading day: the simulated market is closed")
         self.open_at, self.close_at = session.open, session.close
         self.seconds = int((self.close_at - self.open_at).total_seconds())
         rng = np.random.default_rng([seed, day.toordinal()])
-        self.indices = [*INDICES, INDIA_VIX.key]
+        self.indices = [*listed_indices(indices), INDIA_VIX.key]
         self.prev_close = {k: _previous_close(seed, day, k) for k in self.indices}
-        self.paths, self._sigma = _spot_paths(rng, self.seconds, self.prev_close, self.jumps)
+        own = _own_generators(seed, day)
+        self.paths, self._sigma = _spot_paths(rng, own, self.seconds, self.prev_close, self.jumps)
         # each second's factor on the options' vols: None when no jump moves them
         self._vol_level = _vol_level(self.jumps or (), self.seconds)
         self.running_high = np.maximum.accumulate(self.paths, axis=1)
         self.running_low = np.minimum.accumulate(self.paths, axis=1)
-        self.instruments = build_listing(day, self.prev_close, tables)
+        self.instruments = build_listing(day, self.prev_close, tables, self.indices[:-1])
         self.by_key = {i.key: i for i in self.instruments}
         self._option_pos = {
             i.key: n for n, i in enumerate(o for o in self.instruments if _is_option(o))
         }
         options = [o for o in self.instruments if _is_option(o)]
         # The contracts of a year without a holiday table are listed last and draw from their
-        # own generator: listing them changes nothing for the other contracts.
-        settled = sum(1 for o in options if not _provisional(o, tables))
-        assert not any(_provisional(o, tables) for o in options[:settled])
-        self.contracts = _contracts(options[:settled], self, np.random.default_rng(rng))
-        if settled < len(options):
-            extra = np.random.default_rng([seed, day.toordinal(), 1])
-            self.contracts = _joined(self.contracts, _contracts(options[settled:], self, extra))
+        # own generator: listing them changes nothing for the other contracts. So do those of
+        # an index that is not a default one (one generator per index).
+        groups: dict[tuple[str | None, bool], list[int]] = {}
+        for n, o in enumerate(options):
+            stream = None if INDICES[o.name].default else o.name
+            groups.setdefault((stream, _provisional(o, tables)), []).append(n)
+        parts = []
+        for (stream, provisional), positions in groups.items():
+            if stream is None:
+                gen = _day_generator(seed, day, 1) if provisional else rng
+            else:
+                gen = own(stream, 1) if provisional else own(stream)
+            parts.append((positions, _contracts([options[n] for n in positions], self, gen)))
+        self.contracts = _joined(parts)
         self.activity = _activity_curve(self.seconds)
 
     def second_of(self, moment: datetime) -> int:
@@ -284,7 +296,7 @@ class SimMarket:
     ) -> np.ndarray:
         forward = spot * np.exp((RATE - DIVIDEND) * t)
         vix = self.paths[-1, 0] / 100
-        multiplier = np.array([VOL_MULTIPLIER[k] for k in self.indices[:-1]])[idx]
+        multiplier = np.array([TRAITS[k].vol for k in self.indices[:-1]])[idx]
         atm = vix * multiplier * (0.93 + 0.17 * np.exp(-t * 365 / 12))
         if level is not None:
             atm = atm * level
@@ -300,10 +312,31 @@ def _provisional(option: Instrument, tables: calendar.Tables | None) -> bool:
     return not calendar.is_covered(INDICES[option.name].exchange, option.expiry.year, tables)
 
 
-def _joined(first: Contracts, second: Contracts) -> Contracts:
-    arrays = {f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)])
-              for f in fields(Contracts)}  # fmt: skip
+def _joined(parts: list[tuple[list[int], Contracts]]) -> Contracts:
+    """One set of arrays from parts, each holding the options at its positions."""
+    if len(parts) == 1 and parts[0][0] == list(range(len(parts[0][0]))):
+        return parts[0][1]
+    order = np.concatenate([np.asarray(positions, dtype=np.intp) for positions, _ in parts])
+    arrays = {}
+    for f in fields(Contracts):
+        joined = np.concatenate([getattr(part, f.name) for _, part in parts])
+        placed = np.empty_like(joined)
+        placed[order] = joined
+        arrays[f.name] = placed
     return Contracts(**arrays)
+
+
+def _day_generator(seed: int, day: date, *more: int) -> np.random.Generator:
+    return np.random.default_rng([seed, day.toordinal(), *more])
+
+
+def _own_generators(seed: int, day: date) -> "OwnGenerator":
+    """An index's own generator for the day (``more`` tells its uses apart)."""
+
+    def own(key: str, *more: int) -> np.random.Generator:
+        return _day_generator(seed, day, zlib.crc32(key.encode()), *more)
+
+    return own
 
 
 def _is_option(i: Instrument) -> bool:
@@ -311,9 +344,7 @@ def _is_option(i: Instrument) -> bool:
 
 
 def _index_key(inst: Instrument) -> str:
-    return next(
-        k for k, s in {**INDICES, INDIA_VIX.key: INDIA_VIX}.items() if s.display == inst.name
-    )
+    return next(k for k, s in OVERVIEW.items() if s.display == inst.name)
 
 
 def _tick(value: float) -> float:
@@ -339,8 +370,8 @@ def _previous_close(seed: int, day: date, key: str) -> float:
     phase = (crc % 1000) / 1000 * 2 * np.pi
     wander = 0.06 * np.sin(day.toordinal() / 45 + phase) + 0.02 * np.sin(day.toordinal() / 7)
     if key == INDIA_VIX.key:
-        return _tick(BASE_LEVELS[key] * np.exp(-3 * wander))
-    return _tick(BASE_LEVELS[key] * np.exp(wander))
+        return _tick(TRAITS[key].level * np.exp(-3 * wander))
+    return _tick(TRAITS[key].level * np.exp(wander))
 
 
 def _activity_curve(seconds: int) -> np.ndarray:
@@ -363,15 +394,18 @@ def _vol_level(jumps: Sequence["Jump"], seconds: int) -> np.ndarray | None:
 
 def _spot_paths(
     rng: np.random.Generator,
+    own: "OwnGenerator",
     seconds: int,
     prev: dict[str, float],
     injected: Sequence[Jump] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One row per index (in ``INDICES`` order, then VIX), one column per second; and the
-    standard deviation of NIFTY's one-second log return going into each second but the first
-    (no jumps). ``injected`` replaces the random jumps (:class:`SimMarket`); the random
-    numbers drawn are the same either way."""
-    keys = list(INDICES)
+    """One row per index (in ``prev``'s order, VIX last), one column per second; and the
+    standard deviation of the first index's (NIFTY's) one-second log return going into each
+    second but the first (no jumps). ``injected`` replaces the random jumps
+    (:class:`SimMarket`); the random numbers drawn are the same either way. The default
+    indices' own noise and the VIX's come from ``rng``, in that order; any other index's from
+    ``own(key)``; the market factor and its jumps are everyone's."""
+    keys = [k for k in prev if k != INDIA_VIX.key]
     tau = np.linspace(0, 1, seconds)
     seasonal = 1 + 1.4 * np.exp(-tau / 0.05) + 0.7 * np.exp(-(1 - tau) / 0.08)
     seasonal /= np.sqrt(np.mean(seasonal**2))
@@ -387,20 +421,24 @@ def _spot_paths(
                 raise ValueError(f"a jump at second {jump.second} is outside the session")
             jumps[jump.second - 1] += jump.spot
             vix_jumps[jump.second - 1] += jump.vol
-    rows = []
-    for key in keys:
-        beta = MARKET_LOADING[key]
-        noise = beta * market + np.sqrt(1 - beta**2) * rng.standard_normal(seconds)
-        steps = noise * per_second * VOL_MULTIPLIER[key] * seasonal + jumps * beta
-        gap = rng.normal(0, 0.004)
+
+    def path(key: str, gen: np.random.Generator) -> np.ndarray:
+        beta, vol = TRAITS[key].loading, TRAITS[key].vol
+        noise = beta * market + np.sqrt(1 - beta**2) * gen.standard_normal(seconds)
+        steps = noise * per_second * vol * seasonal + jumps * beta
+        gap = gen.normal(0, 0.004)
         start = prev[key] * np.exp(gap)
-        rows.append(start * np.exp(np.concatenate([[0.0], np.cumsum(steps)])))
-    nifty_return = np.log(rows[0] / rows[0][0])
+        return np.asarray(start * np.exp(np.concatenate([[0.0], np.cumsum(steps)])))
+
+    rows = {key: path(key, rng) for key in keys if INDICES[key].default}
+    first = rows[keys[0]]
+    nifty_return = np.log(first / first[0])
     vix_noise = np.concatenate([[0.0], np.cumsum(rng.normal(0, 0.0004, seconds))])
     if injected is not None:
         vix_noise += np.concatenate([[0.0], np.cumsum(vix_jumps)])
-    rows.append(vix0 * np.exp(-4 * nifty_return + vix_noise))
-    return np.vstack(rows), per_second * VOL_MULTIPLIER[keys[0]] * seasonal
+    rows |= {key: path(key, own(key)) for key in keys if key not in rows}
+    vix = vix0 * np.exp(-4 * nifty_return + vix_noise)
+    return np.vstack([*(rows[k] for k in keys), vix]), per_second * TRAITS[keys[0]].vol * seasonal
 
 
 def _contracts(options: list[Instrument], market: SimMarket, rng: np.random.Generator) -> Contracts:
