@@ -142,9 +142,11 @@ def group_read(url: str, stream: str) -> int:
         client.close()
 
 
-def tree(root: Path, skip: tuple[str, ...] = ("health", "live", "spool", "bus")) -> dict[str, bytes]:
-    """Every file under ``root`` by relative path, but those of the folders ``skip`` names
-    (each process's own state, not the recorded data)."""
+SKIP = ("health", "live", "spool", "bus")  # each process's own state, not the recorded data
+
+
+def tree(root: Path, skip: tuple[str, ...] = SKIP) -> dict[str, bytes]:
+    """Every file under ``root`` by relative path, but those of the folders ``skip`` names."""
     return {
         str(p.relative_to(root)): p.read_bytes()
         for p in sorted(root.rglob("*"))

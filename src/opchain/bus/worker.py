@@ -312,7 +312,8 @@ class Worker:
         offsets = self.settings.strike_offsets
         cycle = merge_cycle(snapshot, self.settings.rate, offsets, rec.history)
         rec.history.remember(cycle.stats)
-        loop = LoopStats(**decode_loop(fields[b"loop"]))
+        known = {k: v for k, v in decode_loop(fields[b"loop"]).items() if k in LoopStats._fields}
+        loop = LoopStats(**known)  # type: ignore[arg-type]  # a newer collector's extras left out
         cycle = replace(cycle, loop=loop._replace(merge_ms=(perf_counter() - start) * 1000))
         rec.outlets.write(cycle)
         rec.outlets.settle()

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .console import check_data_dir, console, fail, load_settings, make_clock, out
+from .console import MAX_SPEED, check_data_dir, console, fail, load_settings, make_clock, out
 
 if TYPE_CHECKING:
+    from opchain.market.clock import PacedClock
     from opchain.settings import Settings
 
 Bus = Annotated[
@@ -41,6 +42,14 @@ def _bus_settings(bus: str | None, **given: object) -> Settings:
     return settings
 
 
+def paced(start: datetime, speed: float) -> PacedClock:
+    from opchain.market.clock import PacedClock
+
+    if not 0 < speed <= MAX_SPEED:  # NaN too
+        fail(f"--speed must be a positive number up to {MAX_SPEED:g}, not {speed:g}")
+    return PacedClock(start, speed)
+
+
 def collect(
     bus: Bus = None,
     broker: Annotated[str, typer.Option(help="sim or kite (env OPCHAIN_BROKER).")] = "",
@@ -54,11 +63,14 @@ def collect(
         typer.Option(
             "--date",
             formats=["%Y-%m-%d"],
-            help="sim: publish the whole session of this day in accelerated time, as `opchain "
-            "demo` records it, then stop.",
+            help="sim: publish the whole session of this day, the cycles `opchain demo` "
+            "records, then stop (at once, or at --speed).",
         ),
     ] = None,
-    speed: Annotated[float, typer.Option(help="Simulator clock speed (1 = real time).")] = 1.0,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Simulator clock speed (1 = real time; with --date: as fast as it can)."),
+    ] = None,
     start: Annotated[
         datetime | None, typer.Option(help="Simulator clock start, IST (default: now).")
     ] = None,
@@ -89,15 +101,20 @@ def collect(
     if day is not None:
         if settings.broker != "sim":
             fail("--date replays a simulated session: it needs the sim broker")
-        clock = VirtualClock(_session_or_fail(settings, day.date()).open)
+        if start is not None:
+            fail("--date starts at the day's open: leave --start out")
+        opens = _session_or_fail(settings, day.date()).open
+        clock = VirtualClock(opens) if speed is None else paced(opens, speed)
         sessions = 1
     else:
-        clock = make_clock(start, speed)
+        clock = make_clock(start, 1.0 if speed is None else speed)
     source: Broker
     if settings.broker == "kite":
-        source = kite.kite_broker(settings, clock, start is not None or speed != 1.0)[0]
+        accelerated = start is not None or speed not in (None, 1.0)
+        source = kite.kite_broker(settings, clock, accelerated)[0]
     else:
-        source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+        source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate,
+                           indices=settings.indices)  # fmt: skip
     spool = layout.bus_spool_dir(settings.data_dir)
     publisher = Publisher(lambda: connect(settings), spool, say=_say)
     publishing = Publishing(publisher, Keys(settings.bus_prefix))

@@ -68,6 +68,25 @@ class VirtualClock:
         self._now = max(self._now, to_ist(moment))
 
 
+class PacedClock(VirtualClock):
+    """A virtual clock that takes its time: a sleep jumps to its moment after ``1/speed`` of
+    the time between, in real time. Every moment is what a :class:`VirtualClock` gives (a
+    simulated day replayed is the same day, whatever the machine's load), at a pace a person,
+    or another process, can follow."""
+
+    def __init__(self, start: datetime, speed: float) -> None:
+        if not speed > 0:
+            raise ValueError(f"clock speed must be positive, got {speed}")
+        super().__init__(start)
+        self.pace = speed
+
+    async def sleep_until(self, moment: datetime) -> None:
+        delay = (to_ist(moment) - self.now()).total_seconds() / self.pace
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await super().sleep_until(moment)
+
+
 def wall_seconds(clock: Clock, seconds: float) -> float:
     """How long ``seconds`` of ``clock`` time last in real time: for ever on a virtual clock,
     which stands still until someone sleeps (so nothing waited for there is ever late); a time
