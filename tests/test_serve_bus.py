@@ -46,7 +46,7 @@ def cycles(tmp_path_factory: pytest.TempPathFactory) -> list[Cycle]:
 def serve_bus(data_dir: Path, url: str) -> Iterator[str]:
     """``opchain serve --bus`` on a free port until the block ends; yields its URL."""
     command = [sys.executable, "-m", "opchain", "serve", "-d", str(data_dir), "--port", "0",
-               "--bus", "--redis", url]  # fmt: skip
+               "--bus", url]  # fmt: skip
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None
@@ -169,9 +169,20 @@ def test_a_message_older_than_the_get_is_dropped_until_the_sync(
 
 
 @pytest.mark.e2e
-def test_bus_without_a_redis_is_one_clear_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("role", ["serve", "worker", "collect"])
+def test_a_bus_that_is_not_a_redis_url_is_one_clear_line(tmp_path: Path, role: str) -> None:
+    command = [sys.executable, "-m", "opchain", role, "-d", str(tmp_path), "--bus", "localhost"]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    said = (done.stderr + done.stdout).strip().splitlines()
+    assert "is not a Redis URL" in said[-1], said
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("role", ["worker", "collect"])
+def test_a_recorder_without_a_redis_is_one_clear_line(tmp_path: Path, role: str) -> None:
     env = {k: v for k, v in os.environ.items() if "REDIS" not in k}
-    command = [sys.executable, "-m", "opchain", "serve", "-d", str(tmp_path), "--bus"]
+    command = [sys.executable, "-m", "opchain", role, "-d", str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     assert done.returncode == 2
-    assert "--bus needs a Redis" in done.stderr + done.stdout
+    assert "no Redis configured" in done.stderr + done.stdout

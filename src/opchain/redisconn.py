@@ -29,7 +29,7 @@ def url(settings: Settings) -> str:
     if found is None:
         raise NotConfigured(
             "no Redis configured: set OPCHAIN_REDIS_URL (or REDIS_URL, or REDIS_HOST and "
-            "REDIS_PORT), or pass --redis redis://host:port/0"
+            "REDIS_PORT), or pass --bus redis://host:port/0"
         )
     return found
 

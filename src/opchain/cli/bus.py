@@ -30,12 +30,22 @@ DataDir = Annotated[
 EXIT_FENCED = 3  # a worker whose partition another took: nothing more of it may be written
 
 
+SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def check_bus_url(address: str) -> None:
+    """One clear line for what cannot be a Redis address."""
+    if not address.startswith(SCHEMES):
+        fail(f"--bus {address!r} is not a Redis URL: redis://host:6379/0, rediss://host:6380/0 "
+             "(TLS) or unix:///path/redis.sock")  # fmt: skip
+
+
 def _bus_settings(bus: str | None, **given: object) -> Settings:
     from opchain.redisconn import NotConfigured, url
 
     settings = load_settings(redis_url=bus, **given)
     try:
-        url(settings)
+        check_bus_url(url(settings))
     except NotConfigured as err:
         fail(str(err))
     check_data_dir(settings.data_dir)

@@ -118,15 +118,12 @@ def serve(
         int | None, typer.Option(help="Port, 0 for any free one (env OPCHAIN_API_PORT).")
     ] = None,
     bus: Annotated[
-        bool,
-        typer.Option(
-            "--bus", help="Live messages from Redis (the scale-out's recorders), not live files."
-        ),
-    ] = False,
-    redis_url: Annotated[
         str | None,
         typer.Option(
-            "--redis", metavar="URL", help="Redis for --bus (env OPCHAIN_REDIS_URL or REDIS_HOST)."
+            "--bus",
+            metavar="URL",
+            help="Live messages from this Redis (the scale-out's recorders), not live files: "
+            "redis://host:6379/0, rediss://... (its password: OPCHAIN_REDIS_PASSWORD).",
         ),
     ] = None,
 ) -> None:
@@ -142,10 +139,12 @@ def serve(
     from opchain.api.live import Hub
     from opchain.api.server import server
 
-    settings = load_settings(data_dir=data_dir, api_host=host, api_port=port, redis_url=redis_url)
+    from .bus import check_bus_url
+
+    settings = load_settings(data_dir=data_dir, api_host=host, api_port=port, redis_url=bus)
     check_data_dir(settings.data_dir)
-    if bus and settings.redis is None:
-        fail("--bus needs a Redis: --redis URL, or OPCHAIN_REDIS_URL (or REDIS_HOST)")
+    if bus is not None:
+        check_bus_url(bus)
     hub = Hub(settings.data_dir, settings.rate)
     app = make_app(settings, hub)
     api = server(app)
