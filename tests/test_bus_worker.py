@@ -15,13 +15,14 @@ from opchain.bus.collector import Publishing
 from opchain.bus.lease import LeaseLost
 from opchain.bus.publish import Publisher
 from opchain.bus.worker import Worker
+from opchain.health import state
 from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
-from opchain.redisconn import Keys
+from opchain.redisconn import Keys, connect
 from opchain.settings import Settings
 from opchain.store import layout
 
-from .servers_health import redis_server
+from .servers_health import free_port, redis_server
 
 DAY = date(2026, 11, 20)
 DAY_OPEN = datetime(2026, 11, 20, 9, 15, tzinfo=IST)
@@ -168,3 +169,35 @@ def _sizes(root: Path) -> dict[str, int]:
         for p in root.rglob("*")
         if p.is_file() and p.relative_to(root).parts[0] not in skip
     }
+
+
+def test_a_worker_without_redis_says_so_in_health_and_goes_on_when_it_is_back(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    settings = _settings(tmp_path, f"redis://127.0.0.1:{port}/0")
+    said: asyncio.Queue[str] = asyncio.Queue()
+
+    async def heard(words: str) -> None:
+        while words not in (line := await said.get()):
+            pass
+        assert words in line
+
+    async def scenario() -> None:
+        client = connect(settings)
+        worker = Worker(settings, client, "a", say=said.put_nowait)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        await heard("Redis unreachable")
+        found = state.read(settings.data_dir)["worker-a"]
+        assert found["status"] == "down"
+        assert "trying again in" in found["detail"]
+        with redis_server(tmp_path, port):
+            await heard("Redis back")
+            assert state.read(settings.data_dir)["worker-a"]["status"] == "ok"
+            await heard("NIFTY: taken")
+            stop.set()
+            await running
+        await client.aclose()
+
+    asyncio.run(scenario())

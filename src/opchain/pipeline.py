@@ -145,10 +145,11 @@ async def record_session(
     The cadence kept and how much of the chain the analytics see are planned first
     (:mod:`opchain.collect.budget`) and said through ``say``. A cycle the broker cannot
     answer in time is lost alone (``report.lost``, by reason); the next runs on time."""
-    report, plan = await plan_session(settings, broker, clock, day, say)
+    report, plan = await plan_session(settings, broker, clock, day)
     if plan is None:
         return report
     write_atomic(layout.instruments_path(settings.data_dir, day), format_dump(plan.dump).encode())
+    say_notes(report, say)
     watches, offsets, collector = plan.watches, settings.strike_offsets, plan.collector
     flushes = FlushSchedule(settings.flush_seconds)  # one schedule: all files flush together
     here = Session(
@@ -188,10 +189,11 @@ async def record_session(
 
 
 async def plan_session(
-    settings: Settings, broker: Broker, clock: Clock, day: date, say: Say | None = None
+    settings: Settings, broker: Broker, clock: Clock, day: date
 ) -> tuple[SessionReport, Plan | None]:
-    """What a session of ``day`` will watch and how often (said through ``say``); no plan when
-    the exchange turns out not to trade (``report.closed`` says why)."""
+    """What a session of ``day`` will watch and how often (``report.notes``: :func:`say_notes`
+    says them); no plan when the exchange turns out not to trade (``report.closed`` says
+    why)."""
     exchange = INDICES[settings.indices[0]].exchange
     session = _session(exchange, day, live=broker.name != "sim")
     if session is None:
@@ -222,12 +224,16 @@ async def plan_session(
     if cadence < 2 * broker.quote_interval * plan.calls:  # no room for a second call
         collector.widen_band()
     report.streamed = broker.name.endswith("ticks")
-    report.notes = list(plan.notes)
-    for note in plan.notes:
+    report.notes = list(plan.notes)  # said by the caller once it is ready (say_notes)
+    return report, Plan(session, dump, watches, collector, cadence, planned)
+
+
+def say_notes(report: SessionReport, say: Say | None) -> None:
+    """Say the session's plan (its cadence, how much of the chain), before its first cycle."""
+    for note in report.notes:
         log.info("%s", note)
         if say:
             say(note)
-    return report, Plan(session, dump, watches, collector, cadence, planned)
 
 
 async def take_cycles(

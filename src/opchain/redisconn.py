@@ -13,6 +13,9 @@ from typing import Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.retry
+import redis.retry
+from redis.backoff import NoBackoff
 
 from opchain.settings import Settings
 
@@ -48,13 +51,19 @@ def _options(settings: Settings, timeout: float) -> dict[str, Any]:
 
 
 def connect(settings: Settings, timeout: float = TIMEOUT) -> "redis.asyncio.Redis":
-    """An asyncio client (a pool; it connects on first use, and again after a failure)."""
-    return redis.asyncio.Redis.from_url(url(settings), **_options(settings, timeout))
+    """An asyncio client (a pool; it connects on first use, and again after a failure).
+
+    A command fails at once when Redis cannot be reached (redis-py would retry it three times
+    with waits of its own): every caller has its own backoff, says that Redis is away and
+    what it does meanwhile (spool, keep serving, try again)."""
+    once = redis.asyncio.retry.Retry(NoBackoff(), 0)
+    return redis.asyncio.Redis.from_url(url(settings), retry=once, **_options(settings, timeout))
 
 
 def connect_sync(settings: Settings, timeout: float = TIMEOUT) -> "redis.Redis":
-    """A blocking client, for threads and short commands."""
-    return redis.Redis.from_url(url(settings), **_options(settings, timeout))
+    """A blocking client, for threads and short commands (failing at once, as ``connect``)."""
+    once = redis.retry.Retry(NoBackoff(), 0)
+    return redis.Redis.from_url(url(settings), retry=once, **_options(settings, timeout))
 
 
 GROUP = "workers"  # the one consumer group every worker reads in

@@ -21,7 +21,15 @@ from opchain.market.clock import Clock
 from opchain.market.indices import INDIA_VIX
 from opchain.market.instruments import format_dump
 from opchain.model import Snapshot
-from opchain.pipeline import OnCycle, Progress, Say, SessionReport, plan_session, take_cycles
+from opchain.pipeline import (
+    OnCycle,
+    Progress,
+    Say,
+    SessionReport,
+    plan_session,
+    say_notes,
+    take_cycles,
+)
 from opchain.redisconn import Keys, entry_id
 from opchain.settings import Settings
 
@@ -59,9 +67,10 @@ class Publishing:
         say: Say | None = None,
         metrics: object = None,
     ) -> SessionReport:
-        report, plan = await plan_session(settings, broker, clock, day, say)
+        report, plan = await plan_session(settings, broker, clock, day)
         if plan is None:
             return report
+        say_notes(report, say)
         indices = list(dict.fromkeys(w.index for w in plan.watches))
         dump = zlib.compress(format_dump(plan.dump).encode(), 1)
         try:

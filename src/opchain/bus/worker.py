@@ -57,6 +57,7 @@ Say = Callable[[str], None]
 Fields = dict[bytes, bytes]
 
 BATCH = 10  # entries read at once: the leases are looked after between batches
+READ_BLOCK = 1000  # ms a read waits for entries: well within the client's socket timeout
 TRIM_SECONDS = 60.0
 BACKOFF = (0.5, 10.0)  # first and longest wait before trying Redis again, s
 AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
@@ -112,6 +113,7 @@ class Worker:
         self._down: str | None = None  # why Redis cannot be reached, while it cannot
         self._reported = False
         self._to_ack: dict[str, list[bytes]] = {}  # flushed, by partition
+        self.stop = asyncio.Event()  # run's
 
     # The loop.
 
@@ -119,6 +121,7 @@ class Worker:
         """Work until ``stop`` is set; then close every session (flushed, acknowledged) and
         give the partitions back."""
         wait = BACKOFF[0]
+        self.stop = stop
         with quiet_gc():
             while not stop.is_set():
                 try:
@@ -126,13 +129,18 @@ class Worker:
                     wait = BACKOFF[0]
                 except AWAY as err:  # LeaseLost goes up with nothing flushed: not ours now
                     self._away(err, wait)
+                    self._kept = 0.0  # look after the leases first thing when it is back
                     for part in self.owned.values():
                         part.reclaim = True
-                    with_stop = asyncio.ensure_future(stop.wait())
-                    await asyncio.wait({with_stop}, timeout=wait)
-                    with_stop.cancel()
+                    await self._pause(wait)
                     wait = min(wait * 2, BACKOFF[1])
             await self.close()
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``, or less when the worker is asked to stop."""
+        waiting = asyncio.ensure_future(self.stop.wait())
+        await asyncio.wait({waiting}, timeout=seconds)
+        waiting.cancel()
 
     async def step(self) -> None:
         """Look after the leases when due, then read and record one batch."""
@@ -140,7 +148,7 @@ class Worker:
             await self.keep()
             await self.balance()
         if not self.owned:
-            await asyncio.sleep(self.ttl / 4)  # nothing to read: look for partitions again
+            await self._pause(self.ttl / 4)  # nothing to read: look for partitions again
             return
         for part in self.owned.values():
             if part.reclaim:  # what was read before Redis went away, and not handled
@@ -148,7 +156,7 @@ class Worker:
                     await self.handle(part, entry_id, fields)
                 part.reclaim = False
         streams: Any = {self.keys.stream(p): ">" for p in self.owned}
-        block = max(1, round(self.ttl * 250))  # ms: a quarter of the lease
+        block = min(READ_BLOCK, max(1, round(self.ttl * 250)))  # ms: within the lease
         answer: Any = await self.client.xreadgroup(GROUP, self.name, streams, BATCH, block)
         self._back()
         if not answer:
@@ -168,6 +176,7 @@ class Worker:
         """Heartbeat, and renew every lease (or take it back, or give up)."""
         self._kept = time.monotonic()
         await self.client.set(self.keys.worker(self.name), b"1", px=round(self.ttl * 1000))
+        self._back()  # said before anything done now that Redis answers
         for part in list(self.owned.values()):
             if not await leases.renew(self.client, self.keys, part.lease):
                 await self._retake(part)
