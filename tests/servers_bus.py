@@ -8,7 +8,7 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,9 +67,13 @@ class Chorus:
         self.roles: dict[int, Role] = {}
         self.seen: list[str] = []
 
-    def start(self, *args: str) -> Role:
-        variables = {**os.environ, "COLUMNS": "200", **self.env}
-        process = subprocess.Popen([*OPCHAIN, *args], env=variables, text=True,
+    def start(
+        self, *args: str, env: Mapping[str, str] | None = None, program: Sequence[str] = OPCHAIN
+    ) -> Role:
+        """``program`` (the ``opchain`` command) with ``args``, in the chorus's environment
+        and ``env`` (this process's own variables) on top."""
+        variables = {**os.environ, "COLUMNS": "200", **self.env, **(env or {})}
+        process = subprocess.Popen([*program, *args], env=variables, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
         role = self.roles[process.pid] = Role(process, self.said)
         out = process.stdout
