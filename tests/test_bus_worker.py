@@ -18,15 +18,18 @@ from opchain.bus.worker import Worker
 from opchain.health import state
 from opchain.market.clock import VirtualClock
 from opchain.market.ist import IST
+from opchain.pipeline import record_session
 from opchain.redisconn import Keys, connect
 from opchain.settings import Settings
 from opchain.store import layout
 
+from .servers_bus import tree
 from .servers_health import free_port, redis_server
 
 DAY = date(2026, 11, 20)
 DAY_OPEN = datetime(2026, 11, 20, 9, 15, tzinfo=IST)
 KEYS = Keys("opchain")
+HEARD = 120.0  # seconds a worker may take to say what is awaited: a bound, not a measure
 
 
 @pytest.fixture
@@ -179,7 +182,7 @@ def test_a_worker_without_redis_says_so_in_health_and_goes_on_when_it_is_back(
     said: asyncio.Queue[str] = asyncio.Queue()
 
     async def heard(words: str) -> None:
-        while words not in (line := await said.get()):
+        while words not in (line := await asyncio.wait_for(said.get(), HEARD)):
             pass
         assert words in line
 
@@ -201,3 +204,42 @@ def test_a_worker_without_redis_says_so_in_health_and_goes_on_when_it_is_back(
         await client.aclose()
 
     asyncio.run(scenario())
+
+
+def test_a_refused_write_is_one_line_and_the_worker_goes_on_losing_nothing(
+    tmp_path: Path, url: str
+) -> None:
+    """The disk refuses the session's first file (its instruments dump): the worker says so,
+    acknowledges nothing of it, tries again and records the day as the embedded run does."""
+    settings = _settings(tmp_path, url)
+    reference = settings.model_copy(update={"data_dir": tmp_path / "embedded"})
+    clock = VirtualClock(DAY_OPEN)
+    broker = SimBroker(clock, settings.sim_seed, 0.0, indices=settings.indices)
+    asyncio.run(record_session(reference, broker, clock, DAY))
+    refused = layout.instruments_path(settings.data_dir, DAY).with_suffix(".csv.tmp")
+    refused.parent.mkdir(parents=True)
+    refused.symlink_to("/dev/full")  # a full disk, for the first write (the link goes with it)
+    said: asyncio.Queue[str] = asyncio.Queue()
+
+    async def heard(words: str) -> str:
+        while words not in (line := await asyncio.wait_for(said.get(), HEARD)):
+            pass
+        return line
+
+    async def scenario() -> None:
+        await _publish_day(settings, url, tmp_path)
+        client = connect(settings)
+        worker = Worker(settings, client, "a", say=said.put_nowait)
+        stop = asyncio.Event()
+        running = asyncio.create_task(worker.run(stop))
+        line = await heard("storage: ")
+        assert f"cannot write under {settings.data_dir}: No space left on device" in line
+        assert state.read(settings.data_dir)["storage"]["status"] == "down"
+        await heard("day closed")
+        assert state.read(settings.data_dir)["storage"]["status"] == "ok"
+        stop.set()
+        await running
+        await client.aclose()
+
+    asyncio.run(scenario())
+    assert tree(settings.data_dir) == tree(reference.data_dir)

@@ -38,6 +38,8 @@ from opchain.bus.lease import Lease, LeaseLost
 from opchain.bus.trim import trim_acknowledged
 from opchain.collect.watch import plan_watches
 from opchain.health import state as health
+from opchain.health.storage import StorageDown, StorageHealth
+from opchain.market.clock import WallClock
 from opchain.market.indices import INDIA_VIX
 from opchain.market.instruments import parse_dump
 from opchain.market.ist import IST, trading_date
@@ -60,7 +62,7 @@ BATCH = 10  # entries read at once: the leases are looked after between batches
 READ_BLOCK = 1000  # ms a read waits for entries: well within the client's socket timeout
 TRIM_SECONDS = 60.0
 BACKOFF = (0.5, 10.0)  # first and longest wait before trying Redis again, s
-AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
 def worker_name() -> str:
@@ -114,6 +116,7 @@ class Worker:
         self._reported = False
         self._to_ack: dict[str, list[bytes]] = {}  # flushed, by partition
         self.stop = asyncio.Event()  # run's
+        self.storage = StorageHealth(settings.data_dir, WallClock(), self.say)
 
     # The loop.
 
@@ -134,7 +137,31 @@ class Worker:
                         part.reclaim = True
                     await self._pause(wait)
                     wait = min(wait * 2, BACKOFF[1])
+                except Exception as err:
+                    try:
+                        self.storage.check(err)  # a refused write: StorageDown, else re-raised
+                    except StorageDown as down:
+                        self.say(f"storage: {down}; what is not on disk waits in Redis; trying "
+                                 f"again in {wait:g} s")  # fmt: skip
+                        self._drop()
+                        await self._pause(wait)
+                        wait = min(wait * 2, BACKOFF[1])
+                        continue
+                    raise
             await self.close()
+
+    def _drop(self) -> None:
+        """A write was refused: close every session as well as it can be closed and
+        acknowledge nothing of it; its entries are claimed again (this worker's own pending
+        ones) and the session reopened from how far its files reach."""
+        for part in self.owned.values():
+            rec, part.recording = part.recording, None
+            part.handled, part.last, part.reclaim = [], (0, 0), True
+            if rec is not None:
+                try:
+                    rec.closing.close()
+                except Exception as err:  # the disk is still full: what is written stays
+                    log.warning("%s: closing after a refused write: %s", part.name, err)
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds``, or less when the worker is asked to stop."""
@@ -329,6 +356,7 @@ class Worker:
         log.debug("%s %s written", part.name, snapshot.ts.isoformat())
         rec.cycles += 1
         self.cycles += 1
+        self.storage.stored()
         if rec.flushes.count != flushes_before:  # what came before this entry is on disk
             part.handled, flushed = [entry_id], part.handled
             self._to_ack.setdefault(part.name, []).extend(flushed)
