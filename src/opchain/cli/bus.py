@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -94,9 +94,17 @@ def collect(
     import asyncio
 
     from opchain.brokers.base import Broker
+    from opchain.brokers.kite.broker import KiteBroker
+    from opchain.brokers.kite.client import TokenExpired
+    from opchain.brokers.kite.session import StoredToken
+    from opchain.brokers.kite.ticks import TickBroker
     from opchain.brokers.sim import SimBroker
     from opchain.bus.collector import Publishing
     from opchain.bus.publish import Publisher
+    from opchain.health import state as health
+    from opchain.health.storage import StorageHealth
+    from opchain.health.supervisor import supervise
+    from opchain.market import calendar
     from opchain.market.clock import Clock, VirtualClock
     from opchain.pipeline import SessionReport, run_sessions
     from opchain.redisconn import Keys, connect
@@ -119,9 +127,12 @@ def collect(
     else:
         clock = make_clock(start, 1.0 if speed is None else speed)
     source: Broker
+    kite_source: KiteBroker | TickBroker | None = None
+    stored: StoredToken | None = None
     if settings.broker == "kite":
         accelerated = start is not None or speed not in (None, 1.0)
-        source = kite.kite_broker(settings, clock, accelerated)[0]
+        kite_source, stored = kite.kite_broker(settings, clock, accelerated)
+        source = kite_source
     else:
         source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate,
                            indices=settings.indices)  # fmt: skip
@@ -139,10 +150,27 @@ def collect(
                   f"{report.quote_calls:,} quote calls; {publisher.published:,} entries to "
                   f"Redis, {publisher.spooled:,} waiting in the spool", soft_wrap=True)  # fmt: skip
 
-    async def main() -> None:
+    storage = StorageHealth(settings.data_dir, clock, say=_say)
+    recorded: list[date] = []  # carried over the collector's restarts: no day twice
+
+    async def collector() -> None:
         try:
             await run_sessions(settings, source, clock, sessions, on_session=done, say=_say,
-                               record=publishing)  # fmt: skip
+                               recorded=recorded, record=publishing)  # fmt: skip
+        except Exception as err:
+            storage.check(err)  # a spool that cannot be written: storage down, restarted
+            raise
+
+    async def main() -> None:
+        if kite_source is not None:
+            notice = await kite.check_login(kite_source, stored, clock)
+            console.print(notice, soft_wrap=True)
+            health.report(settings.data_dir, "broker", "ok", notice, clock.now())
+        try:
+            # Restarted with backoff after a failure, as `opchain run`'s collector is; an
+            # expired login or a missing calendar cannot be helped by a restart.
+            await supervise(health.COLLECTOR, collector, settings.data_dir, clock,
+                            give_up_on=(TokenExpired, calendar.CalendarUnavailable))  # fmt: skip
         finally:
             await publisher.close(timeout=10.0)
             await source.close()
@@ -154,6 +182,13 @@ def collect(
         asyncio.run(main())
     except KeyboardInterrupt:
         console.print("stopped; every published cycle is in Redis or in the spool")
+    except calendar.CalendarUnavailable as err:
+        fail(str(err))
+    except TokenExpired as err:
+        detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
+        health.report(settings.data_dir, "broker", "down", detail, clock.now())
+        console.print(f"[bold red]stopped:[/] {detail}.", soft_wrap=True)
+        raise typer.Exit(3) from None
 
 
 def worker(
