@@ -49,7 +49,31 @@ def _bus_settings(bus: str | None, **given: object) -> Settings:
     except NotConfigured as err:
         fail(str(err))
     check_data_dir(settings.data_dir)
+    check_credentials(settings)
     return settings
+
+
+def check_credentials(settings: Settings) -> None:
+    """One clear line for a Redis that refuses us (a wrong password, an untrusted TLS
+    certificate); a Redis that does not answer yet is the roles' to wait for."""
+    import redis.exceptions
+
+    from opchain.health.checks import redact
+    from opchain.redisconn import connect_sync, url
+
+    client = connect_sync(settings)
+    try:
+        client.ping()
+    except (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError) as err:
+        fail(f"Redis at {redact(url(settings))} refused the credentials: {err} "
+             "(OPCHAIN_REDIS_PASSWORD, or the URL's)")  # fmt: skip
+    except redis.exceptions.ResponseError as err:  # NOAUTH: a password is needed
+        fail(f"Redis at {redact(url(settings))} refused us: {err} (OPCHAIN_REDIS_PASSWORD)")
+    except redis.exceptions.ConnectionError as err:
+        if "certificate" in str(err):
+            fail(f"Redis at {redact(url(settings))}: {err} (OPCHAIN_REDIS_TLS_CA)")
+    finally:
+        client.close()
 
 
 def paced(start: datetime, speed: float) -> PacedClock:

@@ -139,12 +139,13 @@ def serve(
     from opchain.api.live import Hub
     from opchain.api.server import server
 
-    from .bus import check_bus_url
+    from .bus import check_bus_url, check_credentials
 
     settings = load_settings(data_dir=data_dir, api_host=host, api_port=port, redis_url=bus)
     check_data_dir(settings.data_dir)
     if bus is not None:
         check_bus_url(bus)
+        check_credentials(settings)
     hub = Hub(settings.data_dir, settings.rate)
     app = make_app(settings, hub)
     api = server(app)
