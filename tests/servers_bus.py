@@ -22,14 +22,17 @@ WAIT = 300.0  # seconds: the longest any one thing may take here before the test
 
 
 @contextmanager
-def redis_at(folder: Path, port: int | None = None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def redis_at(
+    folder: Path, port: int | None = None, options: Sequence[str] = ()
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """redis-server on ``port`` (default: a free one) with its append-only file in ``folder``,
-    every write synced (a SIGKILLed server restarted here has every acknowledged write)."""
+    every write synced (a SIGKILLed server restarted here has every acknowledged write), and
+    ``options`` of its own (``--requirepass``, ...)."""
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
                "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-               "--loglevel", "notice"]  # fmt: skip
+               "--loglevel", "notice", *options]  # fmt: skip
     with _until_line(command, "Ready to accept connections", "stdout") as process:
         yield f"redis://127.0.0.1:{port}/0", process
 

@@ -92,7 +92,9 @@ def test_a_bad_broker_hour_loses_cycles_never_the_collector(
     chaos: tuple[FakeKite, str], tmp_path: Path
 ) -> None:
     fake, root = chaos
-    start = START  # the run's clock stands LEAD wall seconds before it (tests/stamped.py)
+    # The run's clock stands at its start for LEAD wall seconds (tests/stamped.py), then runs:
+    # started a lead's worth of market time early, it is at START when the fake's clock is.
+    start = START - timedelta(seconds=LEAD * SPEED)
     argv = [*STAMPED, str(LEAD), "run", "--broker", "kite", "--no-api", "--sessions", "1",
             "--cadence", str(CADENCE), "--speed", str(SPEED), "-d", str(tmp_path),
             "--start", start.strftime("%Y-%m-%dT%H:%M:%S")]  # fmt: skip

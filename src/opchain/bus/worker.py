@@ -63,6 +63,12 @@ READ_BLOCK = 1000  # ms a read waits for entries: well within the client's socke
 TRIM_SECONDS = 60.0
 BACKOFF = (0.5, 10.0)  # first and longest wait before trying Redis again, s
 AWAY = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
+# A wrong password (or user) is a ConnectionError to redis-py, but no wait mends it.
+WRONG = (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError)
+
+
+class BusRefused(RuntimeError):
+    """Redis refused this worker's credentials: the message is the one line to say."""
 
 
 def worker_name() -> str:
@@ -130,6 +136,9 @@ class Worker:
                 try:
                     await self.step()
                     wait = BACKOFF[0]
+                except WRONG as err:  # its files flushed; what is not on disk stays pending
+                    await self.close()
+                    raise BusRefused(f"Redis refused the worker's credentials: {err}") from err
                 except AWAY as err:  # LeaseLost goes up with nothing flushed: not ours now
                     self._away(err, wait)
                     self._kept = 0.0  # look after the leases first thing when it is back

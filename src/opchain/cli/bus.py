@@ -231,7 +231,7 @@ def worker(
     import signal
 
     from opchain.bus.lease import LeaseLost
-    from opchain.bus.worker import Worker
+    from opchain.bus.worker import BusRefused, Worker
     from opchain.redisconn import connect
 
     from .app import _say
@@ -253,6 +253,8 @@ def worker(
 
     try:
         asyncio.run(main())
+    except BusRefused as err:
+        fail(f"{err} (OPCHAIN_REDIS_PASSWORD, or the URL's)")
     except LeaseLost as err:
         # Another worker owns the partition now: exit at once, so that nothing this process
         # holds unflushed reaches its files (no buffered writer is flushed on the way out).
