@@ -38,7 +38,7 @@ from opchain.merge.cycle import Cycle, LoopStats
 from opchain.merge.rows import merge_cycle
 from opchain.merge.stats import History
 from opchain.model import Instrument, Snapshot
-from opchain.outputs import OUTPUTS, Session, opened
+from opchain.outputs import OUTPUTS, Outlets, Session, opened
 from opchain.outputs.splits import series_keys as series_keys
 from opchain.settings import Settings
 from opchain.store import layout
@@ -168,12 +168,7 @@ async def record_session(
             if resume is not None:
                 collector.resume(*_collector_state(settings, watches, day, resume))
             async for taken in take_cycles(broker, clock, plan, report, resume, until):
-                start = perf_counter()
-                cycle = merge_cycle(taken.snapshot, settings.rate, offsets, history)
-                history.remember(cycle.stats)
-                loop = taken.loop._replace(merge_ms=(perf_counter() - start) * 1000)
-                cycle = replace(cycle, loop=loop)
-                outputs.write(cycle)  # in the listed order: the raw journal first
+                cycle = write_cycle(settings, outputs, history, taken.snapshot, taken.loop)
                 if on_cycle:
                     on_cycle(cycle)
                 if progress:
@@ -186,6 +181,20 @@ async def record_session(
     report.rows_added, report.files = written.rows_added, written.files
     report.raw_parts = written.raw_parts
     return report
+
+
+def write_cycle(
+    settings: Settings, outputs: Outlets, history: History, snapshot: Snapshot, loop: LoopStats
+) -> Cycle:
+    """Merge a collected snapshot (its analytics against ``history``, which remembers it) and
+    hand the cycle to every output, in the listed order (the raw journal first); the cycle,
+    its loop stats with the merge's time. A bus worker records each cycle the same way."""
+    start = perf_counter()
+    cycle = merge_cycle(snapshot, settings.rate, settings.strike_offsets, history)
+    history.remember(cycle.stats)
+    cycle = replace(cycle, loop=loop._replace(merge_ms=(perf_counter() - start) * 1000))
+    outputs.write(cycle)
+    return cycle
 
 
 async def plan_session(

@@ -109,8 +109,5 @@ class Publishing:
         state = self.publisher.state
         if state != self._state:  # said once per change, not per cycle
             self._state = state
-            detail = self.publisher.detail
-            if state == "ok":
-                health.report(settings.data_dir, COMPONENT, "ok", detail, clock.now())
-            else:
-                health.report(settings.data_dir, COMPONENT, "degraded", detail, clock.now())
+            status: health.Status = "ok" if state == "ok" else "degraded"
+            health.report(settings.data_dir, COMPONENT, status, self.publisher.detail, clock.now())

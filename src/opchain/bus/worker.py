@@ -24,9 +24,8 @@ import time
 import zlib
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from time import perf_counter
 from typing import Any
 
 import redis.asyncio
@@ -44,11 +43,10 @@ from opchain.market.indices import INDIA_VIX
 from opchain.market.instruments import parse_dump
 from opchain.market.ist import IST, trading_date
 from opchain.merge.cycle import LoopStats
-from opchain.merge.rows import merge_cycle
 from opchain.merge.stats import History
 from opchain.model import Instrument
 from opchain.outputs import OUTPUTS, Outlets, Session, opened
-from opchain.pipeline import history_for, quiet_gc
+from opchain.pipeline import history_for, quiet_gc, write_cycle
 from opchain.redisconn import GROUP, Keys
 from opchain.settings import Settings
 from opchain.store import layout
@@ -353,14 +351,9 @@ class Worker:
         part.lease.check()
         flushes_before = rec.flushes.count
         snapshot = decode_snapshot(fields[b"snap"], rec.contracts)
-        start = perf_counter()
-        offsets = self.settings.strike_offsets
-        cycle = merge_cycle(snapshot, self.settings.rate, offsets, rec.history)
-        rec.history.remember(cycle.stats)
         known = {k: v for k, v in decode_loop(fields[b"loop"]).items() if k in LoopStats._fields}
         loop = LoopStats(**known)  # type: ignore[arg-type]  # a newer collector's extras left out
-        cycle = replace(cycle, loop=loop._replace(merge_ms=(perf_counter() - start) * 1000))
-        rec.outlets.write(cycle)
+        write_cycle(self.settings, rec.outlets, rec.history, snapshot, loop)
         rec.outlets.settle()
         log.debug("%s %s written", part.name, snapshot.ts.isoformat())
         rec.cycles += 1
@@ -368,7 +361,7 @@ class Worker:
         self.storage.stored()
         if rec.flushes.count != flushes_before:  # what came before this entry is on disk
             part.handled, flushed = [entry_id], part.handled
-            self._to_ack.setdefault(part.name, []).extend(flushed)
+            self._on_disk(part, flushed)
         else:
             part.handled.append(entry_id)
 
@@ -429,7 +422,7 @@ class Worker:
             return
         rec.outlets.day_over = day_over
         rec.closing.close()  # flushed: everything handled so far is on disk
-        self._to_ack.setdefault(part.name, []).extend(part.handled)
+        self._on_disk(part, part.handled)
         part.handled = []
         written = rec.outlets.written()
         end = "day closed" if day_over else "stopped"
@@ -441,13 +434,15 @@ class Worker:
     def _idle(self) -> None:
         """Nothing new: hand what is written to the OS, so it can be acknowledged."""
         for part in self.owned.values():
-            if part.recording is not None and part.handled:
-                part.recording.flushes.flush()
-                self._to_ack.setdefault(part.name, []).extend(part.handled)
+            if part.handled:
+                if part.recording is not None:
+                    part.recording.flushes.flush()
+                self._on_disk(part, part.handled)
                 part.handled = []
-            elif part.recording is None and part.handled:
-                self._to_ack.setdefault(part.name, []).extend(part.handled)
-                part.handled = []
+
+    def _on_disk(self, part: Partition, ids: list[bytes]) -> None:
+        """Entries whose files are flushed: acknowledged at the next :meth:`_ack_flushed`."""
+        self._to_ack.setdefault(part.name, []).extend(ids)
 
     async def _ack_flushed(self) -> None:
         for name, ids in list(self._to_ack.items()):
