@@ -243,6 +243,23 @@ def test_caddy_validates_the_proxy(tmp_path: Path, site: dict[str, str]) -> None
     assert set(proxy_env) == {"PROXY_DOMAIN", "PROXY_TLS"}
 
 
+def test_caddy_validates_the_proxy_with_certificates_of_ones_own(tmp_path: Path) -> None:
+    """PROXY_TLS naming a certificate and its key (deploy/certs/, mounted at /certs)."""
+    openssl = shutil.which("openssl")
+    assert openssl, f"no openssl: {SYSTEM_PACKAGES}"
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=opchain.lan", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    env = {"PROXY_DOMAIN": "opchain.lan", "PROXY_TLS": f"{cert} {key}"}
+    found = caddy_validate(tmp_path, CADDYFILE, **env)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "./certs:/certs:ro" in services()["proxy"]["volumes"]
+
+
 def test_the_proxy_routes_to_the_api_and_grafana_and_is_trusted() -> None:
     """/ goes to `app:8000`, the alias of exactly the roles serving the API (one at a time),
     /grafana/ to Grafana serving from that sub-path; the API believes X-Forwarded-For from
