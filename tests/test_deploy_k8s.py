@@ -12,9 +12,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import SecretStr
+
+from opchain.api.app import create_app
+from opchain.settings import Settings
+from tests.apiserver import running
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"
@@ -260,6 +266,23 @@ def test_every_container_serving_a_port_has_probes() -> None:
         assert "No probes, on purpose" in (K8S / unprobed).read_text()
 
 
+def test_the_api_probes_and_scrapes_answer_without_a_key(tmp_path: Path) -> None:
+    """The kubelet and Prometheus send no X-API-Key: each path they ask for answers 200 from
+    an API that wants keys (a key-guarded path such as /market-status would answer 401)."""
+    paths = {"/metrics"}  # prometheus/prometheus.yml
+    for _, container in containers():
+        if container["image"].startswith(OPCHAIN_IMAGE + ":"):
+            for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+                if "httpGet" in container.get(probe, {}):
+                    paths.add(container[probe]["httpGet"]["path"])
+    assert len(paths) > 1
+    settings = Settings(data_dir=tmp_path, api_keys=(SecretStr("a-key"),))
+    with running(create_app(settings)) as api:
+        assert httpx.get(f"{api.url}/market-status", timeout=30).status_code == 401
+        answers = {path: httpx.get(api.url + path, timeout=30).status_code for path in paths}
+    assert answers == dict.fromkeys(paths, 200)
+
+
 def labels_of(workload: dict[str, Any]) -> dict[str, str]:
     if workload["kind"] == "Pod":
         return dict(workload["metadata"]["labels"])
@@ -290,6 +313,15 @@ def test_every_selector_matches_its_pods() -> None:
         chosen = [w for w in workloads(examples=False) if matches(selector, w)]
         if not chosen:
             bad.append(f"{kind} {name}: no pod has {selector}")
+        for rule in doc["spec"].get("ingress", []) if kind == "NetworkPolicy" else []:
+            for peer in rule["from"]:
+                wanted = peer.get("podSelector", {}).get("matchLabels")
+                if wanted and not any(matches(wanted, w) for w in workloads(examples=False)):
+                    bad.append(f"NetworkPolicy {name}: no pod it admits has {wanted}")
+            served = {p["containerPort"] for w in chosen for c in pod_spec(w)["containers"]
+                      for p in c.get("ports", [])}  # fmt: skip
+            bad += [f"NetworkPolicy {name}: port {port['port']} is no port of its pods"
+                    for port in rule["ports"] if port["port"] not in served]  # fmt: skip
         if kind == "Service":
             ports = {p["name"] for w in chosen for c in pod_spec(w)["containers"]
                      for p in c.get("ports", [])}  # fmt: skip
