@@ -8,6 +8,7 @@ container. No cluster and no kubectl are needed."""
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,16 @@ def test_every_resource_passes_kubernetes_strict_schema(path: Path) -> None:
     """kubernetes-validate --strict, in process: an unknown kind (no schema) fails too."""
     for doc in load(path):
         kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+
+
+def test_the_kubernetes_validate_command_passes_every_manifest() -> None:
+    """The same check as a user runs it, warnings included (an unknown kind is only one)."""
+    command = Path(sys.executable).with_name("kubernetes-validate")
+    assert command.is_file(), f"{command} is missing: pip install -e '.[test]'"
+    files = [str(p) for p in manifests()]
+    done = subprocess.run([str(command), "--strict", "-k", KUBERNETES, "--quiet", *files],
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
 
 
 def test_the_strict_schema_catches_a_typo() -> None:
