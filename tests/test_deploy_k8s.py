@@ -1,6 +1,6 @@
 """The Kubernetes manifests of deploy/k8s, checked offline: every resource against Kubernetes'
 own schemas (kubernetes-validate, strict: an unknown field fails), the kustomization listing
-every manifest and every copied file (and its copies equal to their originals), and what the
+every manifest and the Grafana and Prometheus files compose uses too, and what the
 schemas cannot see: references between resources (Services to pods, Secrets, ConfigMaps,
 volumes, autoscaler targets, ingress backends), resources, probes and pod security on every
 container. No cluster and no kubectl are needed."""
@@ -30,12 +30,11 @@ OPCHAIN_IMAGE = "ghcr.io/opchain/opchain"
 WORKLOADS = {"Deployment", "StatefulSet", "Pod", "Job"}
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|Ti)?$")
 USER_MADE_SECRETS = K8S / "secret.example.yaml"  # secrets the user creates (not applied)
-# The copies kustomize needs (it reads no file outside deploy/k8s): copy -> original.
-COPIED = {
-    "grafana": ROOT / "deploy" / "grafana",
-    "prometheus/rules": ROOT / "deploy" / "prometheus" / "rules",
-}
-RULES = "opchain.yml"  # the one file of deploy/prometheus/rules Prometheus loads
+# kustomization.yaml sits in deploy/ (kustomize reads no file outside its own directory), so
+# the ConfigMaps are generated from the very files compose mounts.
+KUSTOMIZATION = ROOT / "deploy" / "kustomization.yaml"
+GRAFANA = ROOT / "deploy" / "grafana"
+RULES = ROOT / "deploy" / "prometheus" / "rules" / "opchain.yml"  # the file Prometheus loads
 
 
 def load(path: Path) -> list[dict[str, Any]]:
@@ -43,11 +42,11 @@ def load(path: Path) -> list[dict[str, Any]]:
 
 
 def manifests() -> list[Path]:
-    return sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+    return sorted(K8S.glob("*.yaml"))
 
 
 def kustomization() -> dict[str, Any]:
-    found: dict[str, Any] = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    found: dict[str, Any] = yaml.safe_load(KUSTOMIZATION.read_text())
     return found
 
 
@@ -144,44 +143,25 @@ def test_every_quantity_is_one_kubernetes_reads() -> None:
 def test_the_kustomization_lists_every_manifest_and_only_them() -> None:
     listed = kustomization()["resources"]
     assert len(listed) == len(set(listed)), "a resource listed twice"
-    applied = {p.name for p in manifests() if not p.name.endswith(".example.yaml")}
-    assert set(listed) == applied
-    assert {p.name for p in manifests()} - applied == {"secret.example.yaml", "login.example.yaml"}
+    applied = {p for p in manifests() if not p.name.endswith(".example.yaml")}
+    assert {KUSTOMIZATION.parent / name for name in listed} == applied
+    assert {p.name for p in manifests()} - {p.name for p in applied} == {
+        "secret.example.yaml",
+        "login.example.yaml",
+    }
 
 
-def test_every_other_file_is_a_generated_configmap_source() -> None:
+def test_the_configmaps_are_made_of_deploys_own_files() -> None:
+    """Grafana's provisioning and dashboards and the alert rules: every one of them, from the
+    files compose mounts (no copy to drift); and every file of deploy/k8s is a manifest or the
+    cluster's scrape config."""
     sources = [f for entry in kustomization()["configMapGenerator"] for f in entry["files"]]
     assert len(sources) == len(set(sources))
-    on_disk = {str(p.relative_to(K8S)) for p in K8S.rglob("*") if p.is_file()}
-    top = {p.name for p in manifests()} | {"kustomization.yaml"}
-    assert on_disk - top == set(sources)
-
-
-def copies() -> list[tuple[Path, Path]]:
-    pairs = []
-    for copied, original in COPIED.items():
-        for path in sorted((K8S / copied).rglob("*")):
-            if path.is_file():
-                pairs.append((path, original / path.relative_to(K8S / copied)))
-    return pairs
-
-
-@pytest.mark.parametrize("copy", [c for c, _ in copies()], ids=lambda p: str(p.relative_to(K8S)))
-def test_each_copy_equals_its_original(copy: Path) -> None:
-    original = dict(copies())[copy]
-    fix = f"cp {original.relative_to(ROOT)} {copy.relative_to(ROOT)}"
-    assert original.is_file(), (
-        f"{copy.relative_to(ROOT)} copies {original.relative_to(ROOT)}: missing"
-    )
-    assert copy.read_bytes() == original.read_bytes(), f"out of date: {fix}"
-
-
-def test_every_grafana_file_and_the_rules_are_copied() -> None:
-    grafana = COPIED["grafana"]
-    wanted = {p for p in grafana.rglob("*") if p.is_file() and p.suffix in (".json", ".yaml")}
-    wanted.add(COPIED["prometheus/rules"] / RULES)
-    missing = wanted - {original for _, original in copies()}
-    assert missing == set(), "copy each into deploy/k8s (and list it in configMapGenerator)"
+    paths = {KUSTOMIZATION.parent / source.split("=")[-1] for source in sources}
+    assert all(path.is_file() for path in paths), sorted(p for p in paths if not p.is_file())
+    grafana = {p for p in GRAFANA.rglob("*") if p.is_file() and p.suffix in (".json", ".yaml")}
+    assert paths == grafana | {RULES, K8S / "prometheus.yml"}
+    assert {p for p in K8S.rglob("*") if p.is_file()} == {*manifests(), K8S / "prometheus.yml"}
 
 
 def test_every_resource_is_labelled_and_in_the_namespace() -> None:
@@ -480,7 +460,7 @@ def test_every_value_is_a_string() -> None:
 def test_the_prometheus_configuration_passes_promtool() -> None:
     promtool = shutil.which("promtool")
     assert promtool, "promtool is missing: scripts/system-packages installs it (prometheus)"
-    config = K8S / "prometheus" / "prometheus.yml"
+    config = K8S / "prometheus.yml"
     done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True,
                           text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
