@@ -44,8 +44,6 @@ RUNBOOKS = {
     "disk-low",
     "api-down",
 }
-# Reported by `opchain run` and `opchain collect` when Kite refuses the token; a literal there.
-BROKER_COMPONENT = "broker"
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan"}
 GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
 MATCHER = re.compile(r'([a-zA-Z_]\w*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
@@ -120,8 +118,8 @@ def reported_components(tmp_path: Path) -> set[str]:
     assert token is not None
     named = {token.name, disk_check(kite, NOW).name}
     constants = {state.COLLECTOR, storage_health.COMPONENT, bus_collector.COMPONENT,
-                 redislive.COMPONENT, writer.SINK}  # fmt: skip
-    return named | constants | {BROKER_COMPONENT}
+                 redislive.COMPONENT, writer.SINK, state.BROKER}  # fmt: skip
+    return named | constants
 
 
 def test_config_passes_promtool_with_its_rules(tmp_path: Path) -> None:

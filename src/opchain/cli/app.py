@@ -7,9 +7,11 @@ settings (BENCHMARKS.md, "Command start-up").
 
 import contextlib
 import logging
+import signal
 import sys
 from datetime import date, datetime
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -44,12 +46,25 @@ class App(typer.Typer):
     file, exit code 2, with the traceback in the debug log (``opchain -v``)."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        signal.signal(signal.SIGTERM, _terminate)
         try:
             return super().__call__(*args, **kwargs)
         except OSError as err:
             log.debug("stopped by an operating-system error", exc_info=err)
             console.print(f"[bold red]error:[/] {say_os_error(err)}", soft_wrap=True)
             sys.exit(2)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (``docker stop``, Kubernetes, systemd) stops a command as Ctrl-C does: cleanly,
+    its files flushed, its state saying so. Without a handler opchain would die on the spot, or,
+    as a container's first process, not at all (the kernel drops a signal that process has no
+    handler for) until it is killed ten seconds later."""
+    interrupt = signal.getsignal(signal.SIGINT)  # asyncio's own while a loop runs
+    if callable(interrupt):
+        interrupt(signal.SIGINT, frame)
+    else:  # SIGINT ignored (a background job of a script): stop anyway
+        raise KeyboardInterrupt
 
 
 app = App(
@@ -235,7 +250,7 @@ def run(
         if kite_source is not None:
             notice = await kite.check_login(kite_source, stored, clock)
             console.print(notice, soft_wrap=True)
-            health.report(settings.data_dir, "broker", "ok", notice, clock.now())
+            health.report(settings.data_dir, health.BROKER, "ok", notice, clock.now())
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(source.close)
             hub = Hub(settings.data_dir, settings.rate) if api else None
@@ -276,7 +291,7 @@ def run(
     except TokenExpired as err:
         log.critical("Kite session ended: %s", err)
         detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
-        health.report(settings.data_dir, "broker", "down", detail, clock.now())
+        health.report(settings.data_dir, health.BROKER, "down", detail, clock.now())
         console.print(
             f"[bold red]stopped:[/] {detail}. Every file is complete up to the last snapshot; "
             "rerun to continue.",

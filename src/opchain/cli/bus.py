@@ -189,7 +189,7 @@ def collect(
         if kite_source is not None:
             notice = await kite.check_login(kite_source, stored, clock)
             console.print(notice, soft_wrap=True)
-            health.report(settings.data_dir, "broker", "ok", notice, clock.now())
+            health.report(settings.data_dir, health.BROKER, "ok", notice, clock.now())
         try:
             # Restarted with backoff after a failure, as `opchain run`'s collector is; an
             # expired login or a missing calendar cannot be helped by a restart.
@@ -210,7 +210,7 @@ def collect(
         fail(str(err))
     except TokenExpired as err:
         detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
-        health.report(settings.data_dir, "broker", "down", detail, clock.now())
+        health.report(settings.data_dir, health.BROKER, "down", detail, clock.now())
         console.print(f"[bold red]stopped:[/] {detail}.", soft_wrap=True)
         raise typer.Exit(3) from None
 

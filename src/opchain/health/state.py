@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "degraded", "down"]
 COLLECTOR = "collector"  # the component ``opchain run`` records with
+BROKER = "broker"  # the broker's login, as ``run`` and ``collect`` checked it with Kite
 
 
 class State(TypedDict):

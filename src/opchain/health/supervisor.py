@@ -16,6 +16,7 @@ The clock says how long a run lasted and the sleep is injectable, so tests drive
 :class:`~opchain.market.clock.VirtualClock` or record the sleeps instead of sleeping.
 """
 
+import asyncio
 import logging
 import random
 import traceback
@@ -69,7 +70,8 @@ async def supervise(
 
     An exception of a ``give_up_on`` type (an expired login: restarting cannot help) is
     reported ``down`` and raised at once; so is the last error, wrapped in :class:`GaveUp`,
-    after ``max_failures`` failures in a row. Cancellation passes through untouched.
+    after ``max_failures`` failures in a row. Cancellation (the command stopped) is reported
+    ``down``, ``stopped``, and passes through.
     """
     rng = rng or random.Random()
     sleep = sleep or _clock_sleep(clock)
@@ -85,6 +87,9 @@ async def supervise(
         report("ok", "running" if not restarts else f"running again (restart {restarts})")
         try:
             await start()
+        except asyncio.CancelledError:  # stopped (Ctrl-C, SIGTERM): nothing runs any more
+            report("down", "stopped")
+            raise
         except give_up_on as err:
             report("down", f"stopped: {_say(err)}")
             raise
