@@ -96,8 +96,9 @@ def test_the_runbook_anchors_exist() -> None:
     assert not missing, f"docs/operations.md lacks the runbook anchors {missing}"
 
 
-# Quoted messages: each is a `> ` line of docs/troubleshooting.md, `<...>` standing for what
-# varies. Every other character must be printed by opchain: the literal pieces of some string
+# Quoted messages: each is a line "> `` <message> ``" of docs/troubleshooting.md (a code span
+# in a quote, so that GitHub shows the `<...>` standing for what varies, and the message's own
+# backticks). Every other character must be printed by opchain: the literal pieces of some string
 # in src/opchain (f-strings, %-formats and str.format split at their placeholders, Rich's
 # markup removed) or the name of one of its classes (exceptions are shown by their names).
 PLACEHOLDER = re.compile(r"<[^<>]*>")
@@ -105,9 +106,15 @@ FORMAT = re.compile(r"%(?:\([^)]*\))?[-#0 +]*\d*(?:\.\d+)?[sdifrx]|\{[^{}]*\}")
 MARKUP = re.compile(r"\[/?[a-z ]*\]")
 
 
+QUOTE = re.compile(r"> `` (.+) ``")
+
+
 def quoted_messages() -> list[str]:
     text = FENCE.sub("", (DOCS / "troubleshooting.md").read_text(encoding="utf-8"))
-    return [line[2:].strip() for line in text.splitlines() if line.startswith("> ")]
+    quotes = [line for line in text.splitlines() if line.startswith(">")]
+    odd = [line for line in quotes if not QUOTE.fullmatch(line)]
+    assert not odd, f"quotes not in the form > `` message `` (so not checked): {odd}"
+    return [QUOTE.fullmatch(line).group(1) for line in quotes]  # type: ignore[union-attr]
 
 
 def _pieces(node: ast.AST) -> list[str] | None:
