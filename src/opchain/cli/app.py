@@ -16,7 +16,7 @@ import typer
 
 from opchain import __version__
 
-from . import bus, influx, kite, profiles
+from . import bus, config, influx, kite, profiles
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -69,6 +69,7 @@ app.command()(serve)
 app.command()(bus.collect)
 app.command()(bus.worker)
 app.command("calendar")(show_calendar)
+app.command("config")(config.show_config)
 app.add_typer(influx.app, name="influx")
 
 DataDir = Annotated[
