@@ -62,6 +62,7 @@ def _arguments(command: Any) -> list[str]:
 
 COMMANDS = _commands(_root())
 GLOBAL = _options(_root())
+ANY = GLOBAL.union(*(_options(c) for c in COMMANDS.values()))  # and --help, which every one has
 
 
 # README's "## Commands" section.
@@ -127,11 +128,10 @@ def test_every_command_and_option_the_section_names_exists() -> None:
             command = _command_of(span) if span.startswith("opchain ") else row_command
             if span.startswith("opchain ") and command not in COMMANDS:
                 raise AssertionError(f"README names `{span}`: no such opchain command")
-            if command is None:
-                continue  # prose outside the table: only its `opchain ...` spans are checked
-            known = _options(COMMANDS[command]) | GLOBAL
-            wrong = [o for o in OPTION.findall(span) if o not in known]
-            assert not wrong, f"README: `{span}`: opchain {' '.join(command)} has no {wrong}"
+            # Prose outside the table: an option of some command.
+            known = ANY if command is None else _options(COMMANDS[command]) | GLOBAL
+            wrong = [o for o in OPTION.findall(span) if o not in known | {"--help"}]
+            assert not wrong, f"README: `{span}`: {wrong} not an option of {command or 'any'}"
 
 
 def test_the_global_options_are_said_once_before_the_table() -> None:
@@ -149,6 +149,11 @@ def test_every_environment_name_in_the_table_is_a_setting() -> None:
 
 
 # docs/configuration.md
+
+
+def test_every_setting_has_a_description() -> None:
+    missing = [name for name, field in Settings.model_fields.items() if not field.description]
+    assert not missing, f"settings without a description in src/opchain/settings.py: {missing}"
 
 
 def test_configuration_md_is_what_the_generator_writes() -> None:

@@ -139,7 +139,7 @@ class Settings(BaseSettings):
         description="Where `opchain login` keeps the day's access token (mode 0600).",
     )
     kite_ticks: bool = Field(
-        False, description="Collect from Kite's WebSocket ticker instead of polling /quote."
+        False, description="Collect from Kite's WebSocket ticker instead of polling `/quote`."
     )
 
     # The API and dashboard (opchain serve, and inside opchain run).
@@ -155,8 +155,8 @@ class Settings(BaseSettings):
     api_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Reverse proxies in front of the API, comma-separated addresses or networks "
-        "(10.0.0.5, 10.0.0.0/24): only a request from one of these has its X-Forwarded-For and "
-        "X-Forwarded-Proto believed. Empty: none; a client is the address it connects from.",
+        "(`10.0.0.5`, `10.0.0.0/24`): only a request from one of these has its `X-Forwarded-For` "
+        "and `X-Forwarded-Proto` believed. Empty: none; a client is the address it connects from.",
     )
     # Health and alerts.
     influxdb_url: str | None = Field(
@@ -166,8 +166,8 @@ class Settings(BaseSettings):
     )
     influxdb_api: Literal["v1", "v2"] = Field(
         "v1",
-        description="v1: POST /write?db= (InfluxDB 1.x, and 2.x/3.x through their v1 API); "
-        "v2: POST /api/v2/write?bucket=&org= with a token (2.x, 3.x).",
+        description="`v1`: `POST /write?db=` (InfluxDB 1.x, and 2.x/3.x through their v1 API); "
+        "`v2`: `POST /api/v2/write?bucket=&org=` with a token (2.x, 3.x).",
     )
     influxdb_db: str = Field(
         "opchain",
@@ -209,8 +209,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         validation_alias=_alias("OPCHAIN_REDIS_URL", "REDIS_URL", "redis_url"),
-        description="Redis to check and publish to, e.g. redis://127.0.0.1:6379/0, or "
-        "rediss://... for TLS; a password in the URL (redis://:pw@host:port/0) or in "
+        description="Redis to check and publish to, e.g. `redis://127.0.0.1:6379/0`, or "
+        "`rediss://...` for TLS; a password in the URL (`redis://:pw@host:port/0`) or in "
         "redis_password (none: OP's REDIS_HOST, else unused).",
     )
     redis_host: str | None = Field(
@@ -232,7 +232,7 @@ class Settings(BaseSettings):
     )
     redis_tls_ca: Path | None = Field(
         None,
-        description="A CA bundle to verify a rediss:// server's certificate with (default: the "
+        description="A CA bundle to verify a `rediss://` server's certificate with (default: the "
         "system's).",
     )
     bus_prefix: str = Field(
