@@ -62,7 +62,7 @@ def _arguments(command: Any) -> list[str]:
 
 COMMANDS = _commands(_root())
 GLOBAL = _options(_root())
-ANY = GLOBAL.union(*(_options(c) for c in COMMANDS.values()))  # and --help, which every one has
+ANY = GLOBAL.union(*(_options(c) for c in COMMANDS.values()))  # (--help: every command)
 
 
 # README's "## Commands" section.
