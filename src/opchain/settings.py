@@ -31,21 +31,27 @@ class Settings(BaseSettings):
         allow_inf_nan=False,
     )
 
-    data_dir: Path = Field(Path("data"), description="Where everything is written.")
+    data_dir: Path = Field(
+        Path("data"),
+        description="Where everything is written.",
+    )
     csv_split_root: Path | None = Field(
         None,
         validation_alias=_alias("OPCHAIN_CSV_SPLIT_ROOT", "CSV_SPLIT_ROOT", "csv_split_root"),
-        description="Daily split CSVs; default <data_dir>/csv_data.",
+        description="Daily split CSVs; default `<data_dir>/csv_data`.",
     )
     adv_root: Path | None = Field(
         None,
         validation_alias=_alias("OPCHAIN_ADV_ROOT", "ADV_ROOT", "adv_root"),
-        description="Weekday masters, DTE profiles and EOD reports; default <data_dir>/data_adv.",
+        description="Weekday masters, DTE profiles and EOD reports; default `<data_dir>/data_adv`.",
     )
-    broker: Literal["sim", "kite"] = "sim"
+    broker: Literal["sim", "kite"] = Field(
+        "sim", description="Where quotes come from: the simulated market or Zerodha Kite Connect."
+    )
     indices: Annotated[tuple[str, ...], NoDecode] = Field(
         DEFAULT_INDICES,
         validation_alias=_alias("OPCHAIN_INDICES", "SESSION_INDEXES", "indices"),
+        description="The indices collected, comma-separated: NIFTY, BANKNIFTY, SENSEX.",
     )
     cadence_seconds: float = Field(
         30.0,
@@ -55,11 +61,11 @@ class Settings(BaseSettings):
         ),
         description="Seconds between snapshots (1 to any).",
     )
-    strike_width: int = Field(2, ge=0, le=50, description="Offsets atm_m<w> .. atm_p<w>.")
+    strike_width: int = Field(2, ge=0, le=50, description="Offsets `atm_m<w>` .. `atm_p<w>`.")
     offsets: Annotated[tuple[int, ...] | None, NoDecode] = Field(
         None,
         validation_alias=_alias("OPCHAIN_OFFSETS", "LOGGER_OFFSETS", "offsets"),
-        description="Explicit offsets such as -2,-1,0,1,2 (overrides strike_width).",
+        description="Explicit offsets such as `-2,-1,0,1,2` (overrides strike_width).",
     )
     full_chain: bool | None = Field(
         None,
@@ -71,8 +77,16 @@ class Settings(BaseSettings):
     )
     rate: float = Field(0.0, description="Risk-free rate for discounting under Black-76.")
     sim_seed: int = Field(7, ge=0, description="The simulator's random seed (0 or more).")
-    sim_glitch_rate: float = Field(0.001, ge=0.0, le=1.0)
-    raw_window_minutes: int = Field(15, ge=1, le=375)
+    sim_glitch_rate: float = Field(
+        0.001,
+        ge=0.0,
+        le=1.0,
+        description="Share of the simulator's quotes that are glitched (a crossed book or a stale "
+        "timestamp, 0 to 1), so that validation has something to find.",
+    )
+    raw_window_minutes: int = Field(
+        15, ge=1, le=375, description="Minutes of raw legs folded into one Parquet part (1 to 375)."
+    )
     durable_writes: bool = Field(False, description="fsync every flush (survives power loss).")
     flush_seconds: float = Field(
         1.0,
@@ -86,11 +100,14 @@ class Settings(BaseSettings):
         "for a year opchain has no table for; `opchain calendar` shows what it adds.",
     )
     kite_api_key: str | None = Field(
-        None, validation_alias=_alias("KITE_API_KEY", "OPCHAIN_KITE_API_KEY", "kite_api_key")
+        None,
+        validation_alias=_alias("KITE_API_KEY", "OPCHAIN_KITE_API_KEY", "kite_api_key"),
+        description="Your Kite Connect app's API key.",
     )
     kite_api_secret: SecretStr | None = Field(
         None,
         validation_alias=_alias("KITE_API_SECRET", "OPCHAIN_KITE_API_SECRET", "kite_api_secret"),
+        description="Your Kite Connect app's API secret (`opchain login` signs with it).",
     )
     kite_access_token: SecretStr | None = Field(
         None,
@@ -104,13 +121,13 @@ class Settings(BaseSettings):
     )
     kite_login_url: str | None = Field(
         None,
-        description="Kite's login page; default https://kite.zerodha.com/connect/login, or "
-        "<kite_root>/connect/login for another root.",
+        description="Kite's login page; default `https://kite.zerodha.com/connect/login`, or "
+        "`<kite_root>/connect/login` for another root.",
     )
     kite_ticker_url: str | None = Field(
         None,
-        description="Kite's ticker; default wss://ws.kite.trade, or <kite_root> as ws:// for "
-        "another root.",
+        description="Kite's ticker; default `wss://ws.kite.trade`, or `<kite_root>` as `ws://` "
+        "for another root.",
     )
     kite_redirect_url: str = Field(
         "http://127.0.0.1:5000/kite/callback",
@@ -122,7 +139,7 @@ class Settings(BaseSettings):
         description="Where `opchain login` keeps the day's access token (mode 0600).",
     )
     kite_ticks: bool = Field(
-        False, description="Collect from Kite's WebSocket ticker instead of polling /quote."
+        False, description="Collect from Kite's WebSocket ticker instead of polling `/quote`."
     )
 
     # The API and dashboard (opchain serve, and inside opchain run).
@@ -131,15 +148,15 @@ class Settings(BaseSettings):
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         (),
         description="Keys for the data endpoints, comma-separated: a key itself or its SHA-256 "
-        "as sha256:<hex>; kept only as hashes. Empty: the API is open (loopback use).",
+        "as `sha256:<hex>`; kept only as hashes. Empty: the API is open (loopback use).",
     )
     api_rate: float = Field(50.0, gt=0, description="Requests per second per client, sustained.")
     api_burst: int = Field(100, ge=1, description="Requests a client may make at once.")
     api_trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
         (),
         description="Reverse proxies in front of the API, comma-separated addresses or networks "
-        "(10.0.0.5, 10.0.0.0/24): only a request from one of these has its X-Forwarded-For and "
-        "X-Forwarded-Proto believed. Empty: none; a client is the address it connects from.",
+        "(`10.0.0.5`, `10.0.0.0/24`): only a request from one of these has its `X-Forwarded-For` "
+        "and `X-Forwarded-Proto` believed. Empty: none; a client is the address it connects from.",
     )
     # Health and alerts.
     influxdb_url: str | None = Field(
@@ -149,8 +166,8 @@ class Settings(BaseSettings):
     )
     influxdb_api: Literal["v1", "v2"] = Field(
         "v1",
-        description="v1: POST /write?db= (InfluxDB 1.x, and 2.x/3.x through their v1 API); "
-        "v2: POST /api/v2/write?bucket=&org= with a token (2.x, 3.x).",
+        description="`v1`: `POST /write?db=` (InfluxDB 1.x, and 2.x/3.x through their v1 API); "
+        "`v2`: `POST /api/v2/write?bucket=&org=` with a token (2.x, 3.x).",
     )
     influxdb_db: str = Field(
         "opchain",
@@ -192,8 +209,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(
         None,
         validation_alias=_alias("OPCHAIN_REDIS_URL", "REDIS_URL", "redis_url"),
-        description="Redis to check and publish to, e.g. redis://127.0.0.1:6379/0, or "
-        "rediss://... for TLS; a password in the URL (redis://:pw@host:port/0) or in "
+        description="Redis to check and publish to, e.g. `redis://127.0.0.1:6379/0`, or "
+        "`rediss://...` for TLS; a password in the URL (`redis://:pw@host:port/0`) or in "
         "redis_password (none: OP's REDIS_HOST, else unused).",
     )
     redis_host: str | None = Field(
@@ -215,7 +232,7 @@ class Settings(BaseSettings):
     )
     redis_tls_ca: Path | None = Field(
         None,
-        description="A CA bundle to verify a rediss:// server's certificate with (default: the "
+        description="A CA bundle to verify a `rediss://` server's certificate with (default: the "
         "system's).",
     )
     bus_prefix: str = Field(
@@ -234,11 +251,13 @@ class Settings(BaseSettings):
     )
     alert_webhook_url: str | None = Field(None, description="POST each alert here as JSON.")
     alert_smtp_host: str | None = Field(None, description="Mail each alert through this server.")
-    alert_smtp_port: int = Field(25, ge=1, le=65535)
-    alert_smtp_user: str | None = None
-    alert_smtp_password: SecretStr | None = None
+    alert_smtp_port: int = Field(25, ge=1, le=65535, description="The mail server's port.")
+    alert_smtp_user: str | None = Field(
+        None, description="The user to log in to the mail server as (none: no login)."
+    )
+    alert_smtp_password: SecretStr | None = Field(None, description="The mail server password.")
     alert_smtp_tls: bool = Field(False, description="STARTTLS before logging in.")
-    alert_email_from: str = "opchain@localhost"
+    alert_email_from: str = Field("opchain@localhost", description="The alert mails' sender.")
     alert_email_to: Annotated[tuple[str, ...], NoDecode] = Field(
         (), description="Recipients, comma-separated."
     )

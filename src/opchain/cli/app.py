@@ -18,7 +18,7 @@ import typer
 
 from opchain import __version__
 
-from . import bus, influx, kite, profiles
+from . import bus, config, influx, kite, profiles
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -84,6 +84,7 @@ app.command()(serve)
 app.command()(bus.collect)
 app.command()(bus.worker)
 app.command("calendar")(show_calendar)
+app.command("config")(config.show_config)
 app.add_typer(influx.app, name="influx")
 
 DataDir = Annotated[
@@ -196,12 +197,7 @@ def run(
     import httpx
 
     from opchain.api.live import Hub
-    from opchain.brokers.base import Broker
-    from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.client import TokenExpired
-    from opchain.brokers.kite.session import StoredToken
-    from opchain.brokers.kite.ticks import TickBroker
-    from opchain.brokers.sim import SimBroker
     from opchain.brokers.tally import BrokerTally, CountingTransport
     from opchain.health import state as health
     from opchain.health.metrics import Metrics
@@ -227,19 +223,9 @@ def run(
     clock = make_clock(start, speed)
     metrics = Metrics()
     tally = BrokerTally(metrics.observe_request) if settings.broker == "kite" else None
-    source: Broker
-    kite_source: KiteBroker | TickBroker | None = None
-    stored: StoredToken | None = None
-    if settings.broker == "kite":
-        accelerated = start is not None or speed != 1.0
-        assert tally is not None
-        counted = CountingTransport(httpx.AsyncHTTPTransport(), tally)
-        kite_source, stored = kite.kite_broker(settings, clock, accelerated, counted)
-        source = kite_source
-    else:
-        source = SimBroker(
-            clock, settings.sim_seed, settings.sim_glitch_rate, indices=settings.indices
-        )
+    counted = CountingTransport(httpx.AsyncHTTPTransport(), tally) if tally else None
+    accelerated = start is not None or speed != 1.0
+    source, kite_source, stored = kite.make_broker(settings, clock, accelerated, counted)
     storage = StorageHealth(settings.data_dir, clock, say=_say)
     recorded: list[date] = []  # carried over the collector's restarts: no day twice
 
@@ -248,9 +234,7 @@ def run(
 
     async def collect() -> None:
         if kite_source is not None:
-            notice = await kite.check_login(kite_source, stored, clock)
-            console.print(notice, soft_wrap=True)
-            health.report(settings.data_dir, health.BROKER, "ok", notice, clock.now())
+            await kite.login_checked(kite_source, stored, clock, settings.data_dir)
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(source.close)
             hub = Hub(settings.data_dir, settings.rate) if api else None
@@ -290,14 +274,8 @@ def run(
         fail(str(err))
     except TokenExpired as err:
         log.critical("Kite session ended: %s", err)
-        detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
-        health.report(settings.data_dir, health.BROKER, "down", detail, clock.now())
-        console.print(
-            f"[bold red]stopped:[/] {detail}. Every file is complete up to the last snapshot; "
-            "rerun to continue.",
-            soft_wrap=True,
-        )
-        raise typer.Exit(3) from None
+        then = " Every file is complete up to the last snapshot; rerun to continue."
+        kite.token_expired(err, clock, settings.data_dir, then)
 
 
 def _say(line: str) -> None:

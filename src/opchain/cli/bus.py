@@ -117,12 +117,7 @@ def collect(
     spooled under the data directory and published, in order, when it is back."""
     import asyncio
 
-    from opchain.brokers.base import Broker
-    from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.client import TokenExpired
-    from opchain.brokers.kite.session import StoredToken
-    from opchain.brokers.kite.ticks import TickBroker
-    from opchain.brokers.sim import SimBroker
     from opchain.bus.collector import Publishing
     from opchain.bus.publish import Publisher
     from opchain.health import state as health
@@ -150,16 +145,8 @@ def collect(
         sessions = 1
     else:
         clock = make_clock(start, 1.0 if speed is None else speed)
-    source: Broker
-    kite_source: KiteBroker | TickBroker | None = None
-    stored: StoredToken | None = None
-    if settings.broker == "kite":
-        accelerated = start is not None or speed not in (None, 1.0)
-        kite_source, stored = kite.kite_broker(settings, clock, accelerated)
-        source = kite_source
-    else:
-        source = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate,
-                           indices=settings.indices)  # fmt: skip
+    accelerated = start is not None or speed not in (None, 1.0)
+    source, kite_source, stored = kite.make_broker(settings, clock, accelerated)
     spool = layout.bus_spool_dir(settings.data_dir)
     publisher = Publisher(lambda: connect(settings), spool, say=_say)
     publishing = Publishing(publisher, Keys(settings.bus_prefix))
@@ -187,9 +174,7 @@ def collect(
 
     async def main() -> None:
         if kite_source is not None:
-            notice = await kite.check_login(kite_source, stored, clock)
-            console.print(notice, soft_wrap=True)
-            health.report(settings.data_dir, health.BROKER, "ok", notice, clock.now())
+            await kite.login_checked(kite_source, stored, clock, settings.data_dir)
         try:
             # Restarted with backoff after a failure, as `opchain run`'s collector is; an
             # expired login or a missing calendar cannot be helped by a restart.
@@ -209,10 +194,7 @@ def collect(
     except calendar.CalendarUnavailable as err:
         fail(str(err))
     except TokenExpired as err:
-        detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
-        health.report(settings.data_dir, health.BROKER, "down", detail, clock.now())
-        console.print(f"[bold red]stopped:[/] {detail}.", soft_wrap=True)
-        raise typer.Exit(3) from None
+        kite.token_expired(err, clock, settings.data_dir)
 
 
 def worker(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -16,6 +17,7 @@ from .console import check_number, console, fail, load_settings, make_clock, out
 if TYPE_CHECKING:  # Kite's client, the fake server and their web stack: imported when used
     import httpx
 
+    from opchain.brokers.base import Broker
     from opchain.brokers.kite.broker import KiteBroker
     from opchain.brokers.kite.session import StoredToken
     from opchain.brokers.kite.ticks import TickBroker
@@ -177,6 +179,46 @@ def _token_source(settings: Settings, clock: Clock) -> tuple[StoredToken | None,
         return (latest or stored).access_token
 
     return stored, read
+
+
+def make_broker(
+    settings: Settings,
+    clock: Clock,
+    accelerated: bool,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> tuple[Broker, KiteBroker | TickBroker | None, StoredToken | None]:
+    """The broker the settings name (`opchain run` and `opchain collect`): the simulator, or
+    Kite's (:func:`kite_broker`), then also returned as itself with its stored login."""
+    if settings.broker == "kite":
+        broker, stored = kite_broker(settings, clock, accelerated, transport)
+        return broker, broker, stored
+    from opchain.brokers.sim import SimBroker
+
+    sim = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate, indices=settings.indices)
+    return sim, None, None
+
+
+async def login_checked(
+    broker: KiteBroker | TickBroker, stored: StoredToken | None, clock: Clock, data_dir: Path
+) -> None:
+    """Before anything else: :func:`check_login`, said on the console and reported to health
+    as the broker's state (ok)."""
+    from opchain.health import state as health
+
+    notice = await check_login(broker, stored, clock)
+    console.print(notice, soft_wrap=True)
+    health.report(data_dir, health.BROKER, "ok", notice, clock.now())
+
+
+def token_expired(err: Exception, clock: Clock, data_dir: Path, then: str = "") -> NoReturn:
+    """Kite stopped accepting the access token: the broker down in health, one line (and
+    ``then``), exit code 3."""
+    from opchain.health import state as health
+
+    detail = f"Kite no longer accepts the access token ({err}); run `opchain login`"
+    health.report(data_dir, health.BROKER, "down", detail, clock.now())
+    console.print(f"[bold red]stopped:[/] {detail}.{then}", soft_wrap=True)
+    raise typer.Exit(3) from None
 
 
 async def check_login(

@@ -104,7 +104,9 @@ def rebuild_masters(
 
 
 def import_op(
-    source: Annotated[Path, typer.Argument(help="An OP data directory (or its csv_data).")],
+    source: Annotated[
+        Path, typer.Argument(metavar="PATH", help="An OP data directory (or its csv_data).")
+    ],
     data_dir: DataDir = None,
 ) -> None:
     """Read an OP data directory as it is (nothing there is changed), report what it holds and
