@@ -218,6 +218,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "kite_ticks": ("true", True),
     "api_host": ("0.0.0.0", "0.0.0.0"),
     "api_port": ("8001", 8001),
+    "metrics_port": ("9464", 9464),
     "api_keys": ("k1,k2", ("k1", "k2")),
     "api_rate": ("5", 5.0),
     "api_burst": ("9", 9),

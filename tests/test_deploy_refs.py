@@ -82,6 +82,13 @@ class Container:
         self.paths: list[tuple[str, int]] = []  # (HTTP path, port) its probes ask for
         self.mounts: list[str] = []
         self.argv_probe: list[str] = []  # an exec probe's opchain command line
+        self.labels: dict[str, str] = {}  # its pod's (Kubernetes)
+
+    @property
+    def metrics_port(self) -> int | None:
+        """The port of its own /metrics (collect, worker), when OPCHAIN_METRICS_PORT sets one."""
+        given = self.env.get("OPCHAIN_METRICS_PORT")
+        return int(given) if given else None
 
     def __repr__(self) -> str:
         return self.where
@@ -183,6 +190,8 @@ def k8s_containers() -> Iterator[Container]:
                 if exec_ and Path(exec_["command"][0]).name == "opchain":
                     container.argv_probe = [str(a) for a in exec_["command"][1:]]
             container.mounts = [m["mountPath"] for m in c.get("volumeMounts", [])]
+            meta = doc["metadata"] if doc.get("kind") == "Pod" else spec["template"]["metadata"]
+            container.labels = dict(meta.get("labels", {}))
             yield container
 
 
@@ -257,8 +266,11 @@ def test_every_opchain_variable_anywhere_is_a_setting() -> None:
 
 @pytest.mark.parametrize("container", containers(), ids=repr)
 def test_ports_and_paths_are_the_apis(container: Container, tmp_path: Path) -> None:
+    """Each port is the API's, or its own /metrics' where OPCHAIN_METRICS_PORT sets it; each
+    probe asks the API."""
     port = int(container.env.get("OPCHAIN_API_PORT") or API_PORT)
-    assert set(container.ports) <= {port}, f"{container}: ports {container.ports}, API {port}"
+    served = {port} | ({container.metrics_port} if container.metrics_port is not None else set())
+    assert set(container.ports) <= served, f"{container}: ports {container.ports}, {served}"
     for path, probe_port in container.paths:
         assert probe_port == port, f"{container}: probes port {probe_port}, API {port}"
         assert api_answers(path, tmp_path) in (200, 503), f"{container}: no API path {path}"
@@ -269,15 +281,45 @@ def test_ports_and_paths_are_the_apis(container: Container, tmp_path: Path) -> N
         assert any(token.startswith(m.rstrip("/") + "/") for m in container.mounts), token
 
 
-def test_prometheus_scrapes_the_apis_metrics(tmp_path: Path) -> None:
-    config = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))
+def compose_metrics_ports(name: str) -> set[int | None]:
+    """The /metrics ports of the compose service ``name`` (None: it serves none)."""
+    return {c.metrics_port for c in compose_containers() if c.where == f"compose service {name}"}
+
+
+def k8s_metrics_ports(name: str) -> set[int | None]:
+    """The /metrics ports of the opchain pods the Service ``name`` chooses, each as its
+    container both serves it and declares it (None: one serves none)."""
+    [service] = [d for d in k8s_documents() if d["kind"] == "Service"
+                 and d["metadata"]["name"] == name]  # fmt: skip
+    selector = service["spec"]["selector"].items()
+    chosen = [c for c in k8s_containers() if selector <= c.labels.items()]
+    assert chosen, f"Service {name} chooses no opchain pod"
+    return {c.metrics_port if c.metrics_port in c.ports else None for c in chosen}
+
+
+@pytest.mark.parametrize(
+    "where", [PROMETHEUS, K8S / "prometheus.yml"], ids=lambda p: p.relative_to(ROOT).as_posix()
+)
+def test_prometheus_scrapes_the_apis_or_the_roles_metrics(where: Path, tmp_path: Path) -> None:
+    """Each target is an API (its port, /metrics) or the /metrics of a role whose every
+    container is set to serve it there (OPCHAIN_METRICS_PORT)."""
+    config = yaml.safe_load(where.read_text(encoding="utf-8"))
     jobs = [job for job in config["scrape_configs"] if job.get("job_name") != "prometheus"]
-    assert jobs
+    ports_of = compose_metrics_ports if where == PROMETHEUS else k8s_metrics_ports
+    scraped = set()
     for job in jobs:
-        assert api_answers(job.get("metrics_path", "/metrics"), tmp_path) == 200, job
-        for static in job.get("static_configs", []):
-            for target in static["targets"]:
-                assert target.rsplit(":", 1)[1] == str(API_PORT), target
+        targets = [t.rsplit(":", 1) for s in job.get("static_configs", []) for t in s["targets"]]
+        targets += [(n, str(d["port"])) for d in job.get("dns_sd_configs", []) for n in d["names"]]
+        assert targets, job
+        for name, port in targets:
+            if port == str(API_PORT):
+                assert api_answers(job.get("metrics_path", "/metrics"), tmp_path) == 200, job
+            else:
+                assert ports_of(name) == {int(port)}, (
+                    f"{where.name}: {name}:{port} serves no /metrics"
+                )
+                scraped.add(name)
+    assert len(scraped) == 2, f"{where.name}: the collectors' and workers' /metrics: {scraped}"
 
 
 def test_the_checks_catch_a_typo() -> None:

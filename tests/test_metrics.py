@@ -108,6 +108,20 @@ def test_each_metrics_object_counts_alone(
     assert not any(name.endswith("_created") for name, _ in found)
 
 
+def test_influx_gauges_sum_the_spools_of_every_writer() -> None:
+    """A worker keeps one InfluxDB writer per partition: the spool is all of theirs, and a
+    writer's news replaces only its own part."""
+    metrics = Metrics()
+    metrics.observe_influx(5, 0, 0, spool_bytes=100, queue_points=10, spool="live-NIFTY")
+    metrics.observe_influx(7, 0, 1, spool_bytes=40, queue_points=4, spool="live-SENSEX")
+    metrics.observe_influx(0, 0, 0, spool_bytes=60, queue_points=6, spool="live-NIFTY")
+    found = samples(metrics.exposition().decode())
+    assert found["opchain_influx_spool_bytes", ()] == 100
+    assert found["opchain_influx_queue_points", ()] == 10
+    assert found["opchain_influx_points_written_total", ()] == 12
+    assert found["opchain_influx_points_dropped_total", ()] == 1
+
+
 def test_health_gauges_follow_checks_and_states() -> None:
     metrics = Metrics()
     before = samples(metrics.exposition().decode())

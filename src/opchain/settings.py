@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     # The API and dashboard (opchain serve, and inside opchain run).
     api_host: str = Field("127.0.0.1", description="Where the API listens.")
     api_port: int = Field(8000, ge=0, le=65535, description="The API's port (0: any free one).")
+    metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65535,
+        description="`opchain collect` and `opchain worker` serve their Prometheus /metrics on "
+        "this port, at api_host (0: any free one). Unset: no metrics server.",
+    )
     api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
         (),
         description="Keys for the data endpoints, comma-separated: a key itself or its SHA-256 "

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 import redis.exceptions
@@ -51,6 +51,9 @@ from opchain.redisconn import GROUP, Keys
 from opchain.settings import Settings
 from opchain.store import layout
 from opchain.store.appendlog import FlushSchedule, write_atomic
+
+if TYPE_CHECKING:  # prometheus-client is loaded only where metrics are kept
+    from opchain.health.metrics import Metrics
 
 log = logging.getLogger(__name__)
 Say = Callable[[str], None]
@@ -105,8 +108,10 @@ class Worker:
         client: "redis.asyncio.Redis",
         name: str | None = None,
         say: Say | None = None,
+        metrics: "Metrics | None" = None,
     ) -> None:
         self.settings, self.client = settings, client
+        self.metrics = metrics  # the process's /metrics: its cycles and its InfluxDB writers
         self.name = name or worker_name()
         self.say = say or (lambda line: log.info("%s", line))
         self.keys = Keys(settings.bus_prefix)
@@ -353,7 +358,9 @@ class Worker:
         snapshot = decode_snapshot(fields[b"snap"], rec.contracts)
         known = {k: v for k, v in decode_loop(fields[b"loop"]).items() if k in LoopStats._fields}
         loop = LoopStats(**known)  # type: ignore[arg-type]  # a newer collector's extras left out
-        write_cycle(self.settings, rec.outlets, rec.history, snapshot, loop)
+        cycle = write_cycle(self.settings, rec.outlets, rec.history, snapshot, loop)
+        if self.metrics is not None:
+            self.metrics.observe_cycle(cycle)
         rec.outlets.settle()
         log.debug("%s %s written", part.name, snapshot.ts.isoformat())
         rec.cycles += 1
@@ -388,6 +395,7 @@ class Worker:
             offsets=settings.strike_offsets,
             flushes=flushes,
             owns=owns,
+            metrics=self.metrics,
         )
         closing = ExitStack()
         outlets = closing.enter_context(opened(session, OUTPUTS))

@@ -13,6 +13,7 @@ import typer
 from .console import MAX_SPEED, check_data_dir, console, fail, load_settings, make_clock, out
 
 if TYPE_CHECKING:
+    from opchain.health.metrics import Metrics
     from opchain.market.clock import PacedClock
     from opchain.settings import Settings
 
@@ -76,6 +77,23 @@ def check_credentials(settings: Settings) -> None:
         client.close()
 
 
+def serve_metrics(settings: Settings) -> Metrics | None:
+    """The role's metrics, served at OPCHAIN_API_HOST:OPCHAIN_METRICS_PORT and said in one
+    line (``metrics at ...``); None without a port. A taken port: one clear line, exit 2."""
+    if settings.metrics_port is None:
+        return None
+    from opchain.health.metrics import Metrics
+
+    metrics = Metrics()
+    try:
+        where = metrics.serve(settings.api_host, settings.metrics_port)
+    except OSError as err:
+        fail(f"cannot serve metrics on {settings.api_host}:{settings.metrics_port}: "
+             f"{err.strerror or err} (OPCHAIN_METRICS_PORT)")  # fmt: skip
+    print(f"metrics at {where}", flush=True)
+    return metrics
+
+
 def paced(start: datetime, speed: float) -> PacedClock:
     from opchain.market.clock import PacedClock
 
@@ -117,7 +135,10 @@ def collect(
     spooled under the data directory and published, in order, when it is back."""
     import asyncio
 
+    import httpx
+
     from opchain.brokers.kite.client import TokenExpired
+    from opchain.brokers.tally import BrokerTally, CountingTransport
     from opchain.bus.collector import Publishing
     from opchain.bus.publish import Publisher
     from opchain.health import state as health
@@ -134,6 +155,7 @@ def collect(
 
     settings = _bus_settings(bus, broker=broker or None, data_dir=data_dir, sim_seed=seed,
                              cadence_seconds=cadence)  # fmt: skip
+    metrics = serve_metrics(settings)
     clock: Clock
     if day is not None:
         if settings.broker != "sim":
@@ -146,7 +168,10 @@ def collect(
     else:
         clock = make_clock(start, 1.0 if speed is None else speed)
     accelerated = start is not None or speed not in (None, 1.0)
-    source, kite_source, stored = kite.make_broker(settings, clock, accelerated)
+    # The broker's HTTP answers counted as `opchain run` counts them (429s, errors, times).
+    tally = BrokerTally(metrics.observe_request) if metrics and settings.broker == "kite" else None
+    counted = CountingTransport(httpx.AsyncHTTPTransport(), tally) if tally else None
+    source, kite_source, stored = kite.make_broker(settings, clock, accelerated, counted)
     spool = layout.bus_spool_dir(settings.data_dir)
     publisher = Publisher(lambda: connect(settings), spool, say=_say)
     publishing = Publishing(publisher, Keys(settings.bus_prefix))
@@ -179,7 +204,8 @@ def collect(
             # Restarted with backoff after a failure, as `opchain run`'s collector is; an
             # expired login or a missing calendar cannot be helped by a restart.
             await supervise(health.COLLECTOR, collector, settings.data_dir, clock,
-                            give_up_on=(TokenExpired, calendar.CalendarUnavailable))  # fmt: skip
+                            give_up_on=(TokenExpired, calendar.CalendarUnavailable),
+                            metrics=metrics)  # fmt: skip
         finally:
             await publisher.close(timeout=10.0)
             await source.close()
@@ -219,6 +245,7 @@ def worker(
     from .app import _say
 
     settings = _bus_settings(bus, data_dir=data_dir)
+    metrics = serve_metrics(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -227,7 +254,7 @@ def worker(
             loop.add_signal_handler(sig, stop.set)
         client = connect(settings)
         try:
-            job = Worker(settings, client, name, say=_say)
+            job = Worker(settings, client, name, say=_say, metrics=metrics)
             _say(f"worker {job.name}: partitions {', '.join(settings.indices)}")
             await job.run(stop)
         finally:

@@ -11,6 +11,7 @@ it stays cheap: a few counter and gauge updates per index, label children looked
 """
 
 import platform
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from math import nan
@@ -152,6 +153,8 @@ class Metrics:
         )
         self._series: dict[str, _IndexSeries] = {}
         self._errors: dict[tuple[str, str], Counter] = {}
+        self._spools: dict[str, tuple[int, int]] = {}  # bytes and points, by spool
+        self._spools_lock = threading.Lock()  # each writer tells from a thread of its own
 
     def observe_cycle(self, cycle: Cycle) -> None:
         """Count a stored snapshot: legs and flags per index, its time, how long it took.
@@ -185,15 +188,24 @@ class Metrics:
         self.broker_duration.observe(seconds)
 
     def observe_influx(
-        self, written: int, rejected: int, dropped: int, spool_bytes: int, queue_points: int
+        self,
+        written: int,
+        rejected: int,
+        dropped: int,
+        spool_bytes: int,
+        queue_points: int,
+        spool: str = "",
     ) -> None:
         """The InfluxDB writer's news: points written, rejected and dropped since its last
-        call, and its spool and queue as they are now."""
+        call, and its spool and queue as they are now. A worker keeps one writer (``spool``)
+        per partition: the gauges are the sums over every spool heard of."""
         self.influx_written.inc(written)
         self.influx_rejected.inc(rejected)
         self.influx_dropped.inc(dropped)
-        self.influx_spool_bytes.set(spool_bytes)
-        self.influx_queue_points.set(queue_points)
+        with self._spools_lock:
+            self._spools[spool] = spool_bytes, queue_points
+            self.influx_spool_bytes.set(sum(size for size, _ in self._spools.values()))
+            self.influx_queue_points.set(sum(points for _, points in self._spools.values()))
 
     def set_health(self, checks: Iterable[Check], states: dict[str, State]) -> None:
         """The gauges of the latest checks and component states (replacing the previous)."""
@@ -217,6 +229,19 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus's text format."""
         return prometheus_client.generate_latest(self.registry)
+
+    def serve(self, host: str, port: int) -> str:
+        """Serve the registry at ``http://host:port/metrics`` (port 0: any free one) until the
+        process ends; the address, with the real port. OSError when the port is taken.
+
+        prometheus_client's own server, in a daemon thread: the roles that use it (``opchain
+        collect``, ``opchain worker``) have no web server of their own, and a thread answers
+        even while their event loop is busy writing a cycle."""
+        server, _ = prometheus_client.start_http_server(port, host, registry=self.registry)
+        bound = server.server_address[1]
+        return (
+            f"http://[{host}]:{bound}/metrics" if ":" in host else f"http://{host}:{bound}/metrics"
+        )
 
     def _index_series(self, index: str) -> _IndexSeries:
         series = _IndexSeries(

@@ -100,6 +100,7 @@ class InfluxWriter:
         self._backoff = backoff
         self._transport = Transport(target)
         self._spool = Spool(spool_dir, int(settings.influxdb_spool_mb * (1 << 20)))
+        self._spool_name = spool_dir.name  # the metrics' key: a worker has one per partition
 
         self._cond = threading.Condition()  # guards everything below, and appends
         self._attempted = self._written = self._rejected = self._dropped = 0
@@ -345,5 +346,10 @@ class InfluxWriter:
             was, self._published = self._published, now
             spool_bytes, points = self._spool.disk_bytes, self._spool.points
         self._metrics.observe_influx(
-            now[0] - was[0], now[1] - was[1], now[2] - was[2], spool_bytes, points
+            now[0] - was[0],
+            now[1] - was[1],
+            now[2] - was[2],
+            spool_bytes,
+            points,
+            spool=self._spool_name,
         )
