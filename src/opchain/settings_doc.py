@@ -88,13 +88,14 @@ def is_secret(annotation: object) -> bool:
     return any(is_secret(a) for a in _args(annotation))
 
 
-def _value(value: object) -> str:
+def value_text(value: object) -> str:
+    """A setting's value as it is written in the environment (``true``, ``30``, ``A,B``)."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, tuple):
-        return ",".join(_value(v) for v in value)
+        return ",".join(value_text(v) for v in value)
     return str(value)
 
 
@@ -104,7 +105,7 @@ def default_text(field: FieldInfo) -> str:
         return "none (unset)"
     if default == ():
         return "empty"
-    shown = f"`{_value(default)}`"
+    shown = f"`{value_text(default)}`"
     if isinstance(default, Path) and str(default).startswith("~"):
         return f"{shown} (`~` is your home directory)"
     if isinstance(default, Path) and not default.is_absolute():
@@ -116,13 +117,13 @@ def bounds_text(field: FieldInfo) -> str | None:
     said: list[str] = []
     for item in field.metadata:
         if isinstance(item, annotated_types.Ge):
-            said.append(f"at least {_value(item.ge)}")
+            said.append(f"at least {value_text(item.ge)}")
         elif isinstance(item, annotated_types.Gt):
-            said.append(f"more than {_value(item.gt)}")
+            said.append(f"more than {value_text(item.gt)}")
         elif isinstance(item, annotated_types.Le):
-            said.append(f"at most {_value(item.le)}")
+            said.append(f"at most {value_text(item.le)}")
         elif isinstance(item, annotated_types.Lt):
-            said.append(f"less than {_value(item.lt)}")
+            said.append(f"less than {value_text(item.lt)}")
         elif isinstance(item, annotated_types.MinLen):
             said.append("not empty" if item.min_length == 1 else f"at least {item.min_length} long")
         elif getattr(item, "pattern", None):

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .console import load_settings, out
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from opchain.settings import Settings
 
@@ -38,7 +38,7 @@ def rows(
     """Per setting, in declaration order: its first environment name, its value as text and
     where it came from (``environment NAME``, ``.env NAME`` or ``default``). Names are not
     case-sensitive, and the environment wins over ``.env``, as for Settings itself."""
-    from opchain.settings_doc import env_names, is_secret
+    from opchain.settings_doc import env_names, is_secret, value_text
 
     given = {k.upper(): k for k in environ}
     filed = {k.upper(): k for k in dotenv}
@@ -52,7 +52,7 @@ def rows(
                 origin = f"{where} {hit}"
                 break
         value = getattr(settings, name)
-        shown = _shown(value, is_secret(field.annotation))
+        shown = _shown(value, is_secret(field.annotation), value_text)
         found.append((names[0], shown, origin))
     return found
 
@@ -65,15 +65,9 @@ def _lookup(name: str, field: object, names: list[str]) -> list[str]:
     return [*names, *extra]
 
 
-def _shown(value: object, secret: bool) -> str:
+def _shown(value: object, secret: bool, text: Callable[[object], str]) -> str:
     if value is None or value == ():
         return "-"
     if secret:
         return HIDDEN
-    if isinstance(value, bool):
-        return str(value).lower()
-    if isinstance(value, float):
-        return f"{value:g}"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value)
-    return re.sub(r"://[^/@]*@", f"://{HIDDEN}@", str(value))
+    return re.sub(r"://[^/@]*@", f"://{HIDDEN}@", text(value))  # a URL's user and password
