@@ -202,6 +202,10 @@ def test_a_worker_without_redis_says_so_in_health_and_goes_on_when_it_is_back(
             stop.set()
             await running
         await client.aclose()
+        # Stopped cleanly, it is gone for good (an autoscaler took it away): no state left
+        # behind for /health to judge, least of all the last `down` of a worker long gone.
+        assert "worker-a" not in state.read(settings.data_dir)
+        assert not layout.health_path(settings.data_dir, "worker-a").exists()
 
     asyncio.run(scenario())
 

@@ -26,7 +26,7 @@ DEPLOY = ROOT / "deploy"
 COMPOSE = DEPLOY / "compose.yaml"
 EXAMPLE = DEPLOY / "env.example"
 CADDYFILE = DEPLOY / "proxy" / "Caddyfile"
-OPCHAIN_ROLES = {"opchain", "collector", "worker", "api"}
+OPCHAIN_ROLES = {"opchain", "collector", "worker", "api", "monitor"}
 SYSTEM_PACKAGES = "run scripts/system-packages (as root) to install it"
 
 
@@ -124,7 +124,8 @@ def test_embedded_and_scale_out_never_run_together() -> None:
     disjoint: `opchain run` and the collector would otherwise record the same data twice."""
     profiles = {name: set(services()[name].get("profiles", [])) for name in OPCHAIN_ROLES}
     assert profiles["opchain"] == {"embedded"}
-    assert profiles["collector"] == profiles["worker"] == profiles["api"] == {"scale"}
+    scale = ("collector", "worker", "api", "monitor")
+    assert all(profiles[name] == {"scale"} for name in scale)
     assert example()["COMPOSE_PROFILES"] == "embedded"
     others = set(services()) - OPCHAIN_ROLES
     assert all("profiles" not in services()[name] for name in others), "the stack runs always"
@@ -136,7 +137,8 @@ def test_opchain_roles_share_the_data_volume_and_wait_for_their_stores() -> None
         assert "opchain-data:/data" in service["volumes"], name
         assert service["env_file"] == ".env"
         assert service["image"] == "opchain:latest" and service["build"] == ".."
-        assert service["restart"] == "unless-stopped"
+        # the monitor without an alert channel exits 2: tried a few times, not for ever
+        assert service["restart"] == ("on-failure:3" if name == "monitor" else "unless-stopped")
         conditions = {s: d["condition"] for s, d in service["depends_on"].items()}
         assert conditions == {"redis": "service_healthy", "influxdb": "service_healthy"}
         env = service["environment"]

@@ -161,6 +161,7 @@ class Worker:
                         continue
                     raise
             await self.close()
+        health.forget(self.settings.data_dir, self.component)  # stopped cleanly: gone for good
 
     def _drop(self) -> None:
         """A write was refused: close every session as well as it can be closed and

@@ -55,3 +55,39 @@ def health(
             table.add_row(name, status, since, entry["detail"])
         out.print(table)
     raise typer.Exit(EXIT_CODES[found["status"]])
+
+
+def monitor(
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")
+    ] = None,
+) -> None:
+    """Watch a data directory and send opchain's alerts (`OPCHAIN_ALERT_WEBHOOK_URL`, mail by
+    `OPCHAIN_ALERT_SMTP_HOST`): the checks of `opchain health` and the states of every component
+    that writes there, every 30 s, as `opchain run` does beside its collector. For the
+    scale-out, where the collector, workers and API instances run apart: run exactly one
+    (several would send every alert several times). Ctrl-C or SIGTERM stops it."""
+    import asyncio
+    from urllib.parse import urlsplit
+
+    from opchain.health.monitor import INTERVAL
+    from opchain.health.monitor import monitor as watch
+    from opchain.market.clock import WallClock
+
+    settings = load_settings(data_dir=data_dir)
+    check_data_dir(settings.data_dir)
+    channels = []
+    if settings.alert_webhook_url:  # its host only: a webhook's path is often its secret
+        channels.append(f"webhook to {urlsplit(settings.alert_webhook_url).hostname}")
+    if settings.alert_smtp_host and settings.alert_email_to:
+        channels.append(f"mail to {', '.join(settings.alert_email_to)}")
+    if not channels:
+        fail("no alert channel configured: set OPCHAIN_ALERT_WEBHOOK_URL, or "
+             "OPCHAIN_ALERT_SMTP_HOST and OPCHAIN_ALERT_EMAIL_TO")  # fmt: skip
+    by = " and ".join(channels)
+    said = f"monitoring {settings.data_dir} every {INTERVAL:g} s; alerts by {by}"
+    out.print(said, markup=False, highlight=False, soft_wrap=True)
+    try:
+        asyncio.run(watch(settings, WallClock()))
+    except KeyboardInterrupt:
+        out.print("stopped")

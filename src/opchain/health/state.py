@@ -64,6 +64,18 @@ def report(
         log.debug("%s state not written to %s: %s", component, path, err)
 
 
+def forget(data_dir: Path, component: str) -> None:
+    """Drop ``component``'s state: a process gone for good (a worker stopped, say by an
+    autoscaler) leaves nothing for ``/health`` to judge for ever, its last ``down`` least of all."""
+    with _lock:
+        _held.pop((data_dir.absolute(), component), None)
+    path = layout.health_path(data_dir, component)
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        log.debug("%s state not removed from %s: %s", component, path, err)
+
+
 def read(data_dir: Path) -> dict[str, State]:
     """Every component's last reported state, by component. A file that cannot be read (not
     one this module wrote) reads as that component ``down``, saying so; it never raises."""
