@@ -203,3 +203,13 @@ def test_metric_names_are_read_from_promql() -> None:
     assert metric_names(expr) == {"up", "opchain_x_total", "opchain_y"}
     assert label_values(expr, "component") == {"a", "b-c"}
     assert label_values(expr, "job") == {"opchain"}
+
+
+def test_promql_functions_are_no_metric_names() -> None:
+    expr = (
+        'opchain_a{component="b"} == 0 and on () day_of_week() >= 1 <= 5'
+        " and on () hour() * 60 + minute() >= 195 <= 600"
+        " and hour(opchain_t) * 60 + minute(opchain_t) > 0 and day_of_week (opchain_t) < 6"
+        ' or absent(up{job="opchain"}) or vector(0) and opchain_t - time() <= 1800'
+    )
+    assert metric_names(expr) == {"opchain_a", "opchain_t", "up"}
