@@ -57,7 +57,7 @@ def test_alerts_for_token_staleness_disk_sinks_and_components() -> None:
         "broker": state.State(component="broker", status="down", detail="token", since=""),
         "api": state.State(component="api", status="degraded", detail="slow", since=""),
     }
-    found = {a.key: a.severity for a in alerts_for(checks, states)}
+    found = {a.key: a.severity for a in alerts_for(checks, states, NOW)}
     assert found == {
         "kite_token": "warning",
         "stale_data": "critical",
@@ -65,8 +65,29 @@ def test_alerts_for_token_staleness_disk_sinks_and_components() -> None:
         "sink_down:redis": "critical",
         "component_down:broker": "critical",
     }
-    expired = alerts_for([Check("kite_token", "down", "expired", NOW)], {})
+    expired = alerts_for([Check("kite_token", "down", "expired", NOW)], {}, NOW)
     assert [(a.key, a.severity) for a in expired] == [("kite_token", "critical")]
+
+
+@pytest.mark.parametrize(
+    ("at", "due"),
+    [
+        (datetime(2026, 11, 20, 5, 30, tzinfo=IST), False),  # the nightly expiry: routine
+        (datetime(2026, 11, 20, 8, 44, tzinfo=IST), False),  # before the morning login is due
+        (datetime(2026, 11, 20, 8, 45, tzinfo=IST), True),  # half an hour before the open
+        (datetime(2026, 11, 20, 15, 29, tzinfo=IST), True),
+        (datetime(2026, 11, 20, 15, 30, tzinfo=IST), False),  # closed
+        (datetime(2026, 11, 21, 10, 0, tzinfo=IST), False),  # a Saturday
+        (datetime(2026, 11, 24, 10, 0, tzinfo=IST), False),  # Guru Nanak Jayanti, a holiday
+        (datetime(2027, 3, 2, 10, 0, tzinfo=IST), True),  # a year without a table: alert
+    ],
+)
+def test_a_kite_login_alerts_only_while_a_session_is_due(at: datetime, due: bool) -> None:
+    """Kite's tokens die at 06:00 IST every day: an expiring token at 05:30 and an expired one
+    until the morning login are the routine; from half an hour before the open they are news."""
+    for status in ("degraded", "down"):
+        fired = alerts_for([Check("kite_token", status, "expires or expired", at)], {}, at)
+        assert [a.key for a in fired] == (["kite_token"] if due else []), (status, at)
 
 
 # --- de-duplication -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.responses import Response
 from opchain.health.alerts import alerts_for
 from opchain.health.metrics import Metrics
 from opchain.health.state import read
+from opchain.market.ist import IST
 from opchain.outputs.influx import writer as writer_module
 from opchain.outputs.influx.transport import Outcome, Transport
 from opchain.outputs.influx.writer import SINK, InfluxWriter
@@ -30,6 +32,8 @@ from opchain.settings import Settings
 
 from .servers_health import closed_port, influxd_server, silent_listener
 from .servers_influx import fake_influx, influx_rows, influxd_at, ports, victoria_metrics, vm_export
+
+NOW = datetime(2026, 11, 20, 10, 0, tzinfo=IST)  # in a session
 
 BASE = 1_795_000_000_000_000_000  # ns: 2026-11-18, a fixed time, so a replay overwrites
 DB = "writer_test"
@@ -290,7 +294,7 @@ def test_a_full_spool_drops_counts_and_alerts(tmp_path: Path) -> None:
     assert stats.spool_bytes <= 0.002 * (1 << 20)
     state = read(settings.data_dir)[SINK]
     assert "spool full" in state["detail"]
-    assert f"component_down:{SINK}" in {a.key for a in alerts_for([], {SINK: state})}
+    assert f"component_down:{SINK}" in {a.key for a in alerts_for([], {SINK: state}, NOW)}
     text = metrics.exposition().decode()
     assert f"opchain_influx_points_dropped_total {float(stats.points_dropped)}" in text
 
@@ -332,7 +336,7 @@ def test_a_server_away_for_long_is_down_and_alerts(
         assert writer.stats().state == "down"
     state = read(settings.data_dir)[SINK]
     assert "not taking writes" in state["detail"] and "ConnectError" in state["detail"]
-    assert f"component_down:{SINK}" in {a.key for a in alerts_for([], {SINK: state})}
+    assert f"component_down:{SINK}" in {a.key for a in alerts_for([], {SINK: state}, NOW)}
 
 
 def test_points_put_after_close_are_counted_as_dropped(tmp_path: Path) -> None:

@@ -25,6 +25,8 @@ import httpx
 from opchain.health.checks import Check, redact
 from opchain.health.metrics import Metrics
 from opchain.health.state import State
+from opchain.market import calendar
+from opchain.market.ist import to_ist
 from opchain.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 Severity = Literal["warning", "critical"]
 SEVERITY_RANK: dict[Severity, int] = {"warning": 0, "critical": 1}
 SINKS = ("influxdb", "redis")
+LOGIN_EXCHANGE = "NSE"  # whose sessions the morning login is due for (BSE's hours are the same)
+LOGIN_LEAD = timedelta(minutes=30)  # the login is due this long before the open
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,26 @@ class Sent:
     open: bool
 
 
-def alerts_for(checks: list[Check], states: dict[str, State]) -> list[Alert]:
-    """The alerts the checks and component states call for: token expiring or expired, stale
-    data in a session, disk low, a configured sink down, a component down."""
+def login_due(now: datetime) -> bool:
+    """Whether a missing or dying Kite login is worth an alert at ``now``: from half an hour
+    before a session's open to its close. Kite's tokens all die at 06:00 IST, so at night and
+    on a closed day a token expiring, or expired until the morning login, is the routine, not
+    news. A day the calendar cannot say anything about is due (better one alert too many)."""
+    now = to_ist(now)
+    try:
+        day = calendar.session(LOGIN_EXCHANGE, now.date())
+    except calendar.CalendarUnavailable:
+        return True
+    return day is not None and day.open - LOGIN_LEAD <= now < day.close
+
+
+def alerts_for(checks: list[Check], states: dict[str, State], now: datetime) -> list[Alert]:
+    """The alerts the checks and component states call for at ``now``: token expiring or
+    expired while a session is due, stale data in a session, disk low, a configured sink down,
+    a component down."""
     alerts = []
     for c in checks:
-        if c.name == "kite_token" and c.status != "ok":
+        if c.name == "kite_token" and c.status != "ok" and login_due(now):
             expired = c.status == "down"
             what = "Kite login expired or missing" if expired else "Kite login expires soon"
             alerts.append(Alert("kite_token", "critical" if expired else "warning", what, c.detail))

@@ -47,7 +47,7 @@ async def monitor(
                 states = state.read(settings.data_dir)
                 if metrics is not None:
                     metrics.set_health(checks, states)
-                firing = alerts.alerts_for(checks, states)
+                firing = alerts.alerts_for(checks, states, now)
                 notices = alerts.decide(sent, firing, now, repeat)
                 await alerts.send(settings, notices, client, metrics)
             except Exception as err:  # a round that breaks is logged; the next one comes anyway
