@@ -2,6 +2,7 @@
 gaps, a duplicated row, damaged lines and a lost raw part scores lower, each finding named."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -22,7 +23,10 @@ CLEAN = Facts(session_minutes=375, covered=(375, 375), duplicates=0, legs=1000, 
 
 
 def opchain(*args: str) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run([*OPCHAIN, "verify", *args], capture_output=True, text=True, check=False)
+    env = os.environ | {"COLUMNS": "200"}  # the table's rows on one line each
+    return subprocess.run(
+        [*OPCHAIN, "verify", *args], capture_output=True, text=True, check=False, env=env
+    )
 
 
 def one_line_error(done: "subprocess.CompletedProcess[str]") -> str:
@@ -172,6 +176,35 @@ def test_a_file_that_cannot_be_read_costs_the_whole_parse_part(clean: Path, tmp_
     assert "not a readable Parquet part" in sensex["detail"]
     assert reports["SENSEX"]["parts"]["parse"] == 0.0
     assert reports["SENSEX"]["parts"]["raw"] < 10
+
+
+def test_quotes_cost_points_above_one_percent_of_the_legs(clean: Path, tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    folder = data / f"raw/date={DAY.isoformat()}/index=NIFTY"
+    part = folder / "part-0915.parquet"  # the first of 25 windows: 4 % of the day's legs
+    table = pq.read_table(part)
+    crossed = pa.array(["crossed_book"] * table.num_rows, table.schema.field("flag").type)
+    pq.write_table(table.set_column(table.schema.get_field_index("flag"), "flag", crossed), part)
+    share = table.num_rows / sum(pq.read_metadata(p).num_rows for p in folder.glob("part-*"))
+    done = opchain("-d", str(data), "--json")
+    assert done.returncode == 1
+    nifty = {r["index"]: r for r in json.loads(done.stdout)}["NIFTY"]
+    expected = 10 * (1 - (share - 0.01) / 0.05)  # a few glitches elsewhere add a little
+    assert 0 < nifty["parts"]["quotes"] <= expected < 10
+    worst = max(nifty["findings"], key=lambda f: f["cost"])
+    assert (worst["kind"], worst["file"], worst["minute"]) == (
+        "crossed_book",
+        str(part.relative_to(data)),
+        "09:15",
+    )
+    assert worst["detail"] == f"{table.num_rows} crossed books (the first at 09:15)"
+    shown = opchain("-d", str(data))
+    [row] = [line for line in shown.stdout.splitlines() if "│ NIFTY " in line]
+    assert f"crossed_book: {worst['file']} at 09:15: {worst['detail']}" in row
 
 
 def test_min_score_lets_cron_accept_a_threshold(clean: Path, tmp_path: Path) -> None:

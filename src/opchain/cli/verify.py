@@ -77,8 +77,9 @@ def verify(
         print(json.dumps([r.as_json() for r in reports], indent=1))
     else:
         table = Table(title=f"Data quality, {len(reports)} report{'s' * (len(reports) > 1)}")
-        for column in ("day", "index", "score", "findings", "worst finding"):
+        for column in ("day", "index", "score", "findings"):
             table.add_column(column, justify="right" if column in ("score", "findings") else "left")
+        table.add_column("worst finding", overflow="fold")  # its file named whole
         for r in reports:
             worst = r.worst()
             what = "" if worst is None else f"{worst.kind}: {worst.where()}: {worst.detail}"

@@ -229,10 +229,12 @@ def verify(roots: Roots, day: date, index: str) -> Report:
             findings.append(
                 Finding(kind="missing", file=roots.name(path), detail="no such file", cost=0.0)
             )
+            if path == overview:  # every minute of it is missing: its gap says so
+                covered.append((path, set()))
             continue
         rows, problems = _read(path, parser)
         for problem in problems:
-            whole = problem.line in (None, 0, 1) and "skipped" not in problem.reason
+            whole = not problem.reason.endswith("skipped")  # the file is not read at all
             bad_files += whole
             bad_lines += not whole
             findings.append(
@@ -294,13 +296,6 @@ def verify(roots: Roots, day: date, index: str) -> Report:
                 cost=WEIGHTS["raw"] * n / len(split_stamps),
             )
         )
-    share = raw.bad / raw.legs if raw.legs else 0.0
-    over = share > QUOTES_FREE
-    for f in raw.quote_findings:
-        cost = WEIGHTS["quotes"] * (f.cost / raw.legs) / QUOTES_SPAN if over and raw.legs else 0.0
-        findings.append(
-            Finding(kind=f.kind, file=f.file, minute=f.minute, detail=f.detail, cost=cost)
-        )
     facts = Facts(
         session_minutes=len(minutes),
         covered=tuple(counts),
@@ -313,6 +308,12 @@ def verify(roots: Roots, day: date, index: str) -> Report:
         bad_files=bad_files,
     )
     total, got = score(facts)
+    lost = WEIGHTS["quotes"] - got["quotes"]  # shared by the findings, by their legs
+    for f in raw.quote_findings:
+        cost = lost * f.cost / raw.bad
+        findings.append(
+            Finding(kind=f.kind, file=f.file, minute=f.minute, detail=f.detail, cost=cost)
+        )
     return Report(day=day, index=index, score=total, parts=got, findings=findings)
 
 
