@@ -2,6 +2,7 @@
 gaps, a duplicated row, damaged lines and a lost raw part scores lower, each finding named."""
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -236,6 +237,24 @@ def test_a_range_reports_every_recorded_day(clean: Path, tmp_path: Path) -> None
         assert any(f["kind"] == "missing" and "raw" in f["file"] for f in r["findings"])
     last = json.loads(opchain("-d", str(data), "--json").stdout)  # default: the last day
     assert {r["day"] for r in last} == {day}
+    one = json.loads(opchain("-d", str(data), "--json", "--from", before, "--to", before).stdout)
+    assert {r["day"] for r in one} == {before}
+    one = json.loads(opchain("-d", str(data), "--json", "--date", before).stdout)
+    assert {r["day"] for r in one} == {before}
+
+
+def test_a_missing_overview_file_costs_its_minutes(clean: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    overview = f"overview/SENSEX/{DAY.isoformat()}.csv"
+    (data / overview).unlink()
+    done = opchain("-d", str(data), "--json")
+    assert done.returncode == 1
+    sensex = {r["index"]: r for r in json.loads(done.stdout)}["SENSEX"]
+    named = [(f["kind"], f["minute"]) for f in sensex["findings"] if f["file"] == overview]
+    assert named == [("missing", None), ("gap", "09:15-15:29")]
+    files = 4 * 7 + 1  # the split files of 4 buckets x 7 offsets, and the overview file
+    assert sensex["parts"]["coverage"] == math.floor(600 * (files - 1) / files) / 10
 
 
 # --- bad input: one line, exit code 2 --------------------------------------------------------
