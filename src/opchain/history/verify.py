@@ -90,8 +90,8 @@ def _floor(value: float) -> float:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """One thing found: its kind (``gap``, ``duplicate``, ``stale``, ``crossed_book``,
-    ``no_raw``, ``parse``, ``missing``), the file, the line or minute(s) where there is one, what
-    is wrong, and the points it cost (before a part is floored at 0)."""
+    ``no_raw``, ``parse``, ``missing``, ``calendar``), the file, the line or minute(s) where
+    there is one, what is wrong, and the points it cost (before a part is floored at 0)."""
 
     kind: str
     file: str
