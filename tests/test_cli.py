@@ -124,7 +124,8 @@ print(" ".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 
 
 COMMANDS = ("run", "demo", "serve", "health", "fake-kite", "login", "eod", "rebuild-masters",
-            "import", "influx")  # fmt: skip
+            "import", "influx", "collect", "worker", "monitor", "config", "calendar",
+            "verify")  # fmt: skip
 
 
 @pytest.mark.parametrize(
