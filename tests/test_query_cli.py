@@ -205,6 +205,24 @@ def test_a_split_file_of_an_earlier_version_reads(tmp_path: Path) -> None:
     assert typed == ["DOUBLE", "DOUBLE"]
 
 
+def test_a_damaged_line_is_left_out_as_the_readers_leave_it_out(data: Path, tmp_path: Path) -> None:
+    """A cell that does not read as its type, a torn last line: the line is not a row, whichever
+    columns the query reads (``count(*)`` too), as ``read_split`` has it."""
+    whole = layout.split_root(data) / "NIFTY" / "this_week" / "atm" / f"{DAYS[0]}.csv"
+    lines = whole.read_text(encoding="utf-8").splitlines()
+    folder = layout.split_root(tmp_path) / "NIFTY" / "this_week" / "atm"
+    folder.mkdir(parents=True)
+    damaged = folder / whole.name
+    cells = lines[2].split(",")
+    cells[6] = "abc"  # spot
+    body = [lines[0], lines[1], ",".join(cells), *lines[3:6], lines[6][:40]]
+    damaged.write_text("\n".join(body), encoding="utf-8")  # the last line torn: no newline
+    rows = read_split(damaged)
+    assert len(rows) == 4
+    assert _count(tmp_path, "SELECT count(*) FROM splits") == len(rows)
+    assert _count(tmp_path, "SELECT count(spot) FROM splits") == len(rows)
+
+
 def test_only_closed_parts_are_raw_legs(data: Path, tmp_path: Path) -> None:
     """A journal, a part being written, a part set aside: none is read."""
     part = layout.archive_files(layout.raw_root(data), layout.RAW_PARTS)[0]
@@ -259,3 +277,13 @@ def test_help_loads_no_duckdb(command: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Usage" in done.stdout
     assert done.stderr.splitlines()[-1] == ""
+
+
+def test_a_link_out_of_the_archive_is_not_read(data: Path, tmp_path: Path) -> None:
+    whole = layout.split_root(data) / "NIFTY" / "this_week" / "atm" / f"{DAYS[0]}.csv"
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_bytes(whole.read_bytes())
+    folder = layout.split_root(tmp_path / "data") / "NIFTY" / "this_week" / "atm"
+    folder.mkdir(parents=True)
+    (folder / whole.name).symlink_to(outside)
+    assert _count(tmp_path / "data", "SELECT count(*) FROM splits") == 0

@@ -15,8 +15,9 @@ Views (columns typed: times are ``TIMESTAMP WITH TIME ZONE``, shown in IST):
   ``kind`` (``weekday`` or ``dte``) and ``key`` (``mon``..``fri`` or ``dteNN``) from the path.
 
 The files are found when the connection is made (``store.layout`` names where); a view over no
-files exists and is empty. A line DuckDB cannot read as the view's types (a torn last line) is
-left out, as every reader of the archive leaves it out.
+files exists and is empty. A line of a CSV that is not a row of its file (a torn last line, a
+cell that does not read as its column's type) is left out, as every reader of the archive
+leaves it out.
 
 Read-only, two ways: :func:`run_select` runs one ``SELECT`` statement and nothing else (no
 ``COPY``, ``ATTACH``, ``INSTALL``, ``CREATE``...), and the connection is an in-memory database
@@ -37,6 +38,7 @@ from opchain.profiles.master import HEADER as PROFILE_HEADER
 from opchain.store import layout
 from opchain.store.overview import COLUMNS as OVERVIEW_COLUMNS
 from opchain.store.rawparts import FILE_SCHEMA
+from opchain.store.regular import regular_file
 from opchain.store.splits import COLUMNS as SPLIT_COLUMNS
 from opchain.store.splits import OLD_NAMES
 
@@ -212,12 +214,12 @@ def export_sql(
 
 def _views(roots: Roots) -> dict[str, tuple[str, list[Path]]]:
     d = roots.data_dir
-    raw = layout.archive_files(layout.raw_root(d), layout.RAW_PARTS)
-    splits = layout.archive_files(roots.split_root, layout.SPLIT_FILES)
-    analytics = layout.archive_files(layout.analytics_root(d), layout.ANALYTICS_FILES)
-    overview = layout.archive_files(layout.overview_root(d), layout.OVERVIEW_FILES)
-    weekday = layout.archive_files(roots.profiles_root, layout.WEEKDAY_MASTERS)
-    dte = layout.archive_files(roots.profiles_root, layout.DTE_PROFILES)
+    raw = _files(layout.raw_root(d), layout.RAW_PARTS)
+    splits = _files(roots.split_root, layout.SPLIT_FILES)
+    analytics = _files(layout.analytics_root(d), layout.ANALYTICS_FILES)
+    overview = _files(layout.overview_root(d), layout.OVERVIEW_FILES)
+    weekday = _files(roots.profiles_root, layout.WEEKDAY_MASTERS)
+    dte = _files(roots.profiles_root, layout.DTE_PROFILES)
     return {
         "raw": (_raw(raw), raw),
         "splits": (_splits(splits), splits),
@@ -225,6 +227,12 @@ def _views(roots: Roots) -> dict[str, tuple[str, list[Path]]]:
         "overview": (_overview(overview), overview),
         "profiles": (_profiles(weekday, dte), [*weekday, *dte]),
     }
+
+
+def _files(root: Path, pattern: str) -> list[Path]:
+    """The files of one kind under ``root``, only regular files inside it (``store.regular``:
+    a link out of the data directory, a FIFO, is never opened)."""
+    return [p for p in layout.archive_files(root, pattern) if regular_file(p, root) is not None]
 
 
 def _raw(files: list[Path]) -> str:
@@ -272,36 +280,38 @@ def _profiles(weekday: list[Path], dte: list[Path]) -> str:
 def _csv(files: list[Path], types: dict[str, str], derived: dict[str, str]) -> str:
     """A SELECT of ``types``' columns, in order, over these CSV files: a column from
     ``derived`` (SQL over ``_parts``, the file's path split at ``/``), else the file's (or an
-    old name of it), else empty in every file."""
+    old name of it), else empty in every file.
+
+    The cells are read as text and cast here, and a line with a cell that does not cast is
+    left out whichever columns a query reads (DuckDB's typed reader would leave it out only
+    when the query reads that column: ``count(*)`` would count it)."""
     if not files:
         return _empty(types)
     header = _headers(files)
-    read = {c: t for c, t in types.items() if c in header and c not in derived}
-    for old, new in OLD_NAMES.items():
-        if old in header and new in types and new not in derived:
-            read[old] = types[new]
-    columns = []
+    columns, valid = [], []
     for c, t in types.items():
         if c in derived:
-            sql = derived[c]
-        else:
-            names = [n for n in (c, *(o for o, n2 in OLD_NAMES.items() if n2 == c)) if n in read]
-            sql = (
-                f"CAST(NULL AS {t})"
-                if not names
-                else _name(names[0])
-                if len(names) == 1
-                else f"coalesce({', '.join(map(_name, names))})"
-            )
-        columns.append(f"{sql} AS {_name(c)}")
-    types_sql = "{" + ", ".join(f"{_literal(c)}: '{t}'" for c, t in read.items()) + "}"
+            columns.append(f"{derived[c]} AS {_name(c)}")
+            continue
+        names = [n for n in (c, *(o for o, n2 in OLD_NAMES.items() if n2 == c)) if n in header]
+        text = (
+            "NULL"
+            if not names
+            else _name(names[0])
+            if len(names) == 1
+            else f"coalesce({', '.join(map(_name, names))})"
+        )
+        columns.append(f"TRY_CAST({text} AS {t}) AS {_name(c)}")
+        if names and t != "VARCHAR":
+            valid.append(f"({text} IS NULL OR TRY_CAST({text} AS {t}) IS NOT NULL)")
     source = (
         f"read_csv({_list(map(str, files))}, header = true, union_by_name = true, "
-        f"auto_detect = true, types = {types_sql}, filename = '_file', ignore_errors = true)"
+        "all_varchar = true, filename = '_file', ignore_errors = true)"
     )
+    where = f" WHERE {' AND '.join(valid)}" if valid else ""
     return (
         f"SELECT {', '.join(columns)} FROM "
-        f"(SELECT *, string_split(_file, '/') AS _parts FROM {source})"
+        f"(SELECT *, string_split(_file, '/') AS _parts FROM {source}){where}"
     )
 
 
