@@ -136,6 +136,11 @@ def test_query_writes_csv_and_parquet(data: Path, tmp_path: Path) -> None:
         assert done.exit_code == 0, done.output
         assert f"{total} rows written" in done.output
     assert _csv_rows(tmp_path / "a.csv") == total
+    # an existing file is replaced (DuckDB writes tmp_<name> beside it, then renames it)
+    (tmp_path / "a.csv").write_text("old\n", encoding="utf-8")
+    again = runner.invoke(app, ["query", sql, "-d", str(data), "--csv", str(tmp_path / "a.csv")])
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv", "a.parquet"]
     assert pq.read_table(tmp_path / "a.parquet").num_rows == total
 
 

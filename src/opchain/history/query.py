@@ -131,7 +131,9 @@ def connect(roots: Roots, writes: Path | None = None) -> "duckdb.DuckDBPyConnect
     for name, (sql, files) in _views(roots).items():
         con.execute(f"CREATE VIEW {name} AS {sql}")
         read += files
-    allowed = [str(p) for p in read] + ([str(writes)] if writes is not None else [])
+    allowed = [str(p) for p in read]
+    if writes is not None:  # DuckDB replaces an existing file through tmp_<name> beside it
+        allowed += [str(writes), str(writes.with_name(f"tmp_{writes.name}"))]
     con.execute(f"SET allowed_paths = {_list(allowed)}")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -282,12 +284,24 @@ def _csv(files: list[Path], types: dict[str, str], derived: dict[str, str]) -> s
     ``derived`` (SQL over ``_parts``, the file's path split at ``/``), else the file's (or an
     old name of it), else empty in every file.
 
+    The files are read in groups of one header (read here, first line only: DuckDB then sniffs
+    nothing, which for many small files is most of the time), the groups' rows put together.
     The cells are read as text and cast here, and a line with a cell that does not cast is
     left out whichever columns a query reads (DuckDB's typed reader would leave it out only
     when the query reads that column: ``count(*)`` would count it)."""
-    if not files:
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for path in files:
+        header = _header(path)
+        if header:  # an empty file has no rows
+            groups.setdefault(header, []).append(path)
+    if not groups:
         return _empty(types)
-    header = _headers(files)
+    return " UNION ALL ".join(_group(h, paths, types, derived) for h, paths in groups.items())
+
+
+def _group(
+    header: tuple[str, ...], files: list[Path], types: dict[str, str], derived: dict[str, str]
+) -> str:
     columns, valid = [], []
     for c, t in types.items():
         if c in derived:
@@ -304,9 +318,10 @@ def _csv(files: list[Path], types: dict[str, str], derived: dict[str, str]) -> s
         columns.append(f"TRY_CAST({text} AS {t}) AS {_name(c)}")
         if names and t != "VARCHAR":
             valid.append(f"({text} IS NULL OR TRY_CAST({text} AS {t}) IS NOT NULL)")
+    read = "{" + ", ".join(f"{_literal(h)}: 'VARCHAR'" for h in header) + "}"
     source = (
-        f"read_csv({_list(map(str, files))}, header = true, union_by_name = true, "
-        "all_varchar = true, filename = '_file', ignore_errors = true)"
+        f"read_csv({_list(map(str, files))}, header = true, auto_detect = false, "
+        f"delim = ',', quote = '\"', columns = {read}, filename = '_file', ignore_errors = true)"
     )
     where = f" WHERE {' AND '.join(valid)}" if valid else ""
     return (
@@ -315,13 +330,12 @@ def _csv(files: list[Path], types: dict[str, str], derived: dict[str, str]) -> s
     )
 
 
-def _headers(files: Iterable[Path]) -> set[str]:
-    """Every column name of these CSV files' header lines."""
-    names: set[str] = set()
-    for path in files:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            names.update(c.strip() for c in f.readline().split(","))
-    return names
+def _header(path: Path) -> tuple[str, ...]:
+    """A CSV file's column names, from its first line (none: an empty file, or a header with
+    an empty or repeated name, which no file of the archive has)."""
+    with path.open(encoding="utf-8", errors="replace") as f:
+        names = tuple(c.strip() for c in f.readline().rstrip("\r\n").split(","))
+    return names if all(names) and len(set(names)) == len(names) else ()
 
 
 def _empty(types: dict[str, str]) -> str:
