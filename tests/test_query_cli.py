@@ -122,6 +122,11 @@ def test_query_prints_a_table_and_the_row_count(data: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "NIFTY" in done.stdout and "INDIAVIX" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "4 rows"
+    joined = _opchain("query", "SELECT count(*) FROM analytics JOIN overview USING (ts, index)",
+                      "-d", str(data))  # fmt: skip
+    rows = _count(data, "SELECT count(*) FROM analytics JOIN overview USING (ts, index)")
+    assert rows == _count(data, "SELECT count(*) FROM analytics") > 0
+    assert f"│ {rows} " in joined.stdout, joined.stderr
     many = _opchain("query", "SELECT * FROM splits", "-d", str(data), "--rows", "3")
     total = _count(data, "SELECT count(*) FROM splits")
     assert many.stdout.strip().splitlines()[-1] == f"{total} rows (the first 3 shown)"

@@ -98,7 +98,7 @@ def _roots(data_dir: Path | None) -> Roots:
 
 def _open(roots: Roots, sql: str, target: Path | None) -> tuple[duckdb.DuckDBPyConnection, str]:
     """The connection and the checked statement; a refused or unparsable one is one line."""
-    from opchain.history.query import Refused, check_output, check_select, connect
+    from opchain.history.query import Refused, check_output, check_select, connect, views_in
 
     try:
         select = _run(lambda: check_select(sql))
@@ -107,7 +107,7 @@ def _open(roots: Roots, sql: str, target: Path | None) -> tuple[duckdb.DuckDBPyC
     except Refused as err:
         fail(f"refused: {err}")
     writes = target.resolve() if target is not None else None
-    return connect(roots, writes), select
+    return connect(roots, writes, _run(lambda: views_in(select))), select
 
 
 def _copy(con: duckdb.DuckDBPyConnection, select: str, target: Path, fmt: str) -> int:

@@ -27,7 +27,7 @@ installed or loaded and the configuration then locked (``lock_configuration``), 
 statement can open it again.
 """
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -117,9 +117,12 @@ class Refused(ValueError):
     """A statement that is not one SELECT, or a file the caller may not write."""
 
 
-def connect(roots: Roots, writes: Path | None = None) -> "duckdb.DuckDBPyConnection":
-    """An in-memory DuckDB with the archive's views, its file access then closed to all but
-    the files the views read and ``writes`` (module docstring)."""
+def connect(
+    roots: Roots, writes: Path | None = None, views: Collection[str] = VIEWS
+) -> "duckdb.DuckDBPyConnection":
+    """An in-memory DuckDB with the archive's ``views`` (:func:`views_in` a statement: only
+    those are found and bound), its file access then closed to all but the files they read
+    and ``writes`` (module docstring)."""
     import duckdb
 
     con = duckdb.connect(
@@ -128,7 +131,7 @@ def connect(roots: Roots, writes: Path | None = None) -> "duckdb.DuckDBPyConnect
     )
     con.execute(f"SET TimeZone = '{TIME_ZONE}'")
     read: list[Path] = []
-    for name, (sql, files) in _views(roots).items():
+    for name, (sql, files) in _views(roots, views).items():
         con.execute(f"CREATE VIEW {name} AS {sql}")
         read += files
     allowed = [str(p) for p in read]
@@ -138,6 +141,17 @@ def connect(roots: Roots, writes: Path | None = None) -> "duckdb.DuckDBPyConnect
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
     return con
+
+
+def views_in(sql: str) -> set[str]:
+    """The archive's views a statement reads (all of them when DuckDB cannot tell without
+    the views: a join ``USING`` their columns)."""
+    import duckdb
+
+    try:
+        return duckdb.connect(":memory:").get_table_names(sql) & set(VIEWS)
+    except duckdb.Error:
+        return set(VIEWS)
 
 
 def check_select(sql: str) -> str:
@@ -214,21 +228,27 @@ def export_sql(
 # The views.
 
 
-def _views(roots: Roots) -> dict[str, tuple[str, list[Path]]]:
+def _views(roots: Roots, names: Collection[str]) -> dict[str, tuple[str, list[Path]]]:
+    """Each view's SELECT and the files it reads, for the views ``names``."""
     d = roots.data_dir
-    raw = _files(layout.raw_root(d), layout.RAW_PARTS)
-    splits = _files(roots.split_root, layout.SPLIT_FILES)
-    analytics = _files(layout.analytics_root(d), layout.ANALYTICS_FILES)
-    overview = _files(layout.overview_root(d), layout.OVERVIEW_FILES)
-    weekday = _files(roots.profiles_root, layout.WEEKDAY_MASTERS)
-    dte = _files(roots.profiles_root, layout.DTE_PROFILES)
-    return {
-        "raw": (_raw(raw), raw),
-        "splits": (_splits(splits), splits),
-        "analytics": (_csv(analytics, _ANALYTICS_TYPES, {}), analytics),
-        "overview": (_overview(overview), overview),
-        "profiles": (_profiles(weekday, dte), [*weekday, *dte]),
-    }
+    found: dict[str, tuple[str, list[Path]]] = {}
+    if "raw" in names:
+        raw = _files(layout.raw_root(d), layout.RAW_PARTS)
+        found["raw"] = (_raw(raw), raw)
+    if "splits" in names:
+        splits = _files(roots.split_root, layout.SPLIT_FILES)
+        found["splits"] = (_splits(splits), splits)
+    if "analytics" in names:
+        analytics = _files(layout.analytics_root(d), layout.ANALYTICS_FILES)
+        found["analytics"] = (_csv(analytics, _ANALYTICS_TYPES, {}), analytics)
+    if "overview" in names:
+        overview = _files(layout.overview_root(d), layout.OVERVIEW_FILES)
+        found["overview"] = (_overview(overview), overview)
+    if "profiles" in names:
+        weekday = _files(roots.profiles_root, layout.WEEKDAY_MASTERS)
+        dte = _files(roots.profiles_root, layout.DTE_PROFILES)
+        found["profiles"] = (_profiles(weekday, dte), [*weekday, *dte])
+    return found
 
 
 def _files(root: Path, pattern: str) -> list[Path]:
