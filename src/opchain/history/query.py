@@ -33,7 +33,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from opchain.merge.stats import BucketStats
 from opchain.profiles.master import HEADER as PROFILE_HEADER
 from opchain.store import layout
 from opchain.store.overview import COLUMNS as OVERVIEW_COLUMNS
@@ -66,20 +65,6 @@ _SPLIT_TYPES = {
 _OVERVIEW_TYPES = {
     c: _TS if c in ("ts", "exchange_ts") else "VARCHAR" if c in ("index", "name") else "DOUBLE"
     for c in OVERVIEW_COLUMNS
-}
-_ANALYTICS_TYPES = {
-    c: (
-        _TS
-        if c == "ts"
-        else "DATE"
-        if c == "expiry"
-        else "VARCHAR"
-        if c in ("index", "bucket", "anomaly")
-        else "BIGINT"
-        if c == "strikes"
-        else "DOUBLE"
-    )
-    for c in BucketStats._fields
 }
 _PROFILE_TYPES = {
     c: "VARCHAR" if c == "time_bucket" else "BIGINT" if c == "n_tot" else _TS if c == "last_updated"
@@ -240,7 +225,7 @@ def _views(roots: Roots, names: Collection[str]) -> dict[str, tuple[str, list[Pa
         found["splits"] = (_splits(splits), splits)
     if "analytics" in names:
         analytics = _files(layout.analytics_root(d), layout.ANALYTICS_FILES)
-        found["analytics"] = (_csv(analytics, _ANALYTICS_TYPES, {}), analytics)
+        found["analytics"] = (_csv(analytics, _analytics_types(), {}), analytics)
     if "overview" in names:
         overview = _files(layout.overview_root(d), layout.OVERVIEW_FILES)
         found["overview"] = (_overview(overview), overview)
@@ -249,6 +234,26 @@ def _views(roots: Roots, names: Collection[str]) -> dict[str, tuple[str, list[Pa
         dte = _files(roots.profiles_root, layout.DTE_PROFILES)
         found["profiles"] = (_profiles(weekday, dte), [*weekday, *dte])
     return found
+
+
+def _analytics_types() -> dict[str, str]:
+    # merge.stats brings the numeric libraries: imported only when the view is asked for
+    from opchain.merge.stats import BucketStats
+
+    return {
+        c: (
+            _TS
+            if c == "ts"
+            else "DATE"
+            if c == "expiry"
+            else "VARCHAR"
+            if c in ("index", "bucket", "anomaly")
+            else "BIGINT"
+            if c == "strikes"
+            else "DOUBLE"
+        )
+        for c in BucketStats._fields
+    }
 
 
 def _files(root: Path, pattern: str) -> list[Path]:
