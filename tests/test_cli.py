@@ -125,7 +125,7 @@ print(" ".join(m for m in {heavy!r} if m in sys.modules), file=sys.stderr)
 
 COMMANDS = ("run", "demo", "serve", "health", "fake-kite", "login", "eod", "rebuild-masters",
             "import", "influx", "collect", "worker", "monitor", "config", "calendar",
-            "verify")  # fmt: skip
+            "verify", "query", "export")  # fmt: skip
 
 
 @pytest.mark.parametrize(

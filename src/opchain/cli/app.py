@@ -18,7 +18,7 @@ import typer
 
 from opchain import __version__
 
-from . import bus, config, influx, kite, profiles, verify
+from . import bus, config, influx, kite, profiles, query, verify
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -86,6 +86,8 @@ app.command()(bus.worker)
 app.command("calendar")(show_calendar)
 app.command("config")(config.show_config)
 app.command()(verify.verify)
+app.command()(query.query)
+app.command()(query.export)
 app.add_typer(influx.app, name="influx")
 
 DataDir = Annotated[

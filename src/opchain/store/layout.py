@@ -20,6 +20,15 @@ folder is named once. Under ``data_dir``::
 from datetime import date
 from pathlib import Path
 
+# What a reader of the whole archive (``opchain query``) globs for, under each root: the file
+# names alone (a hidden temporary file, a journal or a ``.damaged`` part never matches).
+SPLIT_FILES = "*/*/*/*.csv"  # <INDEX>/<bucket>/<offset>/<YYYY-MM-DD>.csv under split_root
+OVERVIEW_FILES = "*/*.csv"  # <INDEX>/<YYYY-MM-DD>.csv under overview_root
+ANALYTICS_FILES = "*/*/*.csv"  # <INDEX>/<bucket>/<YYYY-MM-DD>.csv under analytics_root
+RAW_PARTS = "date=*/index=*/part-*.parquet"  # closed windows under raw_root (store.rawparts)
+WEEKDAY_MASTERS = "weekday_masters/*/*/*/*.csv"  # <mon..fri>.csv under profiles_root
+DTE_PROFILES = "dte_profiles/*/*/*/dte*.csv"  # dte<NN>.csv under profiles_root
+
 
 def instruments_path(data_dir: Path, day: date) -> Path:
     return data_dir / "instruments" / f"{day.isoformat()}.csv"
@@ -99,3 +108,11 @@ def fence_path(data_dir: Path, partition: str) -> Path:
     """The newest lease token a worker took for a partition: an older owner that finds a newer
     one here stops writing (``opchain worker``)."""
     return data_dir / "bus" / "fence" / partition
+
+
+def archive_files(root: Path, pattern: str) -> list[Path]:
+    """The files of one kind under ``root`` (``pattern``: one of the globs above), sorted;
+    names starting with ``.`` or ``_`` (temporary files, journals) are never among them, nor
+    anything that is not a regular file."""
+    found = (p for p in root.glob(pattern) if not p.name.startswith((".", "_")))
+    return sorted(p for p in found if p.is_file())
