@@ -19,7 +19,7 @@ from opchain.store.csvrows import aware
 from opchain.store.rawparts import read_part
 from opchain.store.splits import read_split
 from tests.sessions import record
-from tests.test_cli import HEAVY, LOADED
+from tests.test_cli import HEAVY, LOADED, one_line_error
 
 DAYS = (date(2026, 11, 19), date(2026, 11, 20))
 OPCHAIN = [sys.executable, "-m", "opchain"]
@@ -50,15 +50,6 @@ def _csv_rows(path: Path) -> int:
 
 def _opchain(*args: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run([*OPCHAIN, *args], capture_output=True, text=True, check=False)
-
-
-def _one_line(done: "subprocess.CompletedProcess[str]") -> str:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 def test_each_view_holds_the_rows_of_its_files(data: Path) -> None:
@@ -244,10 +235,10 @@ def test_only_closed_parts_are_raw_legs(data: Path, tmp_path: Path) -> None:
     assert _count(tmp_path, "SELECT count(*) FROM raw") == read_part(part).num_rows
 
 
-def test_bad_sql_is_one_line(data: Path) -> None:
-    line = _one_line(_opchain("query", "SELEC * FROM splits", "-d", str(data)))
+def test_bad_sql_isone_line_error(data: Path) -> None:
+    line = one_line_error(_opchain("query", "SELEC * FROM splits", "-d", str(data)))
     assert "Parser Error" in line
-    line = _one_line(_opchain("query", "SELECT nope FROM splits", "-d", str(data)))
+    line = one_line_error(_opchain("query", "SELECT nope FROM splits", "-d", str(data)))
     assert "nope" in line
 
 
@@ -264,7 +255,7 @@ def test_bad_sql_is_one_line(data: Path) -> None:
 )
 def test_a_write_is_refused(data: Path, sql: str) -> None:
     before = sorted(data.rglob("*"))
-    line = _one_line(_opchain("query", sql.format(data=data), "-d", str(data)))
+    line = one_line_error(_opchain("query", sql.format(data=data), "-d", str(data)))
     assert "refused" in line
     assert sorted(data.rglob("*")) == before
 
@@ -272,11 +263,13 @@ def test_a_write_is_refused(data: Path, sql: str) -> None:
 def test_files_outside_the_archive_are_closed(data: Path, tmp_path: Path) -> None:
     outside = tmp_path / "other.csv"
     outside.write_text("a\n1\n", encoding="utf-8")
-    line = _one_line(_opchain("query", f"SELECT * FROM read_csv('{outside}')", "-d", str(data)))
+    line = one_line_error(
+        _opchain("query", f"SELECT * FROM read_csv('{outside}')", "-d", str(data))
+    )
     assert "Permission Error" in line
     # and the answer is not written into the archive
     into = layout.split_root(data) / "answer.csv"
-    line = _one_line(_opchain("query", "SELECT 1", "-d", str(data), "--csv", str(into)))
+    line = one_line_error(_opchain("query", "SELECT 1", "-d", str(data), "--csv", str(into)))
     assert "inside" in line and not into.exists()
 
 

@@ -15,7 +15,7 @@ import pytest
 from opchain.history.verify import WEIGHTS, Facts, score
 
 from .sessions import DAY, record
-from .test_cli import HEAVY, LOADED
+from .test_cli import HEAVY, LOADED, one_line_error
 
 OPCHAIN = [sys.executable, "-m", "opchain"]
 INDICES = ["BANKNIFTY", "NIFTY", "SENSEX"]
@@ -28,15 +28,6 @@ def opchain(*args: str) -> "subprocess.CompletedProcess[str]":
     return subprocess.run(
         [*OPCHAIN, "verify", *args], capture_output=True, text=True, check=False, env=env
     )
-
-
-def one_line_error(done: "subprocess.CompletedProcess[str]") -> str:
-    assert done.returncode == 2, done.stderr
-    assert "Traceback" not in done.stderr + done.stdout
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: ")
-    return lines[0]
 
 
 # --- the score: a pure function ---------------------------------------------------------------

@@ -48,29 +48,35 @@ VIEWS = ("raw", "splits", "analytics", "overview", "profiles")
 TIME_ZONE = "Asia/Kolkata"
 
 _TS = "TIMESTAMPTZ"
-_SPLIT_TYPES = {
-    c: (
-        _TS
-        if c == "ts"
-        else "DATE"
-        if c == "expiry"
-        else "VARCHAR"
-        if c in ("index", "expiry_code", "strike_offset")
-        else "BIGINT"
-        if c in ("call_volume", "put_volume", "call_oi", "put_oi", "days_to_expiry")
-        else "DOUBLE"
-    )
-    for c in SPLIT_COLUMNS
-}
-_OVERVIEW_TYPES = {
-    c: _TS if c in ("ts", "exchange_ts") else "VARCHAR" if c in ("index", "name") else "DOUBLE"
-    for c in OVERVIEW_COLUMNS
-}
-_PROFILE_TYPES = {
-    c: "VARCHAR" if c == "time_bucket" else "BIGINT" if c == "n_tot" else _TS if c == "last_updated"
-    else "DOUBLE"
-    for c in PROFILE_HEADER.split(",")
-}  # fmt: skip
+
+
+def _typed(
+    columns: Iterable[str], text: set[str], integers: set[str], times: Collection[str] = ("ts",)
+) -> dict[str, str]:
+    """DuckDB's type of each CSV column: times, the expiry a date, the named text and integer
+    columns, every other a double (given, so DuckDB guesses nothing from a file's first rows)."""
+
+    def one(column: str) -> str:
+        if column in times:
+            return _TS
+        if column == "expiry":
+            return "DATE"
+        return "VARCHAR" if column in text else "BIGINT" if column in integers else "DOUBLE"
+
+    return {column: one(column) for column in columns}
+
+
+_SPLIT_TYPES = _typed(
+    SPLIT_COLUMNS,
+    text={"index", "expiry_code", "strike_offset"},
+    integers={"call_volume", "put_volume", "call_oi", "put_oi", "days_to_expiry"},
+)
+_OVERVIEW_TYPES = _typed(
+    OVERVIEW_COLUMNS, text={"index", "name"}, integers=set(), times=("ts", "exchange_ts")
+)
+_PROFILE_TYPES = _typed(
+    PROFILE_HEADER.split(","), text={"time_bucket"}, integers={"n_tot"}, times=("last_updated",)
+)
 _ARROW_TYPES = {"timestamp[ms, tz=Asia/Kolkata]": _TS, "string": "VARCHAR", "date32[day]": "DATE",
                 "int16": "SMALLINT", "int64": "BIGINT", "double": "DOUBLE"}  # fmt: skip
 _RAW_TYPES = {"date": "DATE", "index": "VARCHAR"} | {
@@ -240,20 +246,7 @@ def _analytics_types() -> dict[str, str]:
     # merge.stats brings the numeric libraries: imported only when the view is asked for
     from opchain.merge.stats import BucketStats
 
-    return {
-        c: (
-            _TS
-            if c == "ts"
-            else "DATE"
-            if c == "expiry"
-            else "VARCHAR"
-            if c in ("index", "bucket", "anomaly")
-            else "BIGINT"
-            if c == "strikes"
-            else "DOUBLE"
-        )
-        for c in BucketStats._fields
-    }
+    return _typed(BucketStats._fields, text={"index", "bucket", "anomaly"}, integers={"strikes"})
 
 
 def _files(root: Path, pattern: str) -> list[Path]:
