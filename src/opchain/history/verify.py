@@ -175,14 +175,15 @@ def recorded_days(roots: Roots) -> dict[date, list[str]]:
         if index not in NOT_INDICES:
             found.setdefault(day, set()).add(index)
 
-    for p in roots.splits.glob("*/*/*/*.csv"):
+    for p in roots.splits.glob(layout.SPLIT_FILES):
         add(p.parts[-4], p.stem)
-    for p in roots.overview.glob("*/*.csv"):
+    for p in roots.overview.glob(layout.OVERVIEW_FILES):
         add(p.parts[-2], p.stem)
-    for p in roots.analytics.glob("*/*/*.csv"):
+    for p in roots.analytics.glob(layout.ANALYTICS_FILES):
         add(p.parts[-3], p.stem)
-    for folder in roots.raw.glob("date=*/index=*"):
-        add(folder.name.removeprefix("index="), folder.parent.name.removeprefix("date="))
+    for folder in roots.raw.glob(layout.RAW_FOLDERS):
+        day, index = layout.raw_folder_key(folder)
+        add(index, day)
     return {day: sorted(found[day]) for day in sorted(found)}
 
 
@@ -285,7 +286,7 @@ def verify(roots: Roots, day: date, index: str) -> Report:
     raw = _raw(roots, day, index, findings)
     bad_files += raw.unreadable
     without = sorted(split_stamps - raw.stamps)
-    folder = roots.raw / f"date={day.isoformat()}" / f"index={index}"
+    folder = layout.raw_folder(roots.raw, day, index)
     for first, last, n in _cycle_runs(sorted(split_stamps), set(without)):
         findings.append(
             Finding(
@@ -424,7 +425,7 @@ def _raw(roots: Roots, day: date, index: str, findings: list[Finding]) -> _Raw:
     import pyarrow as pa
 
     found = _Raw()
-    folder = roots.raw / f"date={day.isoformat()}" / f"index={index}"
+    folder = layout.raw_folder(roots.raw, day, index)
     if not folder.is_dir():
         findings.append(
             Finding(kind="missing", file=roots.name(folder), detail="no raw legs", cost=0.0)

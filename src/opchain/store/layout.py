@@ -48,6 +48,19 @@ def raw_root(data_dir: Path) -> Path:
     return data_dir / "raw"
 
 
+RAW_FOLDERS = "date=*/index=*"  # one day and index under raw_root: its parts and journals
+
+
+def raw_folder(root: Path, day: date, index: str) -> Path:
+    """One day and index of the raw store under ``root`` (Hive-style, as DuckDB reads it)."""
+    return root / f"date={day.isoformat()}" / f"index={index}"
+
+
+def raw_folder_key(folder: Path) -> tuple[str, str]:
+    """The ISO date and the index a raw folder (one of ``RAW_FOLDERS``) holds."""
+    return folder.parent.name.removeprefix("date="), folder.name.removeprefix("index=")
+
+
 def overview_root(data_dir: Path) -> Path:
     return data_dir / "overview"
 

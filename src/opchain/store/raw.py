@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 from opchain.market.ist import IST, to_ist, trading_date
 from opchain.merge.stats import OiKey
 from opchain.model import ChainSlice, DepthLevel, Quote, Snapshot
+from opchain.store import layout
 from opchain.store import rawparts as parts
 from opchain.store.appendlog import FileFormatError, FlushSchedule
 from opchain.store.journal import Journal, sync_dir
@@ -222,8 +223,8 @@ class RawStore:
         of ``indices`` when given: another process may be writing the others' (a bus worker
         owns its partition's folders alone)."""
         self._wait()
-        for folder in sorted(self.root.glob("date=*/index=*")):
-            if indices is None or folder.name.removeprefix("index=") in indices:
+        for folder in sorted(self.root.glob(layout.RAW_FOLDERS)):
+            if indices is None or layout.raw_folder_key(folder)[1] in indices:
                 self._settle(folder)
 
     def window_start(self, ts: datetime) -> datetime:
@@ -233,7 +234,7 @@ class RawStore:
         return midnight + timedelta(seconds=(ist - midnight).total_seconds() // step * step)
 
     def folder(self, day: date, index: str) -> Path:
-        return self.root / f"date={day.isoformat()}" / f"index={index}"
+        return layout.raw_folder(self.root, day, index)
 
     def part_path(self, day: date, index: str, start: datetime) -> Path:
         return self.folder(day, index) / f"part-{start:%H%M}.parquet"
@@ -263,13 +264,10 @@ class RawStore:
         at the close), from its part and a journal a killed process may have left. Empty when
         no earlier day is on disk, or (with one warning naming the file) when that window
         cannot be read. Reads only: the API calls this beside a running recorder."""
-        days = sorted(
-            p.parent.name.removeprefix("date=")
-            for p in self.root.glob(f"date=*/index={index}")
-            if p.parent.name.removeprefix("date=") < before.isoformat()
-        )
+        keys = (layout.raw_folder_key(p) for p in self.root.glob(layout.RAW_FOLDERS))
+        days = sorted(day for day, of in keys if of == index and day < before.isoformat())
         for day in reversed(days):
-            folder = self.root / f"date={day}" / f"index={index}"
+            folder = layout.raw_folder(self.root, date.fromisoformat(day), index)
             found = parts.last_window(folder)
             if found is None:
                 continue

@@ -20,6 +20,7 @@ import pyarrow as pa
 from opchain.market.ist import IST
 from opchain.merge.stats import BucketStats
 from opchain.model import ChainSlice, DepthLevel, Leg, Quote
+from opchain.store import layout
 from opchain.store import rawparts as parts
 from opchain.store.csvrows import aware, read_all
 from opchain.store.stats import COLUMNS as STATS_COLUMNS
@@ -46,9 +47,9 @@ class RawCycle:
 def raw_days(raw_root: Path) -> list[date]:
     """The days the raw store holds legs of, oldest first."""
     found = set()
-    for folder in raw_root.glob("date=*/index=*"):
+    for folder in raw_root.glob(layout.RAW_FOLDERS):
         try:
-            found.add(date.fromisoformat(folder.parent.name.removeprefix("date=")))
+            found.add(date.fromisoformat(layout.raw_folder_key(folder)[0]))
         except ValueError:
             continue
     return sorted(found)
@@ -57,14 +58,17 @@ def raw_days(raw_root: Path) -> list[date]:
 def raw_cycles(raw_root: Path, day: date) -> Iterator[RawCycle]:
     """Every cycle of ``day`` in the raw store, in time order, window by window (a day is
     never in memory whole)."""
-    folders = sorted((raw_root / f"date={day.isoformat()}").glob("index=*"))
+    on_day = day.isoformat()
+    folders = sorted(
+        p for p in raw_root.glob(layout.RAW_FOLDERS) if layout.raw_folder_key(p)[0] == on_day
+    )
     labels = sorted({label for folder in folders for label in _labels(folder)})
     for label in labels:
         found: dict[datetime, RawCycle] = {}
         for folder in folders:
             if label not in _labels(folder):
                 continue
-            index = folder.name.removeprefix("index=")
+            index = layout.raw_folder_key(folder)[1]
             table = parts.read_window(folder, label, _LEG_COLUMNS)
             for ts, received_at, chains in _cycles(index, table):
                 cycle = found.get(ts)
