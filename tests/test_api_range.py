@@ -27,6 +27,7 @@ HEADERS = {"X-API-Key": KEY}
 NEXT_DAY = DAY + timedelta(days=1)
 ANALYTICS = "/series/NIFTY/analytics"
 OVERVIEW = "/series/NIFTY/overview"
+MAX_PAGES = 100  # more than any paging here needs
 
 
 @pytest.fixture
@@ -76,11 +77,12 @@ def _copy_day(path: Path, target: Path, days: int = 1) -> None:
 
 
 def _all(client: httpx.Client, url: str, **params: Any) -> tuple[list[dict[str, Any]], int, str]:
-    """Every row, page by page while ``next`` is given: the rows, the pages, the last poll."""
+    """Every row, page by page while ``next`` is given: the rows, the pages, the last poll
+    (at most MAX_PAGES pages: a cursor that does not move on fails, not hangs)."""
     rows: list[dict[str, Any]] = []
     pages = 0
     cursor = None
-    while True:
+    while pages < MAX_PAGES:
         got = client.get(url, params={**params, **({"cursor": cursor} if cursor else {})})
         assert got.status_code == 200, got.text
         body = got.json()
@@ -90,6 +92,7 @@ def _all(client: httpx.Client, url: str, **params: Any) -> tuple[list[dict[str, 
         if body["next"] is None:
             return rows, pages, body["poll"]
         cursor = body["next"]
+    raise AssertionError(f"still a next page after {MAX_PAGES}")
 
 
 @pytest.mark.parametrize(
