@@ -19,6 +19,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from opchain.api.app import create_app
 from opchain.api.live import Hub
@@ -375,7 +376,13 @@ def test_no_500_and_no_schema_violation_over_damaged_files(data: Path, tmp_path:
             suppress_health_check=list(HealthCheck),
         )
         def check(case: schemathesis.Case) -> None:
-            case.call_and_validate(headers={"X-API-Key": KEY})
+            # a range read's cursor and from/to may be schema-valid and still 422: there,
+            # schemathesis is not asked to expect acceptance (tests/test_api_schema.py)
+            ranged = case.operation.path.startswith("/series/")
+            case.call_and_validate(
+                headers={"X-API-Key": KEY},
+                excluded_checks=[positive_data_acceptance] if ranged else None,
+            )
 
         check()
 

@@ -264,3 +264,62 @@ class SplitFile(BaseModel):
 class SplitList(BaseModel):
     date: str
     files: list[SplitFile]
+
+
+class AnalyticsRow(BaseModel):
+    """One row of an analytics file (``store.stats``): a column an older file lacks is null."""
+
+    ts: str
+    index: str | None
+    bucket: str | None
+    expiry: str | None
+    strikes: Count
+    spot: Num
+    forward: Num
+    atm_iv: Num
+    pcr_oi: Num
+    pcr_volume: Num
+    max_pain: Num
+    straddle: Num
+    expected_move_pct: Num
+    gex: Num
+    zero_gamma: Num
+    call_wall: Num
+    put_wall: Num
+    call_oi_change: Num
+    put_oi_change: Num
+    iv30: Num
+    iv_rank: Num
+    iv_percentile: Num
+    anomaly: str | None
+
+
+class OverviewRow(BaseModel):
+    """One row of an overview file (``store.overview``)."""
+
+    ts: str
+    index: str | None
+    name: str | None
+    last_price: Num
+    open: Num
+    high: Num
+    low: Num
+    prev_close: Num
+    net_change: Num
+    net_change_pct: Num
+    exchange_ts: str | None
+
+
+class AnalyticsRange(BaseModel):
+    index: str
+    bucket: str
+    rows: list[AnalyticsRow]
+    next: str | None
+    poll: str | None
+
+
+class OverviewRange(BaseModel):
+    index: str
+    rows: list[OverviewRow]
+    next: str | None
+    poll: str | None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from opchain.api.deps import BucketName
-from opchain.store.csvrows import Follow
+from opchain.store.csvrows import Follow, ParserFor
 from opchain.store.regular import open_regular
 from opchain.store.stats import stats_path
 
@@ -25,12 +25,13 @@ class Tail:
 
     path: Path
     root: Path
+    parser_for: ParserFor[dict[str, str]] = field(default=lambda header: _dicts(header))
     follow: Follow[dict[str, str]] = field(init=False)
     rows: list[dict[str, str]] = field(default_factory=list)
     last: bytes = b""  # the bytes just before the offset, to see that the file was only appended
 
     def __post_init__(self) -> None:
-        self.follow = Follow(self.path, _dicts)
+        self.follow = Follow(self.path, self.parser_for)
 
     def _same_start(self, f: BinaryIO) -> bool:
         """Whether what was read before is still there (an append-only file keeps it; a
@@ -43,7 +44,7 @@ class Tail:
             with open_regular(self.path, self.root) as f:
                 size = f.seek(0, io.SEEK_END)
                 if size < self.follow.offset or not self._same_start(f):  # rewritten: again
-                    self.follow, self.last, self.rows = Follow(self.path, _dicts), b"", []
+                    self.follow, self.last, self.rows = Follow(self.path, self.parser_for), b"", []
                 f.seek(self.follow.offset)
                 data = f.read(size - self.follow.offset)
         except OSError:
