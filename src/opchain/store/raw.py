@@ -264,10 +264,11 @@ class RawStore:
         at the close), from its part and a journal a killed process may have left. Empty when
         no earlier day is on disk, or (with one warning naming the file) when that window
         cannot be read. Reads only: the API calls this beside a running recorder."""
-        keys = (layout.raw_folder_key(p) for p in self.root.glob(layout.RAW_FOLDERS))
-        days = sorted(day for day, of in keys if of == index and day < before.isoformat())
-        for day in reversed(days):
-            folder = layout.raw_folder(self.root, date.fromisoformat(day), index)
+        keyed = ((layout.raw_folder_key(p), p) for p in self.root.glob(layout.RAW_FOLDERS))
+        days = sorted(
+            (day, p) for (day, of), p in keyed if of == index and day < before.isoformat()
+        )
+        for _, folder in reversed(days):  # the folder as found: a stray name never raises
             found = parts.last_window(folder)
             if found is None:
                 continue
