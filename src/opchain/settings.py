@@ -45,8 +45,10 @@ class Settings(BaseSettings):
         validation_alias=_alias("OPCHAIN_ADV_ROOT", "ADV_ROOT", "adv_root"),
         description="Weekday masters, DTE profiles and EOD reports; default `<data_dir>/data_adv`.",
     )
-    broker: Literal["sim", "kite"] = Field(
-        "sim", description="Where quotes come from: the simulated market or Zerodha Kite Connect."
+    broker: Literal["sim", "kite", "replay"] = Field(
+        "sim",
+        description="Where quotes come from: the simulated market, Zerodha Kite Connect, or a "
+        "recorded day played back (`opchain run --broker replay --date D`).",
     )
     indices: Annotated[tuple[str, ...], NoDecode] = Field(
         DEFAULT_INDICES,

@@ -18,7 +18,7 @@ import typer
 
 from opchain import __version__
 
-from . import bus, config, influx, kite, profiles, query, verify
+from . import bus, config, influx, kite, profiles, query, replay, verify
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -86,6 +86,7 @@ app.command()(bus.worker)
 app.command("calendar")(show_calendar)
 app.command("config")(config.show_config)
 app.command()(verify.verify)
+app.command()(replay.replay)
 app.command()(query.query)
 app.command()(query.export)
 app.add_typer(influx.app, name="influx")
@@ -164,7 +165,7 @@ def demo(
 
 @app.command()
 def run(
-    broker: Annotated[str, typer.Option(help="sim or kite (env OPCHAIN_BROKER).")] = "",
+    broker: Annotated[str, typer.Option(help="sim, kite or replay (env OPCHAIN_BROKER).")] = "",
     ticks: Annotated[
         bool | None,
         typer.Option("--ticks/--poll", help="kite: stream ticks, or poll /quote (the default)."),
@@ -187,8 +188,17 @@ def run(
             help="Serve the API and dashboard beside the collector (OPCHAIN_API_HOST, _PORT).",
         ),
     ] = True,
+    played: Annotated[
+        datetime | None,
+        typer.Option("--date", formats=["%Y-%m-%d"], help="replay: the recorded day to play."),
+    ] = None,
 ) -> None:
     """Collect continuously: wait for each session's open, record it, repeat.
+
+    `--broker replay --date D` plays a recorded day of the data directory again as if it were
+    live (at `--speed`, from its open or `--start`, at its recorded cadence): the API, the
+    dashboard and the outputs see it cycle by cycle; what it writes goes to a temporary data
+    directory, removed when it stops, and the recorded day is left as it is.
 
     With the kite broker, the login of `opchain login` is checked with Kite before anything
     else, and the run says until when it is good. A disk that fills or a data directory that
@@ -200,6 +210,7 @@ def run(
     import httpx
 
     from opchain.api.live import Hub
+    from opchain.brokers.base import Broker
     from opchain.brokers.kite.client import TokenExpired
     from opchain.brokers.tally import BrokerTally, CountingTransport
     from opchain.health import state as health
@@ -223,12 +234,23 @@ def run(
     check_data_dir(settings.data_dir)
     if sessions is not None and sessions < 1:
         fail(f"--sessions must be at least 1, not {sessions}")
-    clock = make_clock(start, speed)
+    scratch = contextlib.ExitStack()
+    source: Broker
+    if settings.broker == "replay":
+        settings, clock, source = scratch.enter_context(
+            replay.playback(settings, played, start, speed, cadence)
+        )
+        sessions, kite_source, stored = 1, None, None
+    elif played is not None:
+        fail("--date chooses the recorded day of --broker replay")
+    else:
+        clock = make_clock(start, speed)
     metrics = Metrics()
     tally = BrokerTally(metrics.observe_request) if settings.broker == "kite" else None
     counted = CountingTransport(httpx.AsyncHTTPTransport(), tally) if tally else None
     accelerated = start is not None or speed != 1.0
-    source, kite_source, stored = kite.make_broker(settings, clock, accelerated, counted)
+    if settings.broker != "replay":
+        source, kite_source, stored = kite.make_broker(settings, clock, accelerated, counted)
     storage = StorageHealth(settings.data_dir, clock, say=_say)
     recorded: list[date] = []  # carried over the collector's restarts: no day twice
 
@@ -270,7 +292,8 @@ def run(
             )
 
     try:
-        asyncio.run(collect())
+        with scratch:
+            asyncio.run(collect())
     except KeyboardInterrupt:
         console.print("stopped; every file is complete up to the last snapshot")
     except calendar.CalendarUnavailable as err:

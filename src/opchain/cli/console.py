@@ -51,7 +51,24 @@ def load_settings(**overrides: Any) -> "Settings":
         except HolidayFileError as err:
             fail(f"{err} (OPCHAIN_HOLIDAYS_FILE)")
     calendar.install(tables)
+    _finish_swaps(settings)
     return settings
+
+
+def _finish_swaps(settings: "Settings") -> None:
+    """Finish (or undo) a set of files a killed ``opchain replay`` was putting in place
+    (``store.swap``), before the command reads or writes the day files."""
+    from opchain.store import layout, swap
+
+    root = layout.swap_root(settings.data_dir)
+    if root.is_dir():
+        try:
+            lines = swap.finish(root, settings.durable_writes)
+        except OSError as err:
+            console.print(f"[yellow]warning:[/] {say_os_error(err, root)}", soft_wrap=True)
+            return
+        for line in lines:
+            console.print(f"[yellow]note:[/] {line}", soft_wrap=True)
 
 
 def check_number(

@@ -192,6 +192,8 @@ def make_broker(
     if settings.broker == "kite":
         broker, stored = kite_broker(settings, clock, accelerated, transport)
         return broker, broker, stored
+    if settings.broker == "replay":
+        fail("the replay broker plays one recorded day: opchain run --broker replay --date D")
     from opchain.brokers.sim import SimBroker
 
     sim = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate, indices=settings.indices)

@@ -15,6 +15,7 @@ folder is named once. Under ``data_dir``::
     spool/influx/                                points InfluxDB has not taken yet
     spool/bus/                                   cycles a collector could not publish yet
     bus/fence/<INDEX>                            the newest lease token of a bus partition
+    .swap/<name>/                                a set of files being replaced as one (store.swap)
 """
 
 from datetime import date
@@ -121,6 +122,12 @@ def fence_path(data_dir: Path, partition: str) -> Path:
     """The newest lease token a worker took for a partition: an older owner that finds a newer
     one here stops writing (``opchain worker``)."""
     return data_dir / "bus" / "fence" / partition
+
+
+def swap_root(data_dir: Path) -> Path:
+    """Where sets of files are staged before they replace the old ones together (``store.swap``;
+    ``opchain replay``). Hidden: no reader of the archive globs into it."""
+    return data_dir / ".swap"
 
 
 def archive_files(root: Path, pattern: str) -> list[Path]:
