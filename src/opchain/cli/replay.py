@@ -103,7 +103,8 @@ def playback(
         fail(f"the raw legs of {when} hold no whole cycle: nothing to play")
     if cadence is None and len(first) == 2:
         cadence = (first[1] - first[0]).total_seconds()
-    begin = start or first[0] - timedelta(seconds=max(5.0, 3 * speed))  # 3 s to set up
+    lead = min(max(5.0, 3 * speed), 1800.0)  # about 3 s of wall time to set up, on the day
+    begin = start or first[0] - timedelta(seconds=lead)
     clock = make_clock(begin if begin.tzinfo else begin.replace(tzinfo=IST), speed)
     broker.clock = clock
     folder = Path(tempfile.mkdtemp(prefix=f"opchain-replay-{when}-"))
