@@ -18,7 +18,7 @@ import typer
 
 from opchain import __version__
 
-from . import bus, config, influx, kite, profiles, query, verify
+from . import bus, config, influx, kite, participants, profiles, query, verify
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -89,6 +89,7 @@ app.command()(verify.verify)
 app.command()(query.query)
 app.command()(query.export)
 app.add_typer(influx.app, name="influx")
+app.add_typer(participants.app, name="participants")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")

@@ -15,6 +15,7 @@ folder is named once. Under ``data_dir``::
     spool/influx/                                points InfluxDB has not taken yet
     spool/bus/                                   cycles a collector could not publish yet
     bus/fence/<INDEX>                            the newest lease token of a bus partition
+    participants/<YYYY-MM-DD>.csv                NSE's participant-wise open interest of a day
 """
 
 from datetime import date
@@ -121,6 +122,18 @@ def fence_path(data_dir: Path, partition: str) -> Path:
     """The newest lease token a worker took for a partition: an older owner that finds a newer
     one here stops writing (``opchain worker``)."""
     return data_dir / "bus" / "fence" / partition
+
+
+PARTICIPANT_FILES = "*.csv"  # <YYYY-MM-DD>.csv under participants_root
+
+
+def participants_root(data_dir: Path) -> Path:
+    """NSE's participant-wise open interest, one file a day (``store.participants``)."""
+    return data_dir / "participants"
+
+
+def participants_path(data_dir: Path, day: date) -> Path:
+    return participants_root(data_dir) / f"{day.isoformat()}.csv"
 
 
 def archive_files(root: Path, pattern: str) -> list[Path]:
