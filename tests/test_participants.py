@@ -3,6 +3,7 @@ imported with ``opchain participants import``, fetched with ``opchain participan
 local server standing in for NSE's archive, read back through ``/participants`` and shown by
 the dashboard in headless Chromium with the API's values."""
 
+import json
 import os
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -517,3 +519,99 @@ def test_participants_against_its_schema_over_days_kept(tmp_path: Path) -> None:
 
     check()
     assert len(answered) >= 100 and max(answered) == 3  # some cases answered every day kept
+
+
+# ---------------------------------------------------------------- the dashboard
+
+
+def grouped(value: int, change: bool = False) -> str:
+    """``value`` as the panel shows it: grouped the Indian way (12,34,567), a real minus sign,
+    a plus sign on a rise when it is a change."""
+    digits = str(abs(value))
+    head, tail = digits[:-3], digits[-3:]
+    groups = []
+    while len(head) > 2:
+        groups.insert(0, head[-2:])
+        head = head[:-2]
+    text = ",".join(([head] if head else []) + groups + [tail])
+    return ("\u2212" if value < 0 else "+" if change and value > 0 else "") + text
+
+
+def test_grouped() -> None:
+    assert [grouped(v) for v in (0, 999, 1000, -123456, 12345678)] == [
+        "0", "999", "1,000", "\u2212" + "1,23,456", "1,23,45,678"]  # fmt: skip
+    assert grouped(2500, change=True) == "+2,500"
+
+
+@pytest.mark.e2e
+def test_the_dashboard_panel_shows_the_apis_values(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = Path("/usr/bin/chromium")
+    assert chromium.exists(), "the dashboard tests need Debian's chromium at /usr/bin/chromium"
+    data = tmp_path / "data"
+    kept_days(data)
+    config = Settings(data_dir=data, api_keys="k")  # type: ignore[arg-type]
+    with (
+        running(create_app(config)) as served,
+        httpx.Client(base_url=served.url, headers={"X-API-Key": "k"}) as client,
+        sync_playwright() as playwright,
+    ):
+        body = client.get("/participants").json()
+        browser = playwright.chromium.launch(
+            executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(viewport={"width": 1366, "height": 900})
+        context.add_init_script("localStorage.setItem('opchain.apiKey', 'k')")
+        other_hosts: list[str] = []
+
+        def only_the_api(route: Any) -> None:
+            if route.request.url.startswith(served.url + "/"):
+                route.continue_()
+            else:
+                other_hosts.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", only_the_api)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page_errors: list[str] = []
+        page.on("pageerror", lambda err: page_errors.append(str(err)))
+        page.goto(f"{served.url}/")
+        page.wait_for_function(
+            "document.querySelectorAll('#participants-table tr[data-participant]').length === 4"
+        )
+        latest = body["days"][-1]
+        assert page.get_attribute("#participants-facts", "data-date") == latest["date"]
+        for row in latest["rows"]:
+            line = page.locator(f"#participants-table tr[data-participant='{row['participant']}']")
+            for name in ("net_index_futures", "net_index_calls", "net_index_puts"):
+                cell = line.locator(f"td[data-field='{name}']")
+                assert int(cell.get_attribute("data-value") or "") == row[name]
+                assert cell.inner_text() == grouped(row[name])
+                moved = line.locator(f"td[data-field='{name}_change']")
+                assert int(moved.get_attribute("data-value") or "") == row["change"][name]
+                assert moved.inner_text() == grouped(row["change"][name], change=True)
+        fii = page.locator("#participants-table tr[data-participant='FII']")
+        assert fii.locator("td[data-field='net_index_futures_change']").inner_text() == (
+            "\u2212" + "3,700"
+        )
+        # the chart: a line per participant over the three days, the futures, then the calls
+        page.wait_for_selector("#participants-chart .uplot")
+        assert page.locator("#participants-chart .u-legend .u-series").count() == 5
+        for mode, field in (("futures", "net_index_futures"), ("calls", "net_index_calls")):
+            page.click(f"#participants-mode button[data-mode='{mode}']")
+            page.wait_for_function(
+                f"document.querySelector('#participants-chart').dataset.mode === '{mode}'"
+            )
+            drawn = json.loads(page.get_attribute("#participants-chart", "data-series") or "")
+            assert drawn == {
+                name: [next(r[field] for r in d["rows"] if r["participant"] == name)
+                       for d in body["days"]]
+                for name in ("Client", "DII", "FII", "Pro")
+            }  # fmt: skip
+            assert page.get_attribute(f"#participants-mode button[data-mode='{mode}']",
+                                      "aria-pressed") == "true"  # fmt: skip
+        assert page.locator("#panel-participants > .panel-msg").is_hidden()
+        assert page_errors == [] and other_hosts == []
+        browser.close()

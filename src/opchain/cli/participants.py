@@ -55,7 +55,8 @@ def _keep(data_dir: Path, found: Day, what: str, durable: bool) -> None:
 @app.command("import")
 def import_files(
     files: Annotated[
-        list[Path], typer.Argument(help="NSE's fao_participant_oi_DDMMYYYY.csv files")
+        list[Path],
+        typer.Argument(metavar="FILE...", help="NSE's fao_participant_oi_DDMMYYYY.csv files"),
     ],
     data_dir: DataDir = None,
 ) -> None:

@@ -16,6 +16,9 @@ const MINUS = "\u2212";
 const DASH = "—";
 const F0 = new Intl.NumberFormat("en-IN", { maximumFractionDigits: 0 });
 
+const DAY = new Intl.DateTimeFormat("en-IN", { day: "numeric", month: "short", timeZone: "UTC" });
+const dayLabel = (seconds) => DAY.format(new Date(seconds * 1000)); // x: a day's UTC midnight
+
 const $ = (sel) => document.querySelector(sel);
 const isNum = (v) => typeof v === "number" && Number.isFinite(v);
 const count = (v) => (isNum(v) ? (v < 0 ? MINUS : "") + F0.format(Math.abs(v)) : DASH);
@@ -128,9 +131,12 @@ function drawChart() {
     width: Math.max(160, Math.floor(node.clientWidth)),
     height: 220,
     scales: { x: { time: true } },
-    axes: [axis, { ...axis, size: 70, values: (u, ticks) => ticks.map(count) }],
+    axes: [
+      { ...axis, splits: () => data[0], values: (u, ticks) => ticks.map(dayLabel) },
+      { ...axis, size: 84, values: (u, ticks) => ticks.map(count) },
+    ],
     series: [
-      { value: (u, v) => (v === null ? DASH : new Date(v * 1000).toISOString().slice(0, 10)) },
+      { label: "Day", value: (u, v) => (v === null ? DASH : dayLabel(v)) },
       ...names.map((name) => ({
         label: name,
         stroke: COLOURS[name] || "#999",
@@ -141,6 +147,8 @@ function drawChart() {
     ],
   };
   view.chart = new uPlot(options, data, node);
+  node.dataset.mode = view.mode; // what is drawn, for a reader (and the tests) to compare
+  node.dataset.series = JSON.stringify(Object.fromEntries(names.map((n, i) => [n, data[i + 1]])));
 }
 
 function draw() {
