@@ -249,6 +249,24 @@ def test_a_bad_file_is_refused_naming_the_file_and_line(case: str) -> None:
 # ---------------------------------------------------------------- import
 
 
+def test_import_says_each_bad_file_in_its_one_line_and_keeps_nothing(tmp_path: Path) -> None:
+    folders = []
+    for n, case in enumerate(BAD):
+        folder = tmp_path / f"case{n:02d}"
+        folder.mkdir()
+        (folder / NSE_NAME).write_bytes(BAD[case][0])
+        folders.append(folder / NSE_NAME)
+    data = tmp_path / "data"
+    done = opchain(["participants", "import", *map(str, folders), "-d", str(data)])
+    assert done.returncode == 2
+    lines = errors(done)
+    assert len(lines) == len(BAD)
+    for line, path, (_, at, says) in zip(lines, folders, BAD.values(), strict=True):
+        assert line.startswith(f"error: {path} line {at}: ") and says in line, line
+    assert f"0 of {len(BAD)} files imported; {len(BAD)} refused" in done.stdout
+    assert not layout.participants_root(data).exists()
+
+
 def test_import_keeps_good_files_and_refuses_a_bad_one_in_one_line(tmp_path: Path) -> None:
     data = tmp_path / "data"
     good = tmp_path / NSE_NAME
@@ -292,10 +310,19 @@ def test_importing_a_day_again_keeps_one_copy(tmp_path: Path) -> None:
 
 def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
     missing = tmp_path / NSE_NAME
-    done = opchain(["participants", "import", str(missing), "-d", str(tmp_path / "data")])
+    fifo = tmp_path / "fao_participant_oi_20112026.csv"
+    os.mkfifo(fifo)  # opened to read, it would wait for a writer for ever
+    large = tmp_path / "fao_participant_oi_23112026.csv"
+    large.write_bytes(NSE_FILE + b"," * 1_000_000)
+    done = opchain(["participants", "import", str(missing), str(fifo), str(large),
+                    "-d", str(tmp_path / "data")])  # fmt: skip
     assert done.returncode == 2
-    (line,) = errors(done)
-    assert str(missing) in line and "No such file" in line
+    assert errors(done) == [
+        f"error: {missing}: No such file or directory",
+        f"error: {fifo}: not a regular file",
+        f"error: {large} line 1: more than 1,000,000 bytes: not NSE's file",
+    ]
+    assert "0 of 3 files imported; 3 refused" in done.stdout
 
 
 # ---------------------------------------------------------------- fetch from a local "NSE"

@@ -62,13 +62,15 @@ def import_files(
 ) -> None:
     """Check NSE's participant-wise open interest files and keep each day (a bad file is one
     line, file and line, and nothing of it is kept; the others are imported all the same)."""
-    from opchain.store.participants import ParticipantsError, parse
+    from opchain.store.participants import MAX_BYTES, ParticipantsError, parse
+    from opchain.store.regular import open_file
 
     settings = load_settings(data_dir=data_dir)
     bad = 0
     for path in files:
         try:
-            data = path.read_bytes()
+            with open_file(path) as f:  # a FIFO or a device is refused, not waited on
+                data = f.read(MAX_BYTES + 1)
             found = parse(data, str(path))
             _keep(settings.data_dir, found, str(path), settings.durable_writes)
         except ParticipantsError as err:

@@ -36,6 +36,7 @@ _AS_ON_DASHED = re.compile(
     r"as\s+on\s+([0-9]{1,2})[-/ ]([A-Za-z]{3})[A-Za-z]*[-/ ]([0-9]{4})", re.I
 )
 _NUMBER = re.compile(r"[0-9]+")
+MAX_BYTES = 1_000_000  # NSE's file is about 1 kB: anything this large is another file
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,8 @@ def parse(data: bytes, source: str, name: str | None = None) -> Day:
     """NSE's file ``data`` as a checked :class:`Day`; ParticipantsError naming ``source`` and
     the line otherwise. The day comes from the title, or the file ``name``
     (``fao_participant_oi_DDMMYYYY.csv``; default: ``source``'s last part); both: they agree."""
+    if len(data) > MAX_BYTES:
+        raise ParticipantsError(source, 1, f"more than {MAX_BYTES:,} bytes: not NSE's file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
