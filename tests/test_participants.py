@@ -613,14 +613,14 @@ def test_the_dashboard_panel_shows_the_apis_values(tmp_path: Path) -> None:
         for row in latest["rows"]:
             line = page.locator(f"#participants-table tr[data-participant='{row['participant']}']")
             for name in ("net_index_futures", "net_index_calls", "net_index_puts"):
-                cell = line.locator(f"td[data-field='{name}']")
+                cell = line.locator(f"[data-field='{name}']")
                 assert int(cell.get_attribute("data-value") or "") == row[name]
                 assert cell.inner_text() == grouped(row[name])
-                moved = line.locator(f"td[data-field='{name}_change']")
+                moved = line.locator(f"[data-field='{name}_change']")
                 assert int(moved.get_attribute("data-value") or "") == row["change"][name]
                 assert moved.inner_text() == grouped(row["change"][name], change=True)
         fii = page.locator("#participants-table tr[data-participant='FII']")
-        assert fii.locator("td[data-field='net_index_futures_change']").inner_text() == (
+        assert fii.locator("[data-field='net_index_futures_change']").inner_text() == (
             "\u2212" + "3,700"
         )
         # the chart: a line per participant over the three days, the futures, then the calls
@@ -640,5 +640,17 @@ def test_the_dashboard_panel_shows_the_apis_values(tmp_path: Path) -> None:
             assert page.get_attribute(f"#participants-mode button[data-mode='{mode}']",
                                       "aria-pressed") == "true"  # fmt: skip
         assert page.locator("#panel-participants > .panel-msg").is_hidden()
+        # on a phone the panel fits the screen: nothing of it sticks out to the right
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.wait_for_function(
+            "document.querySelector('#participants-chart .uplot').getBoundingClientRect().right"
+            " <= document.documentElement.clientWidth"
+        )
+        widest = page.evaluate(
+            """() => Math.max(...[...document.querySelectorAll('#panel-participants *')]
+                 .filter(e => e.getClientRects().length)
+                 .map(e => e.getBoundingClientRect().right))"""
+        )
+        assert widest <= 390.5
         assert page_errors == [] and other_hosts == []
         browser.close()

@@ -7,9 +7,9 @@
 const KEY_STORE = "opchain.apiKey"; // app.js keeps the key there
 const PANEL = "panel-participants";
 const MODES = {
-  futures: { field: "net_index_futures", label: "Net index futures" },
-  calls: { field: "net_index_calls", label: "Net index calls" },
-  puts: { field: "net_index_puts", label: "Net index puts" },
+  futures: { field: "net_index_futures", short: "Index futures" },
+  calls: { field: "net_index_calls", short: "Index calls" },
+  puts: { field: "net_index_puts", short: "Index puts" },
 };
 const COLOURS = { Client: "#2f7ed8", DII: "#8e44ad", FII: "#e67e22", Pro: "#16a085" };
 const MINUS = "\u2212";
@@ -77,12 +77,13 @@ function cell(tag, text, attrs = {}) {
 }
 
 function drawTable(latest) {
+  // A column per net, the day's change under each value: narrow enough for a phone.
   const table = $("#participants-table");
   table.replaceChildren();
   if (!latest) return;
   const head = document.createElement("tr");
-  head.append(cell("th", "Participant"));
-  for (const m of Object.values(MODES)) head.append(cell("th", m.label), cell("th", "Chg"));
+  head.append(cell("th", "Net (chg)"));
+  for (const m of Object.values(MODES)) head.append(cell("th", m.short));
   table.append(head);
   for (const row of latest.rows) {
     const tr = document.createElement("tr");
@@ -90,13 +91,17 @@ function drawTable(latest) {
     tr.append(cell("td", row.participant));
     for (const m of Object.values(MODES)) {
       const change = row.change ? row.change[m.field] : null;
-      tr.append(
-        cell("td", count(row[m.field]), { "data-field": m.field, "data-value": String(row[m.field]) }),
-        cell("td", signed(change), {
+      const td = document.createElement("td");
+      td.append(
+        cell("span", count(row[m.field]), { "data-field": m.field, "data-value": String(row[m.field]) }),
+        document.createElement("br"),
+        cell("span", signed(change), {
+          class: "chg",
           "data-field": `${m.field}_change`,
           "data-value": change === null ? "" : String(change),
         }),
       );
+      tr.append(td);
     }
     table.append(tr);
   }
