@@ -325,6 +325,24 @@ def test_a_file_that_cannot_be_read_is_one_line(tmp_path: Path) -> None:
     assert "0 of 3 files imported; 3 refused" in done.stdout
 
 
+def test_a_data_directory_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    good = tmp_path / NSE_NAME
+    good.write_bytes(NSE_FILE)
+    blocked = tmp_path / "data"
+    blocked.mkdir()
+    (blocked / "participants").write_text("a file where the folder goes")
+    done = opchain(["participants", "import", str(good), "-d", str(blocked)])
+    (line,) = errors(done)
+    assert done.returncode == 2
+    assert str(blocked / "participants") in line and f"({good} and the files after it" in line
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for command in (["import", str(good)], ["fetch", "--from", "2026-11-27"]):
+        done = opchain(["participants", *command, "-d", str(a_file)])
+        assert errors(done) == [f"error: data directory {a_file} is a file, not a directory"]
+        assert done.returncode == 2
+
+
 # ---------------------------------------------------------------- fetch from a local "NSE"
 
 

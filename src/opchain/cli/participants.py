@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .console import console, fail, load_settings, out
+from .console import check_data_dir, console, fail, load_settings, os_failure, out
 
 if TYPE_CHECKING:
     import httpx
@@ -66,19 +66,25 @@ def import_files(
     from opchain.store.regular import open_file
 
     settings = load_settings(data_dir=data_dir)
+    check_data_dir(settings.data_dir)
     bad = 0
     for path in files:
         try:
             with open_file(path) as f:  # a FIFO or a device is refused, not waited on
                 data = f.read(MAX_BYTES + 1)
             found = parse(data, str(path))
-            _keep(settings.data_dir, found, str(path), settings.durable_writes)
         except ParticipantsError as err:
             bad += 1
             _error(str(err))
+            continue
         except OSError as err:
             bad += 1
             _error(f"{path}: {err.strerror or err}")
+            continue
+        try:
+            _keep(settings.data_dir, found, str(path), settings.durable_writes)
+        except OSError as err:  # the data directory's fault, not the file's: said, and stop
+            os_failure(err, then=f" ({path} and the files after it not imported)")
     if bad:  # each said in its one line above; the summary is a result
         out.print(f"{len(files) - bad} of {len(files)} files imported; {bad} refused, nothing "
                   "of them kept")  # fmt: skip
@@ -116,6 +122,7 @@ def fetch(
     from opchain.store.participants import ParticipantsError, file_name, parse, stored_days
 
     settings = load_settings(data_dir=data_dir)
+    check_data_dir(settings.data_dir)
     today = datetime.now(IST).date()
     try:
         last = end.date() if end else calendar.last_trading_day(EXCHANGE, today)
@@ -152,7 +159,8 @@ def fetch(
                 status, body = _get(client, url)
             except httpx.HTTPError as err:
                 failed += 1
-                _error(f"{day}: {url}: {type(err).__name__}: {err}")
+                reason = " ".join(str(err).split())  # one line, whatever httpx says
+                _error(f"{day}: {url}: {type(err).__name__}: {reason}")
                 progress.advance(task)
                 continue
             if status == 404:
