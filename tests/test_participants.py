@@ -520,14 +520,22 @@ def answers_the_imported_values(client: httpx.Client, shifts: dict[date, int]) -
     assert client.get("/participants", params={"to": "2026-02-30"}).status_code == 422
 
 
-def test_a_damaged_kept_file_is_a_503_naming_the_day(tmp_path: Path) -> None:
+def test_a_damaged_kept_day_is_left_out_and_named_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     data = tmp_path / "data"
     kept_days(data)
-    layout.participants_path(data, date(2026, 11, 23)).write_text("junk\n")
-    with api(data) as client:
-        answer = client.get("/participants")
-    assert answer.status_code == 503
-    assert answer.json() == {"detail": "the participants file of 2026-11-23 cannot be read"}
+    damaged = layout.participants_path(data, date(2026, 11, 23))
+    damaged.write_text("junk\n")
+    with caplog.at_level("WARNING", logger="opchain.api.routes.participants"), api(data) as client:
+        body = client.get("/participants").json()
+        again = client.get("/participants", params={"from": "2026-11-25"}).json()
+    assert [(d["date"], d["previous"]) for d in body["days"]] == [
+        ("2026-11-20", None), ("2026-11-25", "2026-11-20")]  # fmt: skip
+    assert again["days"] == body["days"][1:]  # its change against the last readable day
+    assert again["days"][0]["rows"][2]["change"]["net_index_futures"] == -1200
+    named = [r.getMessage() for r in caplog.records if str(damaged) in r.getMessage()]
+    assert len(named) == 1 and "not opchain's participants header" in named[0]
 
 
 def test_encode_is_the_kept_file(tmp_path: Path) -> None:
@@ -594,15 +602,13 @@ def test_the_dashboard_panel_shows_the_apis_values(tmp_path: Path) -> None:
 
     chromium = Path("/usr/bin/chromium")
     assert chromium.exists(), "the dashboard tests need Debian's chromium at /usr/bin/chromium"
-    data = tmp_path / "data"
-    kept_days(data)
+    data = tmp_path / "data"  # nothing kept yet: the panel says so, and nothing failed
     config = Settings(data_dir=data, api_keys="k")  # type: ignore[arg-type]
     with (
         running(create_app(config)) as served,
         httpx.Client(base_url=served.url, headers={"X-API-Key": "k"}) as client,
         sync_playwright() as playwright,
     ):
-        body = client.get("/participants").json()
         browser = playwright.chromium.launch(
             executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
         )
@@ -623,6 +629,14 @@ def test_the_dashboard_panel_shows_the_apis_values(tmp_path: Path) -> None:
         page_errors: list[str] = []
         page.on("pageerror", lambda err: page_errors.append(str(err)))
         page.goto(f"{served.url}/")
+        page.wait_for_function(
+            "document.querySelector('#participants-facts').textContent.includes('no days kept')"
+        )
+        assert page.locator("#panel-participants > .panel-msg").is_hidden()
+        assert page.locator("#participants-table tr").count() == 0
+        kept_days(data)
+        body = client.get("/participants").json()
+        page.reload()
         page.wait_for_function(
             "document.querySelectorAll('#participants-table tr[data-participant]').length === 4"
         )

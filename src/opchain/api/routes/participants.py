@@ -1,9 +1,12 @@
 """``/participants``: NSE's participant-wise open interest of the days kept
 (``opchain participants import``/``fetch``), with each participant's net index positions and
-their change from the previous day kept."""
+their change from the previous day kept. A kept file that cannot be read (damaged by hand or
+by the disk) is left out, as a bad line is everywhere, and named once in the log."""
 
 import bisect
+import logging
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -11,12 +14,15 @@ from pydantic import BaseModel
 
 from opchain.api.deps import DATE_PATTERN, ERRORS, day_text, guard, settings_of
 from opchain.settings import Settings
+from opchain.store import layout
 from opchain.store.participants import Day, ParticipantsError, Position, load, stored_days
 
 router = APIRouter(dependencies=[Depends(guard)], responses=ERRORS, tags=["participants"])
 
 DEFAULT_DAYS = 30  # without ``from``: the latest days kept up to ``to``
 MAX_DAYS = 400  # a range longer than this answers its latest days
+log = logging.getLogger(__name__)
+_warned: set[Path] = set()  # damaged files already named in the log
 
 
 class NetChange(BaseModel):
@@ -94,11 +100,16 @@ def day_view(today: Day, before: Day | None) -> dict[str, Any]:
     }
 
 
-def _load(settings: Settings, day: date) -> Day:
+def _load(settings: Settings, day: date) -> Day | None:
+    """A kept day; None, and a warning in the log (once a file), when its file is damaged."""
     try:
         return load(settings.data_dir, day)
-    except (OSError, ParticipantsError):
-        raise HTTPException(503, f"the participants file of {day} cannot be read") from None
+    except (OSError, ParticipantsError) as err:
+        path = layout.participants_path(settings.data_dir, day)
+        if path not in _warned:
+            _warned.add(path)
+            log.warning("%s: left out of /participants: %s", path, err)
+        return None
 
 
 @router.get("/participants", response_model=Participants)
@@ -123,10 +134,15 @@ def participants(
     begin = max(begin, stop - MAX_DAYS)
     if begin >= stop:
         return {"days": []}
-    before = _load(settings, kept[begin - 1]) if begin > 0 else None
+    before = None
+    for day in reversed(kept[:begin]):  # the change's base: the last readable day before
+        before = _load(settings, day)
+        if before is not None:
+            break
     days = []
     for day in kept[begin:stop]:
         today = _load(settings, day)
-        days.append(day_view(today, before))
-        before = today
+        if today is not None:
+            days.append(day_view(today, before))
+            before = today
     return {"days": days}

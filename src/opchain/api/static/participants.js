@@ -65,7 +65,7 @@ async function load() {
     return;
   }
   view.days = body && Array.isArray(body.days) ? body.days : [];
-  message(view.days.length ? null : "No participant data kept yet (opchain participants fetch).");
+  message(null); // no days kept is no failure: the facts say so
   draw();
 }
 
@@ -159,7 +159,7 @@ function drawChart() {
 function draw() {
   const latest = view.days.length ? view.days[view.days.length - 1] : null;
   const facts = $("#participants-facts");
-  facts.textContent = latest ? `as on ${latest.date}` : "";
+  facts.textContent = latest ? `as on ${latest.date}` : "no days kept yet (opchain participants fetch)";
   facts.dataset.date = latest ? latest.date : "";
   try {
     drawTable(latest);
