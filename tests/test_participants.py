@@ -221,6 +221,8 @@ BAD = {
         "the file ends before the TOTAL row",
     ),
     "empty": (b"", 1, "the file is empty"),
+    "only the title": (b"\r\n" + NSE_FILE.split(b"\r\n")[0] + b"\r\n", 3, "ends before the header"),
+    "no title, no day": (NSE_FILE.split(b"\r\n", 1)[1], 1, "no day: neither a title"),
     "wrong date": (
         _bad(b"Jun 19, 2026", b"Jun 18, 2026"),
         1,
@@ -237,12 +239,18 @@ BAD = {
 }
 
 
+def bad_name(case: str) -> str:
+    """The name a bad file is given: NSE's, but where its day would save it."""
+    return "participants.csv" if case == "no title, no day" else NSE_NAME
+
+
 @pytest.mark.parametrize("case", BAD)
 def test_a_bad_file_is_refused_naming_the_file_and_line(case: str) -> None:
     data, line, says = BAD[case]
+    name = bad_name(case)
     with pytest.raises(ParticipantsError) as raised:
-        parse(data, f"in/{NSE_NAME}")
-    assert str(raised.value).startswith(f"in/{NSE_NAME} line {line}: "), str(raised.value)
+        parse(data, f"in/{name}")
+    assert str(raised.value).startswith(f"in/{name} line {line}: "), str(raised.value)
     assert says in str(raised.value)
 
 
@@ -254,8 +262,8 @@ def test_import_says_each_bad_file_in_its_one_line_and_keeps_nothing(tmp_path: P
     for n, case in enumerate(BAD):
         folder = tmp_path / f"case{n:02d}"
         folder.mkdir()
-        (folder / NSE_NAME).write_bytes(BAD[case][0])
-        folders.append(folder / NSE_NAME)
+        (folder / bad_name(case)).write_bytes(BAD[case][0])
+        folders.append(folder / bad_name(case))
     data = tmp_path / "data"
     done = opchain(["participants", "import", *map(str, folders), "-d", str(data)])
     assert done.returncode == 2

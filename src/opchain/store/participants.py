@@ -192,10 +192,8 @@ def _check_total(source: str, line: int, total: Position, rows: list[Position]) 
             )  # fmt: skip
 
 
-def parse(data: bytes, source: str, name: str | None = None) -> Day:
-    """NSE's file ``data`` as a checked :class:`Day`; ParticipantsError naming ``source`` and
-    the line otherwise. The day comes from the title, or the file ``name``
-    (``fao_participant_oi_DDMMYYYY.csv``; default: ``source``'s last part); both: they agree."""
+def _lines(data: bytes, source: str) -> list[tuple[int, str]]:
+    """The file's lines that hold anything, with their numbers (from 1)."""
     if len(data) > MAX_BYTES:
         raise ParticipantsError(source, 1, f"more than {MAX_BYTES:,} bytes: not NSE's file")
     try:
@@ -206,40 +204,57 @@ def parse(data: bytes, source: str, name: str | None = None) -> Day:
     lines = [(n, t) for n, t in enumerate(text.splitlines(), 1) if t.strip(' \t,"')]
     if not lines:
         raise ParticipantsError(source, 1, "the file is empty")
-    named = name_day(name if name is not None else Path(source).name)
-    titled: date | None = None
-    first_line, first = lines[0]
-    if first.strip(' \t"').lower().startswith(TITLE_START):
-        titled = _title_day(first)
-        if titled is None:
+    return lines
+
+
+def _day(source: str, first_line: int, first: str, named: date | None) -> tuple[date, bool]:
+    """The file's day, and whether ``first`` is the title that names it."""
+    if not first.strip(' \t"').lower().startswith(TITLE_START):
+        if named is None:
             raise ParticipantsError(
-                source, first_line, "the title names no day ('as on Mon D, YYYY')"
-            )
-        if named is not None and named != titled:
-            raise ParticipantsError(
-                source, first_line, f"the title's day {titled} is not the file name's {named}"
-            )
-        lines = lines[1:]
-    day = titled or named
-    if day is None:
+                source, first_line, "no day: neither a title 'as on Mon D, YYYY' nor a file "
+                "name fao_participant_oi_DDMMYYYY.csv"
+            )  # fmt: skip
+        return named, False
+    titled = _title_day(first)
+    if titled is None:
+        raise ParticipantsError(source, first_line, "the title names no day ('as on Mon D, YYYY')")
+    if named is not None and named != titled:
         raise ParticipantsError(
-            source, first_line, "no day: neither a title 'as on Mon D, YYYY' nor a file name "
-            "fao_participant_oi_DDMMYYYY.csv"
-        )  # fmt: skip
-    if not lines:
-        raise ParticipantsError(source, first_line + 1, "the file ends before the header")
-    header_line, header = lines[0]
-    cells = _cells(header)
+            source, first_line, f"the title's day {titled} is not the file name's {named}"
+        )
+    return titled, True
+
+
+def _check_header(source: str, line: int, text: str) -> None:
+    cells = _cells(text)
     for i, expected in enumerate(HEADER):
         got = cells[i] if i < len(cells) else None
         if got is None or got.lower() != expected.lower():
             raise ParticipantsError(
-                source, header_line, f"not NSE's header: column {i + 1} is "
+                source, line, f"not NSE's header: column {i + 1} is "
                 f"{'missing' if got is None else repr(got)}, not {expected!r}"
             )  # fmt: skip
     if len(cells) > len(HEADER):
-        raise ParticipantsError(source, header_line, f"not NSE's header: {len(cells)} columns, "
-                                f"not {len(HEADER)}")  # fmt: skip
+        raise ParticipantsError(
+            source, line, f"not NSE's header: {len(cells)} columns, not {len(HEADER)}"
+        )
+
+
+def parse(data: bytes, source: str, name: str | None = None) -> Day:
+    """NSE's file ``data`` as a checked :class:`Day`; ParticipantsError naming ``source`` and
+    the line otherwise. The day comes from the title, or the file ``name``
+    (``fao_participant_oi_DDMMYYYY.csv``; default: ``source``'s last part); both: they agree."""
+    lines = _lines(data, source)
+    named = name_day(name if name is not None else Path(source).name)
+    first_line = lines[0][0]
+    day, titled = _day(source, *lines[0], named)
+    if titled:
+        lines = lines[1:]
+    if not lines:
+        raise ParticipantsError(source, first_line + 1, "the file ends before the header")
+    header_line, header = lines[0]
+    _check_header(source, header_line, header)
     rows: list[Position] = []
     body = lines[1:]
     last = header_line
