@@ -360,6 +360,7 @@ class Archive:
 
     files: dict[str, bytes]
     seen: list[tuple[str, str]] = field(default_factory=list)
+    referers: list[str] = field(default_factory=list)
     url: str = ""
 
 
@@ -370,6 +371,7 @@ def archive() -> Iterator[Archive]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             served.seen.append((self.path, self.headers.get("User-Agent", "")))
+            served.referers.append(self.headers.get("Referer", ""))
             name = self.path.rsplit("/", 1)[-1]
             body = served.files.get(name) if self.path.startswith("/content/nsccl/") else None
             self.send_response(404 if body is None else 200)
@@ -416,6 +418,7 @@ def test_fetch_takes_the_trading_days_of_a_range(tmp_path: Path, archive: Archiv
     assert asked == ["fao_participant_oi_20112026.csv", "fao_participant_oi_23112026.csv",
                      "fao_participant_oi_25112026.csv"]  # fmt: skip
     assert all(agent.startswith("Mozilla/5.0") for _, agent in archive.seen)
+    assert set(archive.referers) == {"https://www.nseindia.com/"}
     assert "2026-11-23: no file at" in done.stdout and "(404)" in done.stdout
     assert "2026-11-19: already stored, skipped" in done.stdout
     assert "4 trading days: 2 fetched, 1 already stored, 1 without a file, 0 failed" in done.stdout

@@ -16,12 +16,13 @@ if TYPE_CHECKING:
 
     from opchain.store.participants import Day
 
-# NSE's archive answers a script's default User-Agent with 403: a browser's, as NSE's own
-# pages send it.
+# NSE's archive wants what a browser sends: its User-Agent, and NSE's site as the Referer (a
+# script's default User-Agent is refused; docs/participants.md).
 USER_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0 Safari/537.36"
 )
+REFERER = "https://www.nseindia.com/"
 TIMEOUT = 30.0
 EXCHANGE = "NSE"
 
@@ -137,7 +138,7 @@ def fetch(
     kept = set(stored_days(settings.data_dir))
     base = settings.participants_url.rstrip("/")
     failed = missing = skipped = 0
-    headers = {"User-Agent": USER_AGENT, "Accept": "text/csv,*/*"}
+    headers = {"User-Agent": USER_AGENT, "Referer": REFERER, "Accept": "text/csv,*/*"}
     with (
         httpx.Client(headers=headers, timeout=TIMEOUT, follow_redirects=True) as client,
         Progress(
