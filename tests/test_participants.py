@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opchain.api.app import create_app
 from opchain.settings import Settings
@@ -28,6 +30,7 @@ from opchain.store.participants import (
     FIELDS,
     PARTICIPANTS,
     ParticipantsError,
+    decode,
     encode,
     file_name,
     load,
@@ -83,6 +86,9 @@ NSE_SEP_16 = (
     b"TOTAL,450141,450141,8160223,8160223,4540207,4305245,4540207,4305245,4065562,2390496,"
     b"4065562,2390496,23911875,23911875\n"
 )
+HEADER_LINE = NSE_FILE.split(b"\r\n")[1].decode()
+LONGS = (0, 2, 4, 5, 8, 9)  # NSE's long columns after Client Type, 0-based; then the short
+SHORTS = (1, 3, 6, 7, 10, 11)
 
 
 def nse_file(day: date, shift: int = 0) -> bytes:
@@ -697,3 +703,66 @@ def test_the_dashboard_panel_shows_the_apis_values(tmp_path: Path) -> None:
         assert widest <= 390.5
         assert page_errors == [] and other_hosts == []
         browser.close()
+
+
+# ---------------------------------------------------------------- any file NSE could write
+
+
+@st.composite
+def nse_days(draw: st.DrawFn) -> tuple[date, dict[str, list[int]]]:
+    """A day and four participants' twelve columns; the totals follow from them."""
+    day = draw(st.dates(date(2012, 1, 1), date(2026, 12, 31)))
+    counts = st.integers(0, 50_000_000)
+    rows = {label: draw(st.lists(counts, min_size=12, max_size=12)) for label in PARTICIPANTS}
+    return day, rows
+
+
+def written(day: date, rows: dict[str, list[int]], style: dict[str, Any]) -> bytes:
+    """The file NSE would write for ``rows``, in one of the ways copies of it vary."""
+
+    def number(n: int) -> str:
+        return f'"{n:,}"' if style["quoted"] else str(n)
+
+    full = {label: [*cells, sum(cells[i] for i in LONGS), sum(cells[i] for i in SHORTS)]
+            for label, cells in rows.items()}  # fmt: skip
+    total = [sum(r[i] for r in full.values()) for i in range(14)]
+    for long, short in (*zip(LONGS, SHORTS, strict=True), (12, 13)):
+        total[long] = total[short] = max(total[long], total[short])  # NSE: long = short
+    header = HEADER_LINE.replace("\t", style["gap"])
+    lines = [f'""Participant wise Open Interest (no. of contracts) in Equity Derivatives as on '
+             f'{day:%b %d, %Y}"",,,,,,,,,,,,,,'] if style["title"] else []  # fmt: skip
+    lines.append(header)
+    for label, cells in [*full.items(), ("TOTAL", total)]:
+        lines.append(",".join([label, *map(number, cells)]) + style["trail"])
+    end = style["end"]
+    return style["bom"] + (end.join(lines) + end).encode()
+
+
+STYLES = st.fixed_dictionaries({
+    "quoted": st.booleans(), "gap": st.sampled_from(["\t", " ", "      ", ""]),
+    "title": st.booleans(), "trail": st.sampled_from(["", ",", ",,,"]),
+    "end": st.sampled_from(["\r\n", "\n"]), "bom": st.sampled_from([b"", b"\xef\xbb\xbf"]),
+})  # fmt: skip
+
+
+@given(found=nse_days(), style=STYLES)
+@settings(max_examples=200, deadline=None)
+def test_any_consistent_file_reads_back_to_its_rows(
+    found: tuple[date, dict[str, list[int]]], style: dict[str, Any]
+) -> None:
+    day, rows = found
+    # the four rows' long and short sides must match for TOTAL's long = short: balance them
+    # on Pro, as the market does (every contract has two sides)
+    for long, short in zip(LONGS, SHORTS, strict=True):
+        gap = sum(r[long] for r in rows.values()) - sum(r[short] for r in rows.values())
+        if gap > 0:
+            rows["Pro"][short] += gap
+        else:
+            rows["Pro"][long] -= gap
+    data = written(day, rows, style)
+    parsed = parse(data, f"x/{file_name(day)}")
+    assert parsed.day == day
+    for position, label in zip(parsed.positions, PARTICIPANTS, strict=True):
+        assert position.participant == label
+        assert [getattr(position, name) for name in COUNTS[:12]] == rows[label]
+    assert decode(encode(parsed), day, "kept") == parsed
