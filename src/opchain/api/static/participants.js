@@ -183,3 +183,4 @@ new ResizeObserver(() => {
 }).observe($("#participants-chart"));
 $("#key-form").addEventListener("submit", () => setTimeout(load, 0)); // a new key: try again
 load();
+setInterval(load, 15 * 60 * 1000); // NSE publishes once a day: a page left open catches up
