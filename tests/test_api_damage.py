@@ -339,6 +339,11 @@ def _damage_everything(folder: Path) -> None:
     analytics.write_bytes(analytics.read_bytes() + b"\x00\n" + b'"x\n')
     (folder / "live" / "SENSEX.json").write_text('{"type": "snapshot", "index": "SENSEX"}')
     (folder / "live" / "BANKNIFTY.json").write_bytes(b'{"type": "snapshot", "ts": NaN}')
+    participants = folder / "participants"  # NSE's participant-wise OI, kept by day
+    participants.mkdir()
+    (participants / "2026-11-19.csv").write_bytes(b"participant,future_index_long\nFII,x\n")
+    (participants / "2026-11-20.csv").write_bytes(b"\xff\xfe\x00garbage\n")
+    (participants / "notes.csv").write_text("not a day's file\n")
 
 
 def test_no_500_and_no_schema_violation_over_damaged_files(data: Path, tmp_path: Path) -> None:
@@ -357,6 +362,7 @@ def test_no_500_and_no_schema_violation_over_damaged_files(data: Path, tmp_path:
         "/splits/NIFTY", f"/splits/NIFTY/this_week/atm/{TODAY}.csv",
         "/splits/NIFTY/this_week/atm/2026-11-19.csv", "/analytics/NIFTY/pcr",
         "/analytics/SENSEX/pcr", "/analytics/BANKNIFTY/gex", "/option-chain/SENSEX", "/indices",
+        "/participants",
     ]  # fmt: skip
     with (
         running(app) as server,
@@ -378,7 +384,7 @@ def test_no_500_and_no_schema_violation_over_damaged_files(data: Path, tmp_path:
         def check(case: schemathesis.Case) -> None:
             # a range read's cursor and from/to may be schema-valid and still 422: there,
             # schemathesis is not asked to expect acceptance (tests/test_api_schema.py)
-            ranged = case.operation.path.startswith("/series/")
+            ranged = case.operation.path.startswith(("/series/", "/participants"))
             case.call_and_validate(
                 headers={"X-API-Key": KEY},
                 excluded_checks=[positive_data_acceptance] if ranged else None,

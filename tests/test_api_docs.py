@@ -13,6 +13,7 @@ from starlette.routing import WebSocketRoute
 from opchain.api import models
 from opchain.api.app import create_app
 from opchain.api.deps import BucketName, IndexName
+from opchain.api.routes import participants
 from opchain.market.indices import INDICES
 from opchain.settings import Settings
 from opchain.store.opmasters import BUCKETS
@@ -74,6 +75,7 @@ def test_the_documented_shapes_are_the_models() -> None:
     for name, model in [("Overview", models.Overview), ("Chain", models.Chain),
                         ("Greeks", models.GreeksRow), ("Live", models.Live)]:  # fmt: skip
         assert _shape(name) <= set(model.model_fields), name
+    assert _shape("Participant") == set(participants.ParticipantRow.model_fields)
 
 
 def test_the_parameter_enums_are_the_market_tables() -> None:

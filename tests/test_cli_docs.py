@@ -248,6 +248,7 @@ SAMPLES: dict[str, tuple[str, object]] = {
     "alert_smtp_password": ("pw2", "pw2"),
     "alert_smtp_tls": ("true", True),
     "alert_email_from": ("a@b.c", "a@b.c"),
+    "participants_url": ("http://127.0.0.1:8080/nsccl", "http://127.0.0.1:8080/nsccl"),
     "alert_email_to": ("x@y.z,u@v.w", ("x@y.z", "u@v.w")),
     "alert_repeat_minutes": ("5", 5.0),
     "stale_seconds": ("30", 30.0),

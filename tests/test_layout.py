@@ -8,7 +8,8 @@ import opchain
 from opchain.store import layout
 
 SRC = Path(opchain.__file__).parent
-FOLDERS = ("instruments", "raw", "overview", "analytics", "live", "health", "spool", "cache")
+FOLDERS = ("instruments", "raw", "overview", "analytics", "live", "health", "spool", "cache",
+           "participants")  # fmt: skip
 SPELLED = re.compile(r"""/\s*["'](""" + "|".join(FOLDERS) + r""")["']""")
 
 
@@ -37,6 +38,7 @@ def test_every_path_is_under_the_data_directory() -> None:
         layout.raw_root(data),
         layout.split_root(data),
         layout.profiles_root(data),
+        layout.participants_path(data, day),
     ]
     assert all(p.is_relative_to(data) and p != data for p in paths)
     assert layout.influx_spool_dir(data) == data / "spool" / "influx"

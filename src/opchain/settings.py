@@ -279,6 +279,11 @@ class Settings(BaseSettings):
     disk_min_free_gb: float = Field(
         5.0, ge=0, description="Less free space than this under the data directory alerts."
     )
+    participants_url: str = Field(
+        "https://nsearchives.nseindia.com/content/nsccl",
+        description="Where `opchain participants fetch` downloads NSE's "
+        "`fao_participant_oi_<DDMMYYYY>.csv` files from.",
+    )
 
     @field_validator("indices", mode="before")
     @classmethod

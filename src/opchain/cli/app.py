@@ -18,7 +18,7 @@ import typer
 
 from opchain import __version__
 
-from . import bus, config, influx, kite, profiles, query, replay, verify
+from . import bus, config, influx, kite, participants, profiles, query, replay, verify
 from .calendar import show_calendar
 from .console import (
     check_data_dir,
@@ -90,6 +90,7 @@ app.command()(replay.replay)
 app.command()(query.query)
 app.command()(query.export)
 app.add_typer(influx.app, name="influx")
+app.add_typer(participants.app, name="participants")
 
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", "-d", help="Data directory (env OPCHAIN_DATA_DIR).")

@@ -16,6 +16,7 @@ folder is named once. Under ``data_dir``::
     spool/bus/                                   cycles a collector could not publish yet
     bus/fence/<INDEX>                            the newest lease token of a bus partition
     .swap/<name>/                                a set of files being replaced as one (store.swap)
+    participants/<YYYY-MM-DD>.csv                NSE's participant-wise open interest of a day
 """
 
 from datetime import date
@@ -128,6 +129,18 @@ def swap_root(data_dir: Path) -> Path:
     """Where sets of files are staged before they replace the old ones together (``store.swap``;
     ``opchain replay``). Hidden: no reader of the archive globs into it."""
     return data_dir / ".swap"
+
+
+PARTICIPANT_FILES = "*.csv"  # <YYYY-MM-DD>.csv under participants_root
+
+
+def participants_root(data_dir: Path) -> Path:
+    """NSE's participant-wise open interest, one file a day (``store.participants``)."""
+    return data_dir / "participants"
+
+
+def participants_path(data_dir: Path, day: date) -> Path:
+    return participants_root(data_dir) / f"{day.isoformat()}.csv"
 
 
 def archive_files(root: Path, pattern: str) -> list[Path]:
