@@ -86,47 +86,44 @@ def _labels(folder: Path) -> set[str]:
 
 
 def _cycles(index: str, table: pa.Table) -> Iterator[tuple[datetime, datetime, list[ChainSlice]]]:
-    """The chains of one index in a window's rows, cycle by cycle."""
-    columns: dict[str, list[Any]] = {}
+    """The chains of one index in a window's rows, cycle by cycle.
+
+    Every leg of the window is built in one comprehension (a replay builds a whole day's, two
+    and a half million at a 1-second cadence: a function call per leg and per book level was
+    most of its reading time), then cut into chains where the cycle, bucket or expiry change."""
+    c: dict[str, list[Any]] = {}
     for name in _LEG_COLUMNS:
         column = table.column(name)
-        columns[name] = _times(column) if name in _STAMPS else column.to_pylist()
-    rows = zip(*(columns[name] for name in _LEG_COLUMNS), strict=True)
-    for ts, cycle_rows in groupby(rows, key=lambda row: row[0]):
-        chains, received_at = [], ts
-        for (bucket, expiry), legs in groupby(cycle_rows, key=lambda row: (row[2], row[3])):
-            built = [_leg(index, row) for row in legs]
-            received_at = built[0][1]
-            first = built[0][2]
-            legs_of = tuple(b[0] for b in built)
-            chains.append(
-                ChainSlice(index=index, bucket=bucket, expiry=expiry, spot=first[-3],
-                           atm_strike=first[-2], legs=legs_of)
-            )  # fmt: skip
-        yield ts, received_at, chains
-
-
-def _leg(index: str, row: tuple[Any, ...]) -> tuple[Leg, datetime, tuple[Any, ...]]:
-    (_, received_at, bucket, expiry, offset, side, strike, token, exchange_ts, traded, last,
-     bid, ask, bid_qty, ask_qty, volume, average, oi, oi_high, oi_low, open_, high, low, close,
-     _spot, _atm, flag) = row  # fmt: skip
-    quote = None
-    if last is not None:
-        quote = Quote(
-            instrument_token=token, timestamp=exchange_ts, last_trade_time=traded,
-            last_price=last, last_quantity=0, average_price=average, volume=volume,
-            buy_quantity=0, sell_quantity=0, oi=oi, oi_day_high=oi_high, oi_day_low=oi_low,
-            open=open_, high=high, low=low, close=close,
-            bids=_level(bid, bid_qty), asks=_level(ask, ask_qty),
+        c[name] = _times(column) if name in _STAMPS else column.to_pylist()
+    legs = [
+        Leg(index=index, bucket=bucket, expiry=expiry, offset=offset, side=side, strike=strike,
+            instrument=None, flag=flag, quote=None if last is None else Quote(
+                instrument_token=token, timestamp=exchange_ts, last_trade_time=traded,
+                last_price=last, last_quantity=0, average_price=average, volume=volume,
+                buy_quantity=0, sell_quantity=0, oi=oi, oi_day_high=oi_high,
+                oi_day_low=oi_low, open=open_, high=high, low=low, close=close,
+                # the best level the raw legs keep of each side of the book (none: empty)
+                bids=() if bid is None else (DepthLevel(price=bid, quantity=bid_qty, orders=0),),
+                asks=() if ask is None else (DepthLevel(price=ask, quantity=ask_qty, orders=0),),
+            ))
+        for (bucket, expiry, offset, side, strike, token, exchange_ts, traded, last, bid, ask,
+             bid_qty, ask_qty, volume, average, oi, oi_high, oi_low, open_, high, low, close,
+             flag) in zip(*(c[name] for name in _LEG_COLUMNS[2:-3]), c["flag"], strict=True)
+    ]  # fmt: skip
+    ts, received, spot, atm = c["ts"], c["received_at"], c["spot"], c["atm_strike"]
+    slices = list(zip(ts, c["bucket"], c["expiry"], strict=True))
+    chains: list[ChainSlice] = []
+    start = 0
+    for (when, bucket, expiry), group in groupby(range(len(legs)), key=slices.__getitem__):
+        end = start + sum(1 for _ in group)
+        chains.append(
+            ChainSlice(index=index, bucket=bucket, expiry=expiry, spot=spot[start],
+                       atm_strike=atm[start], legs=tuple(legs[start:end]))
         )  # fmt: skip
-    leg = Leg(index=index, bucket=bucket, expiry=expiry, offset=offset, side=side,
-              strike=strike, instrument=None, quote=quote, flag=flag)  # fmt: skip
-    return leg, received_at, row
-
-
-def _level(price: float | None, quantity: int) -> tuple[DepthLevel, ...]:
-    """The best level the raw legs keep of one side of the book (none: an empty side)."""
-    return () if price is None else (DepthLevel(price=price, quantity=quantity, orders=0),)
+        if end == len(legs) or ts[end] != when:
+            yield when, received[start], chains
+            chains = []
+        start = end
 
 
 def _times(column: "pa.ChunkedArray[Any]") -> list[datetime | None]:
