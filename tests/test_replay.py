@@ -278,3 +278,37 @@ def test_run_with_the_replay_broker_plays_one_session_and_leaves_the_archive(
     assert wrong.returncode == 2 and "give it with --date YYYY-MM-DD" in wrong.stderr
     stray = opchain("run", "-d", str(copy), "--date", BAND.isoformat(), "--no-api")
     assert stray.returncode == 2 and "--date chooses the recorded day" in stray.stderr
+
+
+def test_a_replay_that_would_lose_rows_is_refused_unless_forced(copy: Path) -> None:
+    """A window of raw legs moved aside as damaged: the split files hold cycles the raw legs
+    no longer have. The replay says so and changes nothing; ``--force`` replays anyway."""
+    folder = copy / "raw" / f"date={BAND}" / "index=NIFTY"
+    part = folder / "part-1000.parquet"
+    part.rename(folder / "_part-1000.parquet.damaged")
+    before = derived(copy)
+    refused = opchain("replay", "-d", str(copy), "--date", BAND.isoformat())
+    assert refused.returncode == 2  # 32 files: NIFTY's four buckets' 7 split and 1 analytics
+    said = " ".join(refused.stderr.split())
+    assert f"error: the raw legs of {BAND} miss cycles that 32 files hold (the first " in said
+    assert "2026-11-19T10:00:00+05:30" in said and "--force replays anyway" in said
+    assert derived(copy) == before
+    forced = opchain("replay", "-d", str(copy), "--date", BAND.isoformat(), "--force")
+    assert forced.returncode == 0, forced.stderr
+    nifty = copy / "csv_data" / "NIFTY" / "this_week" / "atm" / f"{BAND}.csv"
+    assert b"2026-11-19T10:00:00+05:30" not in nifty.read_bytes()
+    assert (copy / "overview" / "NIFTY" / f"{BAND}.csv").read_bytes() == before[
+        f"overview/NIFTY/{BAND}.csv"
+    ]
+
+
+def test_an_unreadable_raw_part_is_one_line_and_nothing_replaced(copy: Path) -> None:
+    part = copy / "raw" / f"date={BAND}" / "index=SENSEX" / "part-1100.parquet"
+    part.write_bytes(b"not parquet")
+    before = derived(copy)
+    done = opchain("replay", "-d", str(copy), "--date", BAND.isoformat())
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "part-1100.parquet" in lines[0]
+    assert derived(copy) == before
+    assert list(layout.swap_root(copy).iterdir()) == []

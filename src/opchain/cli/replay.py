@@ -28,6 +28,9 @@ def replay(
         Path | None,
         typer.Option(help="Write the derived files into this data directory instead."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option(help="Replay even where the raw legs miss cycles the files hold.")
+    ] = False,
 ) -> None:
     """Derive a recorded day again from its raw legs and index overview, through the live
     pipeline's own code: split, overview and analytics files, and the weekday masters and DTE
@@ -36,9 +39,11 @@ def replay(
     files are made again. The new files are made beside the old ones and put in place in one
     step: a replay killed at any moment leaves the old files or the new ones, and the next
     command finishes or undoes it. `--into` writes into another data directory (its profiles
-    from its own split files), leaving the recorded one as it is."""
+    from its own split files), leaving the recorded one as it is. A replay that would lose rows
+    (the raw legs miss cycles the files hold) is refused unless `--force`."""
     from opchain.history.replay import ReplayError, replay_day
     from opchain.market.ist import IST
+    from opchain.store.appendlog import FileFormatError
     from opchain.store.csvrows import describe
 
     settings = load_settings(data_dir=data_dir)
@@ -61,9 +66,12 @@ def replay(
                 into,
                 lambda n: bar.update(task, completed=n),
                 say=lambda line: console.print(line, soft_wrap=True),
+                force=force,
             )
         except ReplayError as err:
             fail(str(err))
+        except FileFormatError as err:
+            fail(f"{err}; nothing was replaced")
     where = into if into is not None else settings.data_dir
     out.print(
         f"{when}: {done.cycles:,} cycles of {', '.join(done.indices)} replayed into {where}; "

@@ -123,10 +123,15 @@ def replay_day(
     into: Path | None = None,
     progress: Progress | None = None,
     say: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> Replayed:
     """Derive ``day`` again from ``settings.data_dir``'s raw legs and overview files into the
     settings' own roots (or the data directory ``into``), then swap the new files in (module
-    docstring); ``say`` hears the line before the swap begins."""
+    docstring); ``say`` hears the line before the swap begins.
+
+    Refused (:class:`ReplayError`), unless ``force``: a replay that would lose rows, because a
+    file of the day holds cycles the raw legs have not (a window of raw legs moved aside as
+    damaged, a day partly recorded before the raw store)."""
     source = settings.data_dir
     indices = recorded_indices(layout.raw_root(source), day)
     if not indices:
@@ -145,7 +150,9 @@ def replay_day(
         staged = Roots.beneath(staging.staged)
         done.cycles = _derive(settings, day, indices, staged, progress)
         done.problems = _profiles(settings, day, target, staged, now)
-        _plan(staging, day, indices, staged, target, done)
+        lost = _plan(staging, day, indices, staged, target, done)
+        if lost and not force:
+            raise ReplayError(lost)
         if not staging.moves and not staging.removals:
             staging.abandon()
             return done
@@ -240,9 +247,11 @@ def _plan(
     staged: Roots,
     target: Roots,
     done: Replayed,
-) -> None:
+) -> str:
     """What the swap moves and removes: each staged file that differs from its place, and each
-    old file of the day the new set has not."""
+    old split or analytics file of the day the new set has not (an overview file is never
+    removed: it is where the index quotes were recorded). What the swap would lose: the rows
+    of old files at times the new ones have not, said in a line ("" when none)."""
     pairs: list[tuple[Path, Path]] = []
     for kind in ("splits", "overview", "analytics"):
         root: Path = getattr(staged, kind)
@@ -251,21 +260,37 @@ def _plan(
     for path in stored_profiles(staged.profiles):
         for one in (path, ledger_path(path)):
             pairs.append((one, target.profiles / one.relative_to(staged.profiles)))
+    losing: dict[Path, list[str]] = {}
     for new, place in pairs:
         if not place.exists():
             done.added += 1
-        elif place.read_bytes() == new.read_bytes():
-            done.same += 1
-            continue
         else:
+            before, after = place.read_bytes(), new.read_bytes()
+            if before == after:
+                done.same += 1
+                continue
+            day_file = place.name == f"{day.isoformat()}.csv"  # not a profile
+            if day_file and (gone := sorted(_times(before) - _times(after))):
+                losing[place] = gone
             done.changed += 1
         staging.place(new, place)
     made = {place for _, place in pairs}
-    for kind in ("splits", "overview", "analytics"):
+    for kind in ("splits", "analytics"):
         for old in _day_files(getattr(target, kind), kind, day, indices):
             if old not in made:
                 staging.remove(old)
                 done.removed += 1
+    if not losing:
+        return ""
+    first = min(losing, key=lambda p: losing[p][0])
+    return (f"the raw legs of {day} miss cycles that {len(losing)} files hold (the first "
+            f"{losing[first][0]} in {first}): a replay would lose those rows; --force replays "
+            "anyway")  # fmt: skip
+
+
+def _times(data: bytes) -> set[str]:
+    """The first cells (the rows' times) of a CSV file's lines after its header."""
+    return {line.split(b",", 1)[0].decode() for line in data.splitlines()[1:] if line}
 
 
 def _day_files(root: Path, kind: str, day: date, indices: tuple[str, ...]) -> list[Path]:
