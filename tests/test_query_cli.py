@@ -16,10 +16,12 @@ from opchain.history.query import VIEWS, Roots, connect, run_select
 from opchain.profiles.master import parse_profile
 from opchain.store import layout
 from opchain.store.csvrows import aware
+from opchain.store.participants import load, parse, store
 from opchain.store.rawparts import read_part
 from opchain.store.splits import read_split
 from tests.sessions import record
 from tests.test_cli import HEAVY, LOADED, one_line_error
+from tests.test_participants import nse_file
 
 DAYS = (date(2026, 11, 19), date(2026, 11, 20))
 OPCHAIN = [sys.executable, "-m", "opchain"]
@@ -31,6 +33,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("query") / "data"
     for day in DAYS:
         record(root, day=day, cadence_seconds=300)
+        store(root, parse(nse_file(day), f"fao_participant_oi_{day:%d%m%Y}.csv"))
     return root
 
 
@@ -69,6 +72,7 @@ def test_each_view_holds_the_rows_of_its_files(data: Path) -> None:
         "analytics": sum(_csv_rows(p) for p in analytics),
         "overview": sum(_csv_rows(p) for p in overview),
         "profiles": sum(len(parse_profile(p.read_text(encoding="utf-8"))) for p in profiles),
+        "participants": 4 * len(DAYS),
     }
     assert all(expected.values())
     found = {view: _count(data, f"SELECT count(*) FROM {view}") for view in VIEWS}
@@ -81,6 +85,9 @@ def test_each_view_holds_the_rows_of_its_files(data: Path) -> None:
     assert _count(data, sql) == len(read_split(one))
     raw_day = sum(read_part(p).num_rows for p in raw if f"date={DAYS[0]}" in str(p))
     assert _count(data, f"SELECT count(*) FROM raw WHERE date = DATE '{DAYS[0]}'") == raw_day
+    fii = _count(data, f"SELECT future_index_long FROM participants WHERE participant = 'FII' "
+                       f"AND date = DATE '{DAYS[1]}'")  # fmt: skip
+    assert fii == load(data, DAYS[1]).positions[2].future_index_long > 0
     weekday = sum(1 for p in profiles if "weekday_masters" in p.parts)
     keys = _count(data, "SELECT count(DISTINCT (index, bucket, \"offset\", key)) FROM profiles "
                         "WHERE kind = 'weekday'")  # fmt: skip

@@ -12,7 +12,9 @@ Views (columns typed: times are ``TIMESTAMP WITH TIME ZONE``, shown in IST):
 - ``analytics``: every analytics CSV;
 - ``overview``: every overview CSV, ``index`` from its path;
 - ``profiles``: the weekday masters and DTE profiles, with ``index``, ``bucket``, ``offset``,
-  ``kind`` (``weekday`` or ``dte``) and ``key`` (``mon``..``fri`` or ``dteNN``) from the path.
+  ``kind`` (``weekday`` or ``dte``) and ``key`` (``mon``..``fri`` or ``dteNN``) from the path;
+- ``participants``: NSE's participant-wise open interest as kept (``opchain participants``), a
+  row per day and participant, ``date`` from the file's name.
 
 The files are found when the connection is made (``store.layout`` names where); a view over no
 files exists and is empty. A line of a CSV that is not a row of its file (a torn last line, a
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from opchain.profiles.master import HEADER as PROFILE_HEADER
 from opchain.store import layout
 from opchain.store.overview import COLUMNS as OVERVIEW_COLUMNS
+from opchain.store.participants import FIELDS as PARTICIPANT_FIELDS
 from opchain.store.rawparts import FILE_SCHEMA
 from opchain.store.regular import regular_file
 from opchain.store.splits import COLUMNS as SPLIT_COLUMNS
@@ -44,7 +47,7 @@ from opchain.store.splits import OLD_NAMES
 if TYPE_CHECKING:
     import duckdb
 
-VIEWS = ("raw", "splits", "analytics", "overview", "profiles")
+VIEWS = ("raw", "splits", "analytics", "overview", "profiles", "participants")
 TIME_ZONE = "Asia/Kolkata"
 
 _TS = "TIMESTAMPTZ"
@@ -101,6 +104,7 @@ class Roots:
             layout.analytics_root(d),
             layout.overview_root(d),
             self.profiles_root,
+            layout.participants_root(d),
         )
 
 
@@ -239,6 +243,9 @@ def _views(roots: Roots, names: Collection[str]) -> dict[str, tuple[str, list[Pa
         weekday = _files(roots.profiles_root, layout.WEEKDAY_MASTERS)
         dte = _files(roots.profiles_root, layout.DTE_PROFILES)
         found["profiles"] = (_profiles(weekday, dte), [*weekday, *dte])
+    if "participants" in names:
+        kept = _files(layout.participants_root(d), layout.PARTICIPANT_FILES)
+        found["participants"] = (_participants(kept), kept)
     return found
 
 
@@ -295,6 +302,15 @@ def _profiles(weekday: list[Path], dte: list[Path]) -> str:
         if files
     ]
     return " UNION ALL ".join(parts)
+
+
+def _participants(files: list[Path]) -> str:
+    """NSE's participant-wise open interest as kept (``store.participants``), a row per day and
+    participant, the day from the file's name."""
+    types = {"date": "DATE"} | _typed(PARTICIPANT_FIELDS, text={"participant"}, integers=set(
+        PARTICIPANT_FIELDS[1:]))  # fmt: skip
+    derived = {"date": "CAST(regexp_extract(_parts[-1], '^(.*)\\.csv$', 1) AS DATE)"}
+    return _csv(files, types, derived)
 
 
 def _csv(files: list[Path], types: dict[str, str], derived: dict[str, str]) -> str:
