@@ -40,7 +40,7 @@ T = TypeVar("T")
 
 STRIKE = r"[0-9]{1,6}(\.[0-9]{1,2})?"
 STRATEGY_PATTERN = rf"^{STRIKE}(-{STRIKE})?$"
-TIME_PATTERN = r"^[0-9]{2}:[0-9]{2}(:[0-9]{2})?$"
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 MAX_STRIKES = 10
 ExpiryQuery = Annotated[
     str | None,
@@ -153,12 +153,6 @@ def straddles(
     }
 
 
-TimeQuery = Annotated[
-    str | None,
-    Query(pattern=TIME_PATTERN, max_length=8, description="HH:MM[:SS] IST on the day"),
-]
-
-
 def _clock(name: str, text: str | None, day: date) -> datetime | None:
     if text is None:
         return None
@@ -197,8 +191,6 @@ def oi(
     root = layout.raw_root(settings.data_dir)
     day = _raw_day(settings, index, day)
     start, end = _clock("from", from_, day), _clock("to", to, day)
-    if start is not None and end is not None and start > end:
-        raise HTTPException(422, f"from: {from_} is after to ({to})")
     found = _computed(lambda: charts.oi_window(root, day, index, _expiry(expiry), start, end))
     return {
         "index": index,
@@ -291,8 +283,6 @@ def pcr_days(
     root = layout.analytics_root(settings.data_dir)
     last = _date("to", to) or _analytics_day(settings, index, bucket.value, None)
     first = _date("from", from_) or last - timedelta(days=30)
-    if first > last:
-        raise HTTPException(422, f"from: {first} is after to ({last})")
     found = _computed(lambda: charts.pcr_days(root, index, bucket.value, first, last))
     return {
         "index": index,
