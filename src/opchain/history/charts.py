@@ -135,6 +135,17 @@ def _millis(table: pa.Table) -> list[int]:
     return cast(list[int], table.column("ts").cast(pa.int64()).to_pylist())
 
 
+def _cycles(table: pa.Table) -> list[int]:
+    """The recorded cycles (epoch ms) of some legs, in time order."""
+    return sorted(cast(list[int], pc.unique(table.column("ts")).cast(pa.int64()).to_pylist()))
+
+
+def _at_cycles(table: pa.Table, cycles: Iterable[int]) -> pa.Table:
+    """The legs of these cycles."""
+    stamps = table.column("ts").cast(pa.int64())
+    return table.filter(pc.is_in(stamps, pa.array(sorted(set(cycles)), pa.int64())))
+
+
 def _day_table(raw_root: Path, day: date, index: str, expiry: date | None) -> pa.Table:
     """The legs of one expiry of the day (default: the nearest recorded); ChartError when the
     day or the expiry has none."""
@@ -169,10 +180,11 @@ def straddles(
                 raise ChartError(
                     f"strike {_num(strike)} of {index} {expiry} was not recorded on {day}"
                 )
-    millis = _millis(table)
-    atm_rows = table.select(["atm_strike"]).column(0).to_pylist()
-    cycles = sorted(set(millis))
-    atm_at: dict[int, float | None] = dict(zip(millis, atm_rows, strict=True))
+    cycles = _cycles(table)
+    per_cycle = table.group_by("ts").aggregate([("atm_strike", "max")])
+    atm_at: dict[int, float | None] = dict(
+        zip(_millis(per_cycle), per_cycle.column("atm_strike_max").to_pylist(), strict=True)
+    )
     wanted = {s.put_strike for s in chosen} | {s.call_strike for s in chosen}
     wanted |= {k for k in atm_at.values() if k is not None}
     kept = table.filter(pc.is_in(table.column("strike"), pa.array(sorted(wanted), pa.float64())))
@@ -302,21 +314,21 @@ def oi_window(
     """Call and put OI of every recorded strike at the last cycle of ``[start, end]`` and their
     change from the first cycle of that window (default: the whole day)."""
     table = _day_table(raw_root, day, index, expiry)
-    cycles = sorted(set(_millis(table)))
+    cycles = _cycles(table)
     low = -math.inf if start is None else start.timestamp() * 1000
     high = math.inf if end is None else end.timestamp() * 1000
     inside = [t for t in cycles if low <= t <= high]
     if not inside:
         raise ChartError(f"no cycle of {index} was recorded between those times on {day}")
     first, last = inside[0], inside[-1]
+    edges = _at_cycles(table, (first, last))
     oi: dict[tuple[int, float, str], int | None] = {}
     for ts, strike, side, value in zip(
-        _millis(table),
-        *(table.column(c).to_pylist() for c in ("strike", "side", "oi")),
+        _millis(edges),
+        *(edges.column(c).to_pylist() for c in ("strike", "side", "oi")),
         strict=True,
     ):
-        if ts in (first, last):
-            oi[ts, strike, side] = value
+        oi[ts, strike, side] = value
     rows = []
     for strike in sorted({k[1] for k in oi}):
         ends = {s: oi.get((last, strike, s)) for s in ("CE", "PE")}
@@ -365,7 +377,7 @@ def oi_change(
     for strike in strikes:
         if strike not in known:
             raise ChartError(f"strike {_num(strike)} of {index} {expiry} was not recorded on {day}")
-    cycles = sorted(set(_millis(table)))
+    cycles = _cycles(table)
     kept = table.filter(pc.is_in(table.column("strike"), pa.array(list(strikes), pa.float64())))
     oi: dict[tuple[float, str], dict[int, int | None]] = {}
     for ts, strike, side, value in zip(
