@@ -277,9 +277,10 @@ async function one(chart, panel, path, what, draw) {
 /** Draw every chart for the pickers' choices. */
 async function drawAll() {
   const e = currentExpiry();
-  if (!e) return;
-  const base = `charts/${enc(view.index)}`;
-  const day = `date=${enc(view.day)}`;
+  if (!e || !view.day) return; // the pickers are not filled yet
+  const { gen, index, day: picked } = view; // a change of index or day meanwhile: given up
+  const base = `charts/${enc(index)}`;
+  const day = `date=${enc(picked)}`;
   const exp = `${day}&expiry=${enc(e.expiry)}`;
   const chosen = () => parseList(strategiesIn.value, STRATEGY).slice(0, 6);
   const straddlesOf = (list) => `${base}/straddles?${exp}${list.map((x) => `&s=${enc(x)}`).join("")}`;
@@ -288,6 +289,7 @@ async function drawAll() {
     if (isNum(view.atm)) strategiesIn.value = defaultStrategies(e);
   }
   if (chosen().length) await one(straddles, "charts-straddle", straddlesOf(chosen()), "Straddles", drawStraddles);
+  if (gen !== view.gen) return;
   if (!strikesIn.value && isNum(view.atm)) strikesIn.value = String(view.atm);
   const window = [fromIn.value && `&from=${enc(fromIn.value)}`, toIn.value && `&to=${enc(toIn.value)}`].filter(Boolean).join("");
   const strikes = parseList(strikesIn.value, /^\d+(\.\d+)?$/).slice(0, 10).map((x) => `&strikes=${enc(x)}`).join("");
@@ -297,11 +299,12 @@ async function drawAll() {
     one(oiWindow, "charts-oi", `${base}/oi?${exp}${window}`, "OI", drawOi),
     strikes ? one(oiChange, "charts-oichange", `${base}/oi-change?${exp}${strikes}`, "OI change", drawOiChange) : null,
     one(pcrDay, "charts-pcr", `${base}/pcr?${bucket}&${day}`, "PCR", drawPcr),
-    one(pcrDays, "charts-pcrdays", `${base}/pcr-days?${bucket}&to=${enc(view.day)}`, "PCR by day", drawPcrDays),
+    one(pcrDays, "charts-pcrdays", `${base}/pcr-days?${bucket}&to=${enc(picked)}`, "PCR by day", drawPcrDays),
     one(vixLevels, "charts-vix", `${base}/vix?${bucket}&${day}&window=${corr}`, "IV and VIX", drawVix),
   ]);
+  if (gen !== view.gen) return;
   view.draws += 1;
-  $("#charts-view").dataset.drawn = `${view.index} ${view.day} ${e.expiry} #${view.draws}`;
+  $("#charts-view").dataset.drawn = `${index} ${picked} ${e.expiry} #${view.draws}`;
 }
 
 /** The ATM straddle and a strangle two strikes out on each side, where recorded. */
@@ -321,6 +324,7 @@ function follow() {
   if (state.index && state.index !== view.index) {
     view.index = state.index;
     view.day = null;
+    view.contracts = null;
     view.atm = null;
     strategiesIn.value = "";
     strikesIn.value = "";
