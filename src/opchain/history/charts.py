@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -74,7 +74,7 @@ class PremiumSeries:
     call_strike: float | None
     premium: list[float | None]  # CE + PE last price at each cycle (None: a leg unpriced)
     vwap: list[float | None]  # cumulative VWAP of the premium (None: no volume yet)
-    strike: list[float | None]  # the ATM strike of each cycle (rolling); the strike otherwise
+    strike: list[float | None]  # the ATM strike of each cycle (rolling); the CE's otherwise
 
 
 @dataclass(frozen=True)
@@ -573,7 +573,3 @@ def _finite(value: float) -> float | None:
 
 def _num(strike: float) -> str:
     return str(int(strike)) if strike == int(strike) else str(strike)
-
-
-def as_jsonable(values: Iterable[datetime]) -> list[Any]:
-    return [v.isoformat() for v in values]
