@@ -89,7 +89,7 @@ def _get(base: str, path: str) -> Any:
     return answer.json()
 
 
-def _shown(page: Page, panel: str) -> dict[str, Any]:
+def shown_chart(page: Page, panel: str) -> dict[str, Any]:
     found: dict[str, Any] = page.evaluate(
         """(panel) => {
           const chart = document.querySelector(`#charts-${panel}-chart`);
@@ -119,7 +119,36 @@ def _drawn(page: Page, marker: str, after: str = "") -> str:
 
 def _expected(base: str, panel: str, path: str) -> tuple[list[str], str]:
     """The facts line the API's answer at ``path`` makes, and its last ts."""
-    d = _get(base, path)
+    return expected_facts(panel, _get(base, path))
+
+
+def _upto(d: dict[str, Any], key: str, at: str | None) -> dict[str, Any]:
+    """The answer as it was at its cycle ``at`` (None: as it is): every series cut after it
+    (what was computed for a cycle never changes later)."""
+    if at is None:
+        return d
+    n = d[key].index(at) + 1
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            return [cut(v) for v in value]
+        if isinstance(value, list):
+            return value[:n] if len(value) == len(d[key]) else value
+        if isinstance(value, dict):
+            return {k: cut(v) for k, v in value.items()}
+        return value
+
+    return {k: cut(v) for k, v in d.items()}
+
+
+def expected_facts(panel: str, d: dict[str, Any], at: str | None = None) -> tuple[list[str], str]:
+    """The facts line a panel shows for the API's answer ``d`` (at its cycle ``at``: a live
+    day's answer has grown since the page drew it), and that cycle's ts."""
+    d = (
+        _upto(d, "minutes" if panel == "corr" else "ts", at)
+        if panel not in ("oi", "pcrdays")
+        else d
+    )
     if panel == "straddle":
         lines = [*d["strategies"], d["atm"]]
         atm = last(d["atm"]["strike"])
@@ -169,7 +198,7 @@ def _expected(base: str, panel: str, path: str) -> tuple[list[str], str]:
 def _check_all(base: str, tab: Tab) -> dict[str, str]:
     paths = {}
     for panel in PANELS:
-        shown = _shown(tab.page, panel)
+        shown = shown_chart(tab.page, panel)
         assert shown["path"], f"{panel}: nothing drawn"
         assert shown["drawn"], f"{panel}: no chart"
         facts, ts = _expected(base, panel, shown["path"])

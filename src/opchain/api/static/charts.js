@@ -20,7 +20,8 @@ const fromIn = $("#charts-from");
 const toIn = $("#charts-to");
 const windowIn = $("#charts-window");
 
-const todayIst = () => istDate(new Date().toISOString());
+// Today: the day of the newest live snapshot (the collector's clock), else the browser's.
+const todayIst = () => istDate(state.latestTs) || istDate(new Date().toISOString());
 const ts0 = (d) => (Array.isArray(d.ts) ? d.ts : []);
 const xsOf = (list) => list.map((t) => istMinutes(t));
 const col = (a, n) => Array.from({ length: n }, (_, i) => (Array.isArray(a) && isNum(a[i]) ? a[i] : null));
