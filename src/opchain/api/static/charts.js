@@ -131,14 +131,23 @@ async function loadContracts() {
   if (!c) return false;
   view.contracts = c;
   view.day = c.date;
-  const today = todayIst();
   dayPick.replaceChildren(...[...c.days].reverse().map((d) =>
-    el("option", { value: d, text: d === today ? `${d} (today, live)` : d, selected: d === c.date })));
+    el("option", { value: d, text: d, selected: d === c.date })));
+  labelDays();
   const keep = expiryPick.value;
   expiryPick.replaceChildren(...c.expiries.map((e) =>
     el("option", { value: e.expiry, text: `${e.expiry} (${e.bucket.replace("_", " ")})` })));
   if (c.expiries.some((e) => e.expiry === keep)) expiryPick.value = keep;
   return true;
+}
+
+/** Today's day marked live (today is known once a live snapshot came). */
+function labelDays() {
+  const today = todayIst();
+  for (const o of dayPick.options) {
+    const text = o.value === today ? `${o.value} (today, live)` : o.value;
+    if (o.textContent !== text) o.textContent = text;
+  }
 }
 
 // ---- the charts
@@ -322,6 +331,7 @@ async function reload() {
 }
 
 function follow() {
+  labelDays();
   if (state.index && state.index !== view.index) {
     view.index = state.index;
     view.day = null;
