@@ -36,7 +36,7 @@ EXPIRY = date(2026, 11, 24)
 T0, T1, T2 = (at(DAY, time(9, 15)), at(DAY, time(9, 15, 30)), at(DAY, time(9, 30)))
 # (strike, side): per cycle T0, T1, T2 (last price, cumulative volume, OI); ATM 100, 110, 110
 LEGS: dict[tuple[float, str], list[tuple[float | None, int | None, int | None]]] = {
-    (100.0, "CE"): [(10.00, 1000, 5000), (11.00, 1500, 5100), (11.05, 1400, 5300)],
+    (100.0, "CE"): [(10.00, 1000, 5000), (11.00, 1500, 5100), (11.03, 1400, 5300)],
     (100.0, "PE"): [(5.00, 200, 3000), (4.50, 700, 2900), (6.00, 1700, 2800)],
     (110.0, "CE"): [(4.00, 50, 100), (4.55, 50, 120), (0.0, None, 150)],  # T2: untraded
     (110.0, "PE"): [(12.05, 10, 700), (10.10, 30, None), (11.00, 40, 650)],
@@ -95,12 +95,12 @@ def test_straddle_strangle_and_rolling_atm_worked_by_hand(data: Path) -> None:
     assert (found.expiry, found.bucket, found.ts) == (EXPIRY, "this_week", [T0, T1, T2])
     straddle, strangle = found.strategies
     assert (straddle.label, straddle.kind) == ("100 straddle", "straddle")
-    # 10.00+5.00, 11.00+4.50, 11.05+6.00
-    assert straddle.premium == [15.00, 15.50, 17.05]
+    # 10.00+5.00, 11.00+4.50, 11.03+6.00
+    assert straddle.premium == [15.00, 15.50, 17.03]
     # weights: T0 none (the first cycle); T1 (1500-1000)+(700-200) = 1000; T2 the CE's volume
-    # fell (no volume) + the PE's 1700-700 = 1000: (15.50×1000 + 17.05×1000)/2000 = 16.275,
-    # half up to the paisa
-    assert straddle.vwap == [None, 15.50, 16.28]
+    # fell (no volume) + the PE's 1700-700 = 1000: (15.50×1000 + 17.03×1000)/2000 = 16.265,
+    # half up to the paisa (not to the even one)
+    assert straddle.vwap == [None, 15.50, 16.27]
     assert (strangle.label, strangle.kind) == ("100PE/110CE strangle", "strangle")
     assert (strangle.put_strike, strangle.call_strike) == (100.0, 110.0)
     # 5.00+4.00, 4.50+4.55, 6.00 + an untraded CE (0): no premium
@@ -297,7 +297,7 @@ def test_api_straddles_and_oi(api: httpx.Client) -> None:
     body = answer.json()
     assert (body["date"], body["expiry"], body["bucket"]) == (str(DAY), str(EXPIRY), "this_week")
     assert body["ts"] == [t.isoformat() for t in (T0, T1, T2)]
-    assert [s["vwap"] for s in body["strategies"]] == [[None, 15.5, 16.28], [None, 9.05, 9.05]]
+    assert [s["vwap"] for s in body["strategies"]] == [[None, 15.5, 16.27], [None, 9.05, 9.05]]
     assert body["atm"]["premium"] == [15.0, 14.65, None]
     oi = api.get("/charts/NIFTY/oi", params={"from": "09:15:30", "to": "09:20"}).json()
     assert (oi["start"], oi["end"]) == (T1.isoformat(), T1.isoformat())
