@@ -1319,6 +1319,6 @@ start();
 
 // What the Charts view (charts.js) draws with.
 export {
-  $, api, ApiError, axis, Chart, cssVar, DASH, el, enc, facts, F0, F2, hhmm, isNum, istDate,
+  $, api, ApiError, axis, Chart, cssVar, DASH, el, enc, facts, F0, hhmm, isNum, istDate,
   istMinutes, istTime, lakhs, lineSeries, minuteAxis, num, panelMessage, rupee, state, strike,
 };

@@ -3,7 +3,7 @@
 // path it drew in data-path and its last ts in data-ts; its facts line shows the last values.
 /* global uPlot */
 import {
-  $, api, ApiError, axis, Chart, cssVar, DASH, el, enc, facts, F0, F2, hhmm, isNum,
+  $, api, ApiError, axis, Chart, cssVar, DASH, el, enc, facts, F0, hhmm, isNum,
   istDate, istMinutes, istTime, lakhs, lineSeries, minuteAxis, num, panelMessage, rupee, state, strike,
 } from "./app.js";
 
