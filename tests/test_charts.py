@@ -317,6 +317,20 @@ def test_api_straddles_and_oi(api: httpx.Client) -> None:
     ]
 
 
+def test_api_days_and_the_previous_close(data: Path, api: httpx.Client) -> None:
+    write_day(data, date(2026, 11, 19), journal=False)
+    contracts = api.get("/charts/NIFTY/contracts").json()
+    assert (contracts["date"], contracts["days"]) == (str(DAY), ["2026-11-19", str(DAY)])
+    before = api.get("/charts/NIFTY/straddles", params={"date": "2026-11-19", "s": "100"}).json()
+    assert before["date"] == "2026-11-19"
+    assert before["ts"][0].startswith("2026-11-19T09:15:00")
+    change = api.get("/charts/NIFTY/oi-change", params={"strikes": "100"}).json()
+    assert [(s["base"], s["base_is"], s["change"]) for s in change["series"]] == [
+        (5300, "previous_close", [-300, -200, 0]),
+        (2800, "previous_close", [200, 100, 0]),
+    ]
+
+
 @pytest.mark.parametrize(
     ("url", "params", "status", "detail"),
     [
