@@ -613,3 +613,32 @@ def test_a_failing_endpoint_shows_a_message_in_its_panel(
     assert page.locator("#panel-chain > .panel-msg").is_hidden()
     assert page.locator("#panel-oi").is_visible()
     tab.check_no_errors(allowed=r"status of 503")
+
+
+def test_the_charts_follow_the_live_day(session: Session, browser: Browser) -> None:
+    """The Charts view picks today (the live snapshots' day) and draws it again as it is
+    recorded: a later redraw shows the API's values at the cycle it drew."""
+    from .test_dashboard_charts import expected_facts, shown_chart  # it imports this module
+
+    tab = open_tab(browser, session.base, viewport=LAPTOP)
+    page = tab.page
+    wait_live(page)
+    day = START[:10]
+    page.wait_for_function(
+        "d => (document.querySelector('#charts-view').dataset.drawn || '').startsWith(d)",
+        arg=f"NIFTY {day}",
+    )
+    page.wait_for_function(
+        "t => document.querySelector('#charts-day option:checked').textContent === t",
+        arg=f"{day} (today, live)",
+    )
+    first = page.get_attribute("#charts-straddle-chart", "data-ts")
+    page.wait_for_function(  # the same offset: ISO times order as text
+        "t => document.querySelector('#charts-straddle-chart').dataset.ts > t", arg=first
+    )
+    # (not the rolling correlation: its point of the minute under way moves until it ends)
+    for panel in ("straddle", "oichange", "pcr", "vix"):
+        shown = shown_chart(page, panel)
+        answer = session.get("/" + shown["path"])
+        assert expected_facts(panel, answer, shown["ts"]) == (shown["facts"], shown["ts"]), panel
+    tab.check_no_errors()

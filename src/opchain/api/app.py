@@ -25,7 +25,7 @@ from opchain.api import ops, ws
 from opchain.api.keys import digests
 from opchain.api.limits import RateLimiter
 from opchain.api.live import Hub
-from opchain.api.routes import chain, market, participants, profiles, ranges, splits
+from opchain.api.routes import chain, charts, market, participants, profiles, ranges, splits
 from opchain.market.clock import Clock, WallClock
 from opchain.settings import Settings
 
@@ -60,7 +60,7 @@ def create_app(settings: Settings, hub: Hub | None = None, clock: Clock | None =
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(ops.router)
-    for module in (market, chain, profiles, splits, ranges, participants):
+    for module in (market, chain, profiles, splits, ranges, participants, charts):
         app.include_router(module.router)
     app.include_router(ws.router)
     app.add_route("/docs", _docs, include_in_schema=False)

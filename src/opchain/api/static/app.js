@@ -1316,3 +1316,9 @@ function start() {
 }
 
 start();
+
+// What the Charts view (charts.js) draws with.
+export {
+  $, api, ApiError, axis, Chart, cssVar, DASH, el, enc, facts, F0, hhmm, isNum, istDate,
+  istMinutes, istTime, lakhs, lineSeries, minuteAxis, num, panelMessage, rupee, state, strike,
+};
