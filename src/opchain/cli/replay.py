@@ -29,7 +29,8 @@ def replay(
         typer.Option(help="Write the derived files into this data directory instead."),
     ] = None,
     force: Annotated[
-        bool, typer.Option(help="Replay even where the raw legs miss cycles the files hold.")
+        bool,
+        typer.Option("--force", help="Replay even where the raw legs miss cycles the files hold."),
     ] = False,
 ) -> None:
     """Derive a recorded day again from its raw legs and index overview, through the live
