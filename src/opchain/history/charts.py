@@ -95,17 +95,10 @@ def legs_of_day(raw_root: Path, day: date, index: str, columns: Sequence[str] = 
     journals."""
     folder = layout.raw_folder(raw_root, day, index)
     columns = list(dict.fromkeys(["ts", *columns]))  # a window is read by its cycles' times
-    tables = [parts.read_window(folder, label, columns) for label in _labels(folder)]
+    tables = [parts.read_window(folder, label, columns) for label in parts.window_labels(folder)]
     if not tables:
         return parts.FILE_SCHEMA.empty_table().select(columns)
     return pa.concat_tables(tables)
-
-
-def _labels(folder: Path) -> list[str]:
-    """The windows (HHMM) of a raw folder: its parts' and its journals'."""
-    names = [p.stem for p in folder.glob("part-*.parquet")]
-    names += [p.stem for p in folder.glob(parts.JOURNALS)]
-    return sorted({n.removeprefix("part-").removeprefix("_journal-") for n in names})
 
 
 def recorded_days(raw_root: Path, index: str) -> list[date]:

@@ -147,6 +147,13 @@ def last_window(folder: Path) -> str | None:
     return max(labels, default=None)
 
 
+def window_labels(folder: Path) -> list[str]:
+    """The windows (``HHMM``) of a raw folder with a part or a journal, in time order."""
+    names = [p.name for p in folder.glob("part-*.parquet")]
+    names += [p.name for p in folder.glob(JOURNALS)]
+    return sorted({n.removeprefix("part-").removeprefix("_journal-").split(".")[0] for n in names})
+
+
 def read_window(folder: Path, label: str, columns: list[str]) -> pa.Table:
     """A window's rows (these columns, ``ts`` among them) from its part and its journal."""
     tables, reached = [], None

@@ -62,11 +62,11 @@ def raw_cycles(raw_root: Path, day: date) -> Iterator[RawCycle]:
     folders = sorted(
         p for p in raw_root.glob(layout.RAW_FOLDERS) if layout.raw_folder_key(p)[0] == on_day
     )
-    labels = sorted({label for folder in folders for label in _labels(folder)})
-    for label in labels:
+    windows = {folder: set(parts.window_labels(folder)) for folder in folders}
+    for label in sorted(set().union(*windows.values())):
         found: dict[datetime, RawCycle] = {}
         for folder in folders:
-            if label not in _labels(folder):
+            if label not in windows[folder]:
                 continue
             index = layout.raw_folder_key(folder)[1]
             table = parts.read_window(folder, label, _LEG_COLUMNS)
@@ -77,12 +77,6 @@ def raw_cycles(raw_root: Path, day: date) -> Iterator[RawCycle]:
                 else:
                     cycle.chains += chains
         yield from (found[ts] for ts in sorted(found))
-
-
-def _labels(folder: Path) -> set[str]:
-    names = [p.name for p in folder.glob("part-*.parquet")]
-    names += [p.name for p in folder.glob(parts.JOURNALS)]
-    return {n.removeprefix("part-").removeprefix("_journal-").split(".")[0] for n in names}
 
 
 def _cycles(index: str, table: pa.Table) -> Iterator[tuple[datetime, datetime, list[ChainSlice]]]:
