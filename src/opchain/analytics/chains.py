@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from opchain.analytics.along import take_last
 from opchain.analytics.black76 import FloatArray
 from opchain.analytics.gex import dealer_legs
 
@@ -41,7 +42,7 @@ def max_pains(strikes: FloatArray, call_oi: FloatArray, put_oi: FloatArray) -> F
     puts = _from_right(p * k) - k * _from_right(p)
     # Padding repeats the last strike with no OI: it ties with that strike and loses the tie.
     at = np.argmin(calls + puts, axis=-1)
-    best = np.take_along_axis(k, at[:, None], axis=-1)[:, 0]
+    best = take_last(k, at[:, None])[:, 0]
     some = (c.sum(axis=-1) > 0) | (p.sum(axis=-1) > 0)
     return np.asarray(np.where(some, best, np.nan), dtype=np.float64)
 
@@ -139,7 +140,7 @@ def _padded(strikes: FloatArray, *columns: FloatArray) -> tuple[FloatArray, ...]
     """Padding strikes repeat each row's last strike; NaN values become 0 (no OI)."""
     valid = np.isfinite(strikes)
     last = np.maximum(np.count_nonzero(valid, axis=-1) - 1, 0)
-    fill = np.take_along_axis(strikes, last[:, None], axis=-1)
+    fill = take_last(strikes, last[:, None])
     k = np.where(valid, strikes, fill)
     k = np.where(np.isnan(k), 0.0, k)  # a row with no strikes at all
     return (k, *(np.where(np.isnan(c) | ~valid, 0.0, c) for c in columns))
@@ -159,5 +160,5 @@ def _largest(
     pick &= distance == distance.min(axis=-1, keepdims=True)
     first = np.argmax(pick, axis=-1)  # strikes ascend: the first is the lowest
     found = pick.any(axis=-1)
-    value = np.take_along_axis(strikes, first[:, None], axis=-1)[:, 0]
+    value = take_last(strikes, first[:, None])[:, 0]
     return np.asarray(np.where(found, value, np.nan), dtype=np.float64)

@@ -12,6 +12,7 @@ put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.cycle import Cycle, LoopStats, Solved
-from opchain.merge.stats import BucketStats, History, bucket_stats
+from opchain.merge.stats import BucketStats, History, Unscored, unscored, with_history
 from opchain.merge.table import Table, chain_table
 from opchain.model import Snapshot, SplitRow
 
@@ -66,17 +67,23 @@ def merge_cycle(
     """
     history = history or History()
     parts = by_index(snapshot)
-    if len(parts) > 1:  # each index alone, as a bus worker that owns one index merges it
-        merged = [_merge(part, rate, offsets, history) for part in parts]
-        return Cycle(
-            snapshot=snapshot,
-            rows=[row for m in merged for row in m.rows],
-            stats=[stat for m in merged for stat in m.stats],
-            solved=[legs for m in merged for legs in m.solved],
-            previous_oi=history.previous_oi,
-            loop=loop or LoopStats(),
-        )
-    return replace(_merge(snapshot, rate, offsets, history), loop=loop or LoopStats())
+    # each index alone, as a bus worker that owns one index merges it; their analytics rows
+    # are compared with their history together (merge.stats.with_history: row by row)
+    merged = [_merge(part, rate, offsets, history) for part in parts]
+    return Cycle(
+        snapshot=snapshot,
+        rows=[row for m in merged for row in m.rows],
+        stats=with_history([m.unscored for m in merged], history),
+        solved=[legs for m in merged for legs in m.solved],
+        previous_oi=history.previous_oi,
+        loop=loop or LoopStats(),
+    )
+
+
+class _Merged(NamedTuple):
+    rows: list[SplitRow]
+    unscored: Unscored
+    solved: list[Solved]
 
 
 def by_index(snapshot: Snapshot) -> list[Snapshot]:
@@ -95,7 +102,7 @@ def by_index(snapshot: Snapshot) -> list[Snapshot]:
 
 def _merge(
     snapshot: Snapshot, rate: float, offsets: Collection[int] | None, history: History
-) -> Cycle:
+) -> _Merged:
     """:func:`merge_cycle` of one index's chains (or a snapshot taken as a whole).
 
     Each index is solved on its own: a vectorized solve's last digit can depend on what else
@@ -108,15 +115,21 @@ def _merge(
     table = chain_table(snapshot, prices, history.previous_oi)
     years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
     solved, forwards = _solve(snapshot, prices, rate, table, years)
-    rows = []
+    rows: list[SplitRow] = []
+    make = SplitRow._make  # tuple.__new__: skips the generated __new__'s argument handling
     for chain, chain_prices, legs in zip(snapshot.chains, prices, solved, strict=True):
+        # Each half is built once, its IV and delta rounded as written (a half can be in two
+        # rows: its offset's and a pair's), so the row loop below only picks halves.
         halves: dict[tuple[int, str], _Half] = {}
         for leg, price, iv, delta in zip(
             chain.legs, chain_prices, legs.iv, legs.delta, strict=True
         ):
             q = leg.quote
             halves[leg.offset, leg.side] = (
-                leg.strike, price, iv, q and q.volume, q and q.oi, delta
+                leg.strike, price,
+                None if iv is None else round(iv, IV_DECIMALS),
+                q and q.volume, q and q.oi,
+                None if delta is None else round(delta, IV_DECIMALS),
             )  # fmt: skip
         head = (ts, chain.index, chain.bucket, chain.expiry)
         where = (chain.atm_strike, chain.spot)
@@ -133,24 +146,14 @@ def _merge(
             c, p = halves.get(call_at, _ABSENT), halves.get(put_at, _ABSENT)
             total = None if c[1] is None or p[1] is None else round(c[1] + p[1], 2)
             rows.append(
-                SplitRow(
+                make((
                     *head, label, *where,
-                    c[0], p[0], c[1], p[1], _round(c[2]), _round(p[2]), c[3], p[3], c[4], p[4],
-                    total, dte, _round(c[5]), _round(p[5]),
-                )
+                    c[0], p[0], c[1], p[1], c[2], p[2], c[3], p[3], c[4], p[4],
+                    total, dte, c[5], p[5],
+                ))
             )  # fmt: skip
-    stats = bucket_stats(snapshot, table, forwards, years, rate, history)
-    return Cycle(
-        snapshot=snapshot,
-        rows=rows,
-        stats=stats,
-        solved=solved,
-        previous_oi=history.previous_oi,
-    )
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, IV_DECIMALS)
+    stats = unscored(snapshot, table, forwards, years, rate, history)
+    return _Merged(rows, stats, solved)
 
 
 Column = list[list[float | None]]  # one value per leg, chain by chain
@@ -190,44 +193,59 @@ def _solve(
     """Every leg's IV and Greeks on a snapshot's table, whose IV columns it fills in, and the
     slices' forwards: NaN where a slice has none (no strike priced on both sides, or
     expired)."""
-    columns: list[Column] = [[[None] * len(c.legs) for c in snapshot.chains] for _ in range(5)]
     with np.errstate(invalid="ignore"):
         discounts = np.exp(-rate * years)
         forwards = parity_forward(
             table.strikes, table.column("price", 0), table.column("price", 1), discounts
         )
         forwards = np.where(years > 0, forwards, np.nan)
-    at: list[tuple[int, int]] = []
-    place: list[tuple[int, int, int]] = []  # the table cell of each solved leg
+    # The legs to solve, flat over the snapshot: each one's place among all legs, its table
+    # cell as (value row: 2 call IV / 3 put IV, slice, strike column), its price and slice.
+    at: list[int] = []
+    place: list[int] = []
     price: list[float] = []
     chain_of: list[int] = []
+    first = 0  # flat position of the chain's first leg
     for c, (f, chain_prices, cells) in enumerate(
         zip(forwards.tolist(), prices, table.cells, strict=True)
     ):
-        if math.isnan(f):
-            continue
-        for n, (p, cell) in enumerate(zip(chain_prices, cells, strict=True)):
-            if p is not None and cell is not None:
-                at.append((c, n))
-                place.append((2 + cell[1], c, cell[0]))
-                price.append(p)
-                chain_of.append(c)
+        if not math.isnan(f):
+            for n, (p, cell) in enumerate(zip(chain_prices, cells, strict=True)):
+                if p is not None and cell is not None:
+                    at.append(first + n)
+                    place += (2 + cell[1], c, cell[0])
+                    price.append(p)
+                    chain_of.append(c)
+        first += len(cells)
+    # Each solved column over all legs, None where the leg has no vol; chain by chain below.
+    flat: list[list[float | None]] = [[None] * first] * 5
     if at:
         rows = np.array(chain_of)
-        kind, row, column = np.array(place).T
+        kind, row, column = np.array(place).reshape(-1, 3).T
         k_arr, f_arr, t_arr = table.strikes[row, column], forwards[rows], years[rows]
         calls = kind == 2
         discount = np.exp(-rate * t_arr)
         vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
         table.values[kind, row, column] = vols
         g = greeks(f_arr, k_arr, t_arr, vols, calls, discount)  # NaN where vol is NaN
-        solved = np.isfinite(vols).tolist()
-        solved_greeks = (g.delta, g.gamma, g.theta, g.vega)
-        values = zip(vols.tolist(), *(x.tolist() for x in solved_greeks), strict=True)
-        for (c, n), ok, leg in zip(at, solved, values, strict=True):
-            if ok:
-                for out, value in zip(columns, leg, strict=True):
-                    out[c][n] = value
+        # Scattered into NaN-filled arrays of every leg and turned into lists in one go each:
+        # a leg keeps a value only where its vol is finite (a Greek may still be NaN there).
+        legs = np.array(at)
+        ok = np.zeros(first, dtype=bool)
+        ok[legs] = np.isfinite(vols)
+        known = ok.tolist()
+        flat = []
+        for solved_values in (vols, g.delta, g.gamma, g.theta, g.vega):
+            spread = np.full(first, np.nan)
+            spread[legs] = solved_values
+            flat.append([v if k else None for v, k in zip(spread.tolist(), known, strict=True)])
+    columns: list[Column] = [[] for _ in range(5)]
+    first = 0
+    for cells in table.cells:
+        end = first + len(cells)
+        for out, values in zip(columns, flat, strict=True):
+            out.append(values[first:end])
+        first = end
     iv, delta, gamma, theta, vega = columns
     return [
         Solved(

@@ -102,6 +102,15 @@ def _remembered(row: "BucketStats") -> tuple[float, float, float]:
     return row.atm_iv, row.straddle, round(row.forward, _ROUND["forward"])
 
 
+class Unscored(NamedTuple):
+    """A snapshot's (or one index's) rows before :func:`with_history` fills in what they are
+    compared with: iv30 and its rank, and the jump flags."""
+
+    rows: list[BucketStats]
+    years: FloatArray  # to expiry, one per row
+    slid: FloatArray  # the smile of now at the previous cycle's forward, one per row
+
+
 def bucket_stats(
     snapshot: Snapshot,
     table: Table,
@@ -114,6 +123,18 @@ def bucket_stats(
     (:func:`~opchain.merge.table.chain_table`) with its IVs solved, ``forwards`` and ``years``
     (to expiry) one per slice, NaN where a slice has no forward."""
     history = history or History()
+    return with_history([unscored(snapshot, table, forwards, years, rate, history)], history)
+
+
+def unscored(
+    snapshot: Snapshot,
+    table: Table,
+    forwards: FloatArray,
+    years: FloatArray,
+    rate: float,
+    history: History,
+) -> Unscored:
+    """:func:`bucket_stats` up to what :func:`with_history` adds."""
     k = table.strikes
     call_oi, put_oi = table.column("oi", 0), table.column("oi", 1)
     call_iv, put_iv = table.column("iv", 0), table.column("iv", 1)
@@ -162,7 +183,22 @@ def bucket_stats(
         )
         for chain, n, values in zip(snapshot.chains, count.tolist(), columns, strict=True)
     ]  # fmt: skip
-    return _with_history(out, years, history, slid)
+    return Unscored(out, years, slid)
+
+
+def with_history(parts: Sequence[Unscored], history: History) -> list[BucketStats]:
+    """The rows of ``parts`` (each index's, in order) with iv30, its rank and the jump flags.
+
+    All parts go through at once: each step is row by row (iv30 per index, the jump score of a
+    row from its own history along the last axis, a window of fixed length), so the numbers
+    are those of part by part, at a third of the calls for three indices (a bus worker merges
+    one index alone and must write what ``opchain run`` writes)."""
+    if len(parts) == 1:
+        return _with_history(*parts[0], history)
+    rows = [row for part in parts for row in part.rows]
+    years = np.concatenate([part.years for part in parts])
+    slid = np.concatenate([part.slid for part in parts])
+    return _with_history(rows, years, slid, history)
 
 
 def _flips(
@@ -193,7 +229,7 @@ _FLIP_COLUMNS = (("oi", 0), ("oi", 1), ("iv", 0), ("iv", 1))
 
 
 def _with_history(
-    rows: list[BucketStats], years: FloatArray, history: History, slid: FloatArray
+    rows: list[BucketStats], years: FloatArray, slid: FloatArray, history: History
 ) -> list[BucketStats]:
     """Fill in each index's iv30 with its rank and percentile, and each bucket's jump flags."""
     by_index: dict[str, list[tuple[float, float]]] = {}
@@ -241,10 +277,15 @@ def _jumps(
     one does.
     """
     width = ANOMALY_WINDOW + 2  # the window's changes, and the latest
-    table = np.full((len(rows), width, 3), np.nan)
-    for i, (before, row) in enumerate(zip(earlier, rows, strict=True)):
+    # Laid out as one flat list (NaN padding first) and made an array in one call: cheaper
+    # than a numpy assignment per row.
+    padding = (math.nan, math.nan, math.nan)
+    cells: list[tuple[float, float, float]] = []
+    for before, row in zip(earlier, rows, strict=True):
         values = [*before, _remembered(row)][-width:]
-        table[i, width - len(values) :] = values
+        cells += [padding] * (width - len(values))
+        cells += values
+    table = np.array(cells, dtype=np.float64).reshape(len(rows), width, 3)
     iv, straddle, forward = np.moveaxis(table, -1, 0)  # (rows, cycles) each
     step = np.array([_strike_step(row.index) for row in rows])
     with np.errstate(invalid="ignore"):
