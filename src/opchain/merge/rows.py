@@ -12,7 +12,6 @@ put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import replace
-from typing import NamedTuple
 
 import numpy as np
 
@@ -23,8 +22,8 @@ from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.cycle import Cycle, LoopStats, Solved
-from opchain.merge.stats import BucketStats, History, Unscored, unscored, with_history
-from opchain.merge.table import Table, chain_table
+from opchain.merge.stats import BucketStats, History, unscored, with_history
+from opchain.merge.table import Table, chain_table, stack_tables
 from opchain.model import Snapshot, SplitRow
 
 IV_DECIMALS = 6  # IVs and deltas
@@ -67,23 +66,39 @@ def merge_cycle(
     """
     history = history or History()
     parts = by_index(snapshot)
-    # each index alone, as a bus worker that owns one index merges it; their analytics rows
-    # are compared with their history together (merge.stats.with_history: row by row)
-    merged = [_merge(part, rate, offsets, history) for part in parts]
+    # Each index's legs are solved alone, as a bus worker that owns one index solves them
+    # (_split_rows). Everything else is computed for all indices at once on their tables
+    # stacked (merge.table.stack_tables): the forwards and the analytics are row by row, with
+    # every sum along a row over its own table's width (merge.stats.unscored), so the numbers
+    # are those of each index alone.
+    prices = [[[leg.price for leg in chain.legs] for chain in part.chains] for part in parts]
+    tables = [
+        chain_table(part, part_prices, history.previous_oi)
+        for part, part_prices in zip(parts, prices, strict=True)
+    ]
+    ts = snapshot.ts
+    years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
+    table, spans = stack_tables(tables) if len(tables) > 1 else (tables[0], None)
+    forwards = _forwards(table, years, rate)
+    rows: list[SplitRow] = []
+    solved: list[Solved] = []
+    for part, part_prices, part_table, (span, _) in zip(
+        parts, prices, tables, spans or [(slice(None), 0)], strict=True
+    ):
+        # the part's rows of the stacked table (views: the solve writes its IVs there)
+        here = Table(table.strikes[span], table.values[:, span], part_table.cells)
+        part_solved = _solve_legs(part_prices, rate, here, years[span], forwards[span])
+        rows += _split_rows(part, part_prices, part_solved, offsets)
+        solved += part_solved
+    stats = unscored(snapshot, table, forwards, years, rate, history, spans)
     return Cycle(
         snapshot=snapshot,
-        rows=[row for m in merged for row in m.rows],
-        stats=with_history([m.unscored for m in merged], history),
-        solved=[legs for m in merged for legs in m.solved],
+        rows=rows,
+        stats=with_history([stats], history),
+        solved=solved,
         previous_oi=history.previous_oi,
         loop=loop or LoopStats(),
     )
-
-
-class _Merged(NamedTuple):
-    rows: list[SplitRow]
-    unscored: Unscored
-    solved: list[Solved]
 
 
 def by_index(snapshot: Snapshot) -> list[Snapshot]:
@@ -100,21 +115,15 @@ def by_index(snapshot: Snapshot) -> list[Snapshot]:
     ]
 
 
-def _merge(
-    snapshot: Snapshot, rate: float, offsets: Collection[int] | None, history: History
-) -> _Merged:
-    """:func:`merge_cycle` of one index's chains (or a snapshot taken as a whole).
-
-    Each index is solved on its own: a vectorized solve's last digit can depend on what else
-    is in the arrays (Newton iterations run until every leg has converged, SIMD loops change
-    with length), so merging an index alone or beside others must be the same computation for
-    a bus worker's files to equal ``opchain run``'s byte for byte."""
+def _split_rows(
+    snapshot: Snapshot,
+    prices: Sequence[Sequence[float | None]],
+    solved: Sequence[Solved],
+    offsets: Collection[int] | None,
+) -> list[SplitRow]:
+    """The split rows of a snapshot's chains, their legs solved."""
     ts = snapshot.ts
     day = trading_date(ts)
-    prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
-    table = chain_table(snapshot, prices, history.previous_oi)
-    years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
-    solved, forwards = _solve(snapshot, prices, rate, table, years)
     rows: list[SplitRow] = []
     make = SplitRow._make  # tuple.__new__: skips the generated __new__'s argument handling
     for chain, chain_prices, legs in zip(snapshot.chains, prices, solved, strict=True):
@@ -152,8 +161,7 @@ def _merge(
                     total, dte, c[5], p[5],
                 ))
             )  # fmt: skip
-    stats = unscored(snapshot, table, forwards, years, rate, history)
-    return _Merged(rows, stats, solved)
+    return rows
 
 
 Column = list[list[float | None]]  # one value per leg, chain by chain
@@ -193,12 +201,28 @@ def _solve(
     """Every leg's IV and Greeks on a snapshot's table, whose IV columns it fills in, and the
     slices' forwards: NaN where a slice has none (no strike priced on both sides, or
     expired)."""
+    forwards = _forwards(table, years, rate)
+    return _solve_legs(prices, rate, table, years, forwards), forwards
+
+
+def _forwards(table: Table, years: FloatArray, rate: float) -> FloatArray:
+    """Each slice's parity forward, NaN where it has none."""
     with np.errstate(invalid="ignore"):
         discounts = np.exp(-rate * years)
         forwards = parity_forward(
             table.strikes, table.column("price", 0), table.column("price", 1), discounts
         )
-        forwards = np.where(years > 0, forwards, np.nan)
+        return np.asarray(np.where(years > 0, forwards, np.nan), dtype=np.float64)
+
+
+def _solve_legs(
+    prices: Sequence[Sequence[float | None]],
+    rate: float,
+    table: Table,
+    years: FloatArray,
+    forwards: FloatArray,
+) -> list[Solved]:
+    """:func:`_solve` with the slices' forwards known."""
     # The legs to solve, flat over the snapshot: each one's place among all legs, its table
     # cell as (value row: 2 call IV / 3 put IV, slice, strike column), its price and slice.
     at: list[int] = []
@@ -257,4 +281,4 @@ def _solve(
             vega=vega[c],
         )
         for c, f in enumerate(forwards.tolist())
-    ], forwards
+    ]

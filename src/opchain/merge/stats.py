@@ -33,7 +33,7 @@ from opchain.analytics.history import (
 from opchain.analytics.smile import iv_at_maturity
 from opchain.market.indices import INDICES
 from opchain.merge.table import OiKey as OiKey
-from opchain.merge.table import Table
+from opchain.merge.table import Span, Table, row_sums
 from opchain.model import Snapshot
 
 IV30_YEARS = 30 / 365  # the constant maturity whose IV is ranked against its history
@@ -133,9 +133,14 @@ def unscored(
     years: FloatArray,
     rate: float,
     history: History,
+    spans: Sequence[Span] | None = None,
 ) -> Unscored:
-    """:func:`bucket_stats` up to what :func:`with_history` adds."""
+    """:func:`bucket_stats` up to what :func:`with_history` adds. ``table`` may be several
+    tables stacked (:func:`~opchain.merge.table.stack_tables`, ``spans`` says where each is):
+    every step is then row by row, and every sum along a row is over its own table's width,
+    so each row's numbers are those of its table alone."""
     k = table.strikes
+    spans = spans or [(slice(None), k.shape[1])]
     call_oi, put_oi = table.column("oi", 0), table.column("oi", 1)
     call_iv, put_iv = table.column("iv", 0), table.column("iv", 1)
     call, put = table.column("price", 0), table.column("price", 1)
@@ -148,25 +153,32 @@ def unscored(
     with np.errstate(invalid="ignore"):
         discount = np.exp(-rate * years)
         live = has_forward & (years > 0) & (count > 0)
-        gex = chains.gex_totals(
+        gex = chains.gex_terms(
             k, call_oi, put_oi, forwards, years, call_iv, put_iv, OI_LOT, discount
         )
+    call_change, call_seen = chains.oi_change_terms(call_oi, table.column("oi_before", 0))
+    put_change, put_seen = chains.oi_change_terms(put_oi, table.column("oi_before", 1))
+    # Every sum along a row in one call (per table): the put-call ratios' (NaN counted as 0,
+    # as nansum does), GEX's, and the OI changes'.
+    counted = np.stack([put_oi, call_oi, table.column("volume", 1), table.column("volume", 0)])
+    terms = [np.where(np.isnan(counted), 0.0, counted), np.stack([gex, call_change, put_change])]
+    sums = row_sums(np.concatenate(terms), spans)
     resistance, support = chains.walls(k, call_oi, put_oi, spot)
     columns = np.stack(
         [
             forwards,
             atm,
-            chains.put_call_ratios(put_oi, call_oi),
-            chains.put_call_ratios(table.column("volume", 1), table.column("volume", 0)),
+            chains.ratios(sums[0], sums[1]),
+            chains.ratios(sums[2], sums[3]),
             chains.max_pains(k, call_oi, put_oi),
             np.round(move.straddle, _ROUND["straddle"]),
             100.0 * move.straddle / spot,
-            np.where(live, gex, np.nan),
+            np.where(live, sums[4], np.nan),
             _flips(k, count, table, forwards, years, discount, spot, live),
             resistance,
             support,
-            chains.oi_changes(call_oi, table.column("oi_before", 0)),
-            chains.oi_changes(put_oi, table.column("oi_before", 1)),
+            chains.oi_change_totals(sums[5], call_seen),
+            chains.oi_change_totals(sums[6], put_seen),
         ]
     ).T.tolist()
     # the ATM IV the smile of now gives at the previous cycle's forward: how far the forward's
