@@ -252,17 +252,20 @@ def _solve_legs(
         vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
         table.values[kind, row, column] = vols
         g = greeks(f_arr, k_arr, t_arr, vols, calls, discount)  # NaN where vol is NaN
-        # Scattered into NaN-filled arrays of every leg and turned into lists in one go each:
-        # a leg keeps a value only where its vol is finite (a Greek may still be NaN there).
+        # Scattered into object arrays of every leg and turned into lists in one go each (no
+        # Python loop over the legs): a leg keeps a value only where its vol is finite (a
+        # Greek may still be NaN there), None elsewhere.
         legs = np.array(at)
         ok = np.zeros(first, dtype=bool)
         ok[legs] = np.isfinite(vols)
-        known = ok.tolist()
+        unknown = ~ok
         flat = []
         for solved_values in (vols, g.delta, g.gamma, g.theta, g.vega):
-            spread = np.full(first, np.nan)
+            # as objects (Python floats, as tolist gives) so the unknown ones can be None
+            spread = np.full(first, np.nan, dtype=object)
             spread[legs] = solved_values
-            flat.append([v if k else None for v, k in zip(spread.tolist(), known, strict=True)])
+            spread[unknown] = None
+            flat.append(spread.tolist())
     columns: list[Column] = [[] for _ in range(5)]
     first = 0
     for cells in table.cells:

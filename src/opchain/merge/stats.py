@@ -247,26 +247,24 @@ def _with_history(
     by_index: dict[str, list[tuple[float, float]]] = {}
     for row, t in zip(rows, years.tolist(), strict=True):
         by_index.setdefault(row.index, []).append((t, row.atm_iv))
-    iv30 = {}
+    ranked = {}  # each index's iv30, its rank and percentile: the same in all its rows
     for index, points in by_index.items():
         t, iv = np.array(points).T
         known = np.isfinite(iv) & (t > 0)
-        iv30[index] = round(iv_at_maturity(t[known], iv[known], IV30_YEARS), _ROUND["atm_iv"])
+        current = round(iv_at_maturity(t[known], iv[known], IV30_YEARS), _ROUND["atm_iv"])
+        closes = history.iv30_closes.get(index, ())
+        ranked[index] = (current, iv_rank(current, closes), iv_percentile(current, closes))
     before = [history.recent.get((r.index, r.bucket), ()) for r in rows]
     flags = _jumps(before, rows, years, slid)
-    out = []
-    for row, flagged in zip(rows, flags, strict=True):
-        current = iv30[row.index]
-        closes = history.iv30_closes.get(row.index, ())
-        out.append(
-            row._replace(
-                iv30=current,
-                iv_rank=iv_rank(current, closes),
-                iv_percentile=iv_percentile(current, closes),
-                anomaly=flagged,
-            )
+    return [
+        row._replace(
+            iv30=ranked[row.index][0],
+            iv_rank=ranked[row.index][1],
+            iv_percentile=ranked[row.index][2],
+            anomaly=flagged,
         )
-    return out
+        for row, flagged in zip(rows, flags, strict=True)
+    ]
 
 
 def _jumps(
