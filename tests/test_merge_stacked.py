@@ -3,6 +3,7 @@ at once on their tables stacked: every number must be the one each index gives a
 worker merges one index and must write what ``opchain run`` writes), to the last digit."""
 
 import asyncio
+import itertools
 import math
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from opchain.analytics.along import take_last
+from opchain.analytics.black76 import black76_price, implied_vol, implied_vols_apart
 from opchain.brokers.sim import SimBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
@@ -109,3 +111,21 @@ def test_several_indices_merge_as_each_alone() -> None:
         together_history.remember(together.stats)
         alone_history.remember(whole.stats)
     assert len(widths) > 1  # slices of different widths were stacked
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_implied_vols_apart_are_each_groups_alone(data: st.DataObject) -> None:
+    sizes = data.draw(st.lists(st.integers(0, 12), min_size=1, max_size=4))
+    n = sum(sizes)
+    forward = data.draw(hnp.arrays(np.float64, n, elements=st.floats(20_000, 30_000)))
+    strike = forward * data.draw(hnp.arrays(np.float64, n, elements=st.floats(0.8, 1.2)))
+    t = data.draw(hnp.arrays(np.float64, n, elements=st.floats(1e-4, 0.5)))
+    vol = data.draw(hnp.arrays(np.float64, n, elements=st.floats(0.05, 1.0)))
+    calls = data.draw(hnp.arrays(np.bool_, n))
+    price = black76_price(forward, strike, t, vol, calls) * 1.001  # not all exactly solvable
+    bounds = np.cumsum([0, *sizes]).tolist()
+    groups = [slice(a, b) for a, b in itertools.pairwise(bounds)]
+    together = implied_vols_apart(price, forward, strike, t, calls, np.ones(n), groups)
+    alone = [implied_vol(price[g], forward[g], strike[g], t[g], calls[g]) for g in groups]
+    assert np.array_equal(together, np.concatenate(alone), equal_nan=True)

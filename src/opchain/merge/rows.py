@@ -9,13 +9,14 @@ put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
 ``K + e^{rT}(C - P)`` over the three usable strikes nearest the money).
 """
 
+import itertools
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from opchain.analytics.black76 import FloatArray, implied_vol
+from opchain.analytics.black76 import FloatArray, implied_vols_apart
 from opchain.analytics.expiry_time import years_to_expiry
 from opchain.analytics.forward import parity_forward
 from opchain.analytics.greeks import greeks
@@ -67,10 +68,10 @@ def merge_cycle(
     history = history or History()
     parts = by_index(snapshot)
     # Each index's legs are solved alone, as a bus worker that owns one index solves them
-    # (_split_rows). Everything else is computed for all indices at once on their tables
-    # stacked (merge.table.stack_tables): the forwards and the analytics are row by row, with
-    # every sum along a row over its own table's width (merge.stats.unscored), so the numbers
-    # are those of each index alone.
+    # (_solve_legs: apart). Everything else is computed for all indices at once on their
+    # tables stacked (merge.table.stack_tables): it is leg by leg or row by row, with every
+    # sum along a row over its own table's width (merge.stats.unscored), so the numbers are
+    # those of each index alone.
     prices = [[[leg.price for leg in chain.legs] for chain in part.chains] for part in parts]
     tables = [
         chain_table(part, part_prices, history.previous_oi)
@@ -80,16 +81,10 @@ def merge_cycle(
     years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
     table, spans = stack_tables(tables) if len(tables) > 1 else (tables[0], None)
     forwards = _forwards(table, years, rate)
-    rows: list[SplitRow] = []
-    solved: list[Solved] = []
-    for part, part_prices, part_table, (span, _) in zip(
-        parts, prices, tables, spans or [(slice(None), 0)], strict=True
-    ):
-        # the part's rows of the stacked table (views: the solve writes its IVs there)
-        here = Table(table.strikes[span], table.values[:, span], part_table.cells)
-        part_solved = _solve_legs(part_prices, rate, here, years[span], forwards[span])
-        rows += _split_rows(part, part_prices, part_solved, offsets)
-        solved += part_solved
+    every = [chain_prices for part_prices in prices for chain_prices in part_prices]
+    apart = [len(part.chains) for part in parts]
+    solved = _solve_legs(every, rate, table, years, forwards, apart)
+    rows = _split_rows(snapshot, every, solved, offsets)
     stats = unscored(snapshot, table, forwards, years, rate, history, spans)
     return Cycle(
         snapshot=snapshot,
@@ -202,7 +197,7 @@ def _solve(
     slices' forwards: NaN where a slice has none (no strike priced on both sides, or
     expired)."""
     forwards = _forwards(table, years, rate)
-    return _solve_legs(prices, rate, table, years, forwards), forwards
+    return _solve_legs(prices, rate, table, years, forwards, [len(prices)]), forwards
 
 
 def _forwards(table: Table, years: FloatArray, rate: float) -> FloatArray:
@@ -221,18 +216,24 @@ def _solve_legs(
     table: Table,
     years: FloatArray,
     forwards: FloatArray,
+    apart: Sequence[int],
 ) -> list[Solved]:
-    """:func:`_solve` with the slices' forwards known."""
+    """:func:`_solve` with the slices' forwards known; ``apart``: how many chains each group
+    solved alone has, in order (an index's, for merge_cycle)."""
     # The legs to solve, flat over the snapshot: each one's place among all legs, its table
     # cell as (value row: 2 call IV / 3 put IV, slice, strike column), its price and slice.
     at: list[int] = []
     place: list[int] = []
     price: list[float] = []
     chain_of: list[int] = []
+    group_starts = set(itertools.accumulate(apart[:-1]))  # chains that start a group
+    starts = [0]  # where each group's legs start
     first = 0  # flat position of the chain's first leg
     for c, (f, chain_prices, cells) in enumerate(
         zip(forwards.tolist(), prices, table.cells, strict=True)
     ):
+        if c in group_starts:
+            starts.append(len(price))
         if not math.isnan(f):
             for n, (p, cell) in enumerate(zip(chain_prices, cells, strict=True)):
                 if p is not None and cell is not None:
@@ -241,6 +242,7 @@ def _solve_legs(
                     price.append(p)
                     chain_of.append(c)
         first += len(cells)
+    groups = [slice(a, b) for a, b in zip(starts, [*starts[1:], len(price)], strict=True)]
     # Each solved column over all legs, None where the leg has no vol; chain by chain below.
     flat: list[list[float | None]] = [[None] * first] * 5
     if at:
@@ -249,7 +251,7 @@ def _solve_legs(
         k_arr, f_arr, t_arr = table.strikes[row, column], forwards[rows], years[rows]
         calls = kind == 2
         discount = np.exp(-rate * t_arr)
-        vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
+        vols = implied_vols_apart(np.array(price), f_arr, k_arr, t_arr, calls, discount, groups)
         table.values[kind, row, column] = vols
         g = greeks(f_arr, k_arr, t_arr, vols, calls, discount)  # NaN where vol is NaN
         # Scattered into object arrays of every leg and turned into lists in one go each (no
