@@ -5,6 +5,7 @@ worker merges one index and must write what ``opchain run`` writes), to the last
 import asyncio
 import itertools
 import math
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -30,7 +31,8 @@ _floats = st.floats(-1e6, 1e6, allow_nan=False)
 
 @given(st.data())
 def test_take_last_is_take_along_axis(data: st.DataObject) -> None:
-    shape = data.draw(hnp.array_shapes(min_dims=1, max_dims=3, min_side=1, max_side=6))
+    lead = data.draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=0, max_side=4))
+    shape = (*lead, data.draw(st.integers(1, 6)))  # rows may be none at all (no chains)
     values = data.draw(hnp.arrays(np.float64, shape, elements=_floats))
     picks = data.draw(st.integers(1, 4))
     index = data.draw(
@@ -54,6 +56,12 @@ def test_row_sums_of_stacked_tables_are_each_tables_own(data: st.DataObject) -> 
     assert np.array_equal(row_sums(stacked.values, spans), alone)
     for t, (span, width) in zip(tables, spans, strict=True):
         assert np.array_equal(stacked.values[:, span, :width], t.values, equal_nan=True)
+
+
+def test_a_snapshot_without_chains_merges_to_nothing() -> None:
+    snapshot = _snapshots(minutes=1)[0]
+    cycle = merge_cycle(replace(snapshot, chains=()), 0.07, range(-2, 3), History())
+    assert (cycle.rows, cycle.stats, cycle.solved) == ([], [], [])
 
 
 def _snapshots(minutes: int) -> list[Snapshot]:

@@ -16,5 +16,5 @@ def take_last(values: FloatArray, index: NDArray[np.intp]) -> FloatArray:
     ``values`` (any last length) and holds indices in ``[0, values.shape[-1])``."""
     rows = int(np.prod(values.shape[:-1], dtype=np.intp))
     flat = values.reshape(rows, values.shape[-1])
-    picked = flat[np.arange(rows)[:, None], index.reshape(rows, -1)]
+    picked = flat[np.arange(rows)[:, None], index.reshape(rows, index.shape[-1])]
     return np.asarray(picked.reshape(index.shape), dtype=np.float64)
