@@ -7,6 +7,12 @@ the pipeline with opchain's garbage-collector settings against the interpreter's
 append one row, close, for every row) against opchain's store.
 
     .venv/bin/python benchmarks/session.py [--date 2026-11-20] [--cadence 1] [--minutes 375]
+
+``--write-path`` times only what a replay of the recorded day runs per cycle: ``merge_cycle``
+and the split, overview and analytics writes, over snapshots collected beforehand (best of
+``--rounds``), and a pyarrow CSV write of the same split rows in one go beside it. It uses
+only interfaces older trees have too, so the same script times another checkout's code:
+``PYTHONPATH=/tmp/old/src .venv/bin/python benchmarks/session.py --write-path``.
 """
 
 import argparse
@@ -14,6 +20,8 @@ import asyncio
 import contextlib
 import csv
 import gc
+import hashlib
+import math
 import resource
 import tempfile
 import time
@@ -25,11 +33,15 @@ from opchain import pipeline
 from opchain.brokers.sim import SimBroker
 from opchain.market import calendar
 from opchain.market.clock import VirtualClock
-from opchain.merge.rows import merge
-from opchain.model import Quote, SplitRow
+from opchain.merge.rows import merge, merge_cycle
+from opchain.merge.stats import History
+from opchain.model import Quote, Snapshot, SplitRow
 from opchain.pipeline import record_session
 from opchain.settings import Settings
+from opchain.store.appendlog import FlushSchedule
+from opchain.store.overview import OverviewStore
 from opchain.store.splits import COLUMNS, SplitStore
+from opchain.store.stats import StatsStore
 
 
 class TimedBroker(SimBroker):
@@ -154,13 +166,114 @@ def store_race(day: date, cadence: float, minutes: int) -> None:
     print(f"  opchain SplitStore:             {ours:.2f} s = {count / ours:,.0f} rows/s")
 
 
+def collect(day: date, cadence: float, minutes: int) -> list[Snapshot]:
+    """The session's snapshots from the open, collected from the simulator (glitches on)."""
+    settings = Settings(cadence_seconds=cadence, sim_glitch_rate=0.001)
+    session = calendar.session("NSE", day)
+    assert session is not None
+    clock = VirtualClock(session.open)
+    broker = SimBroker(clock, settings.sim_seed, settings.sim_glitch_rate)
+    from opchain.collect.cycle import Collector
+    from opchain.collect.watch import plan_watches
+
+    async def take() -> list[Snapshot]:
+        dump = await broker.instruments()
+        watches, _ = plan_watches(dump, settings.indices, session.open)
+        collector = Collector(broker, clock, watches, settings.strike_offsets)
+        out = []
+        for k in range(int(minutes * 60 / cadence)):
+            ts = session.open + timedelta(seconds=k * cadence)
+            await clock.sleep_until(ts)
+            out.append(await collector.snapshot(ts))
+        return out
+
+    return asyncio.run(take())
+
+
+def write_path(day: date, cadence: float, minutes: int, rounds: int) -> None:
+    """merge_cycle + split/overview/analytics writes over pre-collected snapshots, per stage
+    (CPU seconds of this process: the machine is shared), best total of ``rounds``."""
+    snapshots = collect(day, cadence, minutes)
+    settings = Settings(cadence_seconds=cadence)
+    best: dict[str, float] = {}
+    rows: list[SplitRow] = []
+    digest = ""
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp, pipeline.quiet_gc():
+            root = Path(tmp)
+            flushes = FlushSchedule(settings.flush_seconds)  # as record_session's
+            splits = SplitStore(root / "splits", flushes=flushes)
+            overview = OverviewStore(root / "overview", flushes=flushes)
+            analytics = StatsStore(root / "analytics", flushes=flushes)
+            history = History()
+            took = dict.fromkeys(("merge", "splits", "overview", "analytics"), 0.0)
+            clock = time.process_time
+            for snapshot in snapshots:
+                start = clock()
+                cycle = merge_cycle(snapshot, settings.rate, settings.strike_offsets, history)
+                history.remember(cycle.stats)
+                merged = clock()
+                splits.write(cycle.rows)
+                split = clock()
+                overview.write(snapshot)
+                over = clock()
+                analytics.write(snapshot.ts, cycle.stats)
+                took["merge"] += merged - start
+                took["splits"] += split - merged
+                took["overview"] += over - split
+                took["analytics"] += clock() - over
+                if not best:  # the first round's rows, for pyarrow below (not timed)
+                    rows += cycle.rows
+            for store in (splits, overview, analytics):
+                store.close()
+            files = sorted(p for p in root.rglob("*.csv"))
+            digest = hashlib.sha256(b"".join(p.read_bytes() for p in files)).hexdigest()[:12]
+            split_bytes = sum(p.stat().st_size for p in (root / "splits").rglob("*.csv"))
+        if sum(took.values()) < sum(best.values() or [math.inf]):
+            best = took
+    total = sum(best.values())
+    print(f"merge+write path, {len(snapshots):,} snapshots, best of {rounds} (CPU s), "
+          f"files sha256 {digest}:")  # fmt: skip
+    for stage, seconds in best.items():
+        print(f"  {stage + ':':10} {seconds:6.2f} s")
+    print(f"  {'total:':10} {total:6.2f} s = {total / len(snapshots) * 1000:.2f} ms a snapshot")
+    arrow_csv(rows, split_bytes)
+
+
+def arrow_csv(rows: list[SplitRow], split_bytes: int) -> None:
+    """The same split rows written by pyarrow as one CSV in one go (the issue's yardstick)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    columns = list(zip(*rows, strict=True))
+    table = pa.table(
+        {
+            name: [str(v) for v in column] if name in ("ts", "expiry") else list(column)
+            for name, column in zip(COLUMNS, columns, strict=True)
+        }
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.process_time()
+        pacsv.write_csv(table, Path(tmp, "all.csv"))
+        seconds = time.process_time() - start
+        size = Path(tmp, "all.csv").stat().st_size
+    mb = 2**20
+    print(f"pyarrow write_csv of the same {len(rows):,} split rows in one file: {seconds:.2f} s "
+          f"({size / mb:.0f} MB; opchain's split files {split_bytes / mb:.0f} MB)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--date", type=date.fromisoformat, default=date(2026, 11, 20))
     parser.add_argument("--cadence", type=float, default=1.0)
     parser.add_argument("--minutes", type=int, default=375, help="session minutes to run")
     parser.add_argument("--race-minutes", type=int, default=30, help="minutes for the races")
+    parser.add_argument("--write-path", action="store_true", help="time merge+write alone")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of --write-path")
     args = parser.parse_args()
+    if args.write_path:
+        write_path(args.date, args.cadence, args.minutes, args.rounds)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         run_pipeline(args.date, args.cadence, args.minutes, Path(tmp))
     gc_race(args.date, args.cadence, args.race_minutes)

@@ -25,6 +25,8 @@ Implied volatility, in five steps, all on whole arrays (no per-option Python loo
 Where no volatility fits, ``implied_vol`` gives NaN (never 0) and ``implied_vol_reasons`` says why.
 """
 
+from collections.abc import Sequence
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
@@ -95,6 +97,32 @@ def implied_vol(
     total_std = np.full(code.shape, np.nan)
     if ok.any():
         total_std[ok] = _total_std(a[ok], target[ok])
+    with np.errstate(invalid="ignore"):
+        return np.asarray(total_std / np.sqrt(tt), dtype=np.float64)
+
+
+def implied_vols_apart(
+    price: FloatArray,
+    forward: FloatArray,
+    strike: FloatArray,
+    t: FloatArray,
+    is_call: NDArray[np.bool_],
+    discount: FloatArray,
+    groups: Sequence[slice],
+) -> FloatArray:
+    """``implied_vol`` of each group of options (consecutive slices of the 1-D inputs, which
+    they cover) solved as if alone, in one call.
+
+    The solver iterates until all of its options have converged and retires them in batches,
+    so an option's last digit can depend on what else it is solved with: each group gets its
+    own solver pass. Everything before and after it is element by element and runs once."""
+    code, a, target, tt = _normalise(price, forward, strike, t, is_call, discount)
+    ok = code == 0
+    total_std = np.full(code.shape, np.nan)
+    for group in groups:
+        here = ok[group]
+        if here.any():
+            total_std[group][here] = _total_std(a[group][here], target[group][here])
     with np.errstate(invalid="ignore"):
         return np.asarray(total_std / np.sqrt(tt), dtype=np.float64)
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
+from opchain.analytics.along import take_last
 from opchain.analytics.black76 import FloatArray
 from opchain.analytics.gex import dealer_legs
 
@@ -27,7 +28,11 @@ class Straddles(NamedTuple):
 
 def put_call_ratios(put: FloatArray, call: FloatArray) -> FloatArray:
     """``oi.put_call_ratio`` per row: Σ put / Σ call, NaN when the calls sum to zero."""
-    puts, calls = np.nansum(put, axis=-1), np.nansum(call, axis=-1)
+    return ratios(np.nansum(put, axis=-1), np.nansum(call, axis=-1))
+
+
+def ratios(puts: FloatArray, calls: FloatArray) -> FloatArray:
+    """:func:`put_call_ratios` of the rows' sums (NaN counted as 0 in them)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(np.where(calls > 0, puts / calls, np.nan), dtype=np.float64)
 
@@ -41,7 +46,7 @@ def max_pains(strikes: FloatArray, call_oi: FloatArray, put_oi: FloatArray) -> F
     puts = _from_right(p * k) - k * _from_right(p)
     # Padding repeats the last strike with no OI: it ties with that strike and loses the tie.
     at = np.argmin(calls + puts, axis=-1)
-    best = np.take_along_axis(k, at[:, None], axis=-1)[:, 0]
+    best = take_last(k, at[:, None])[:, 0]
     some = (c.sum(axis=-1) > 0) | (p.sum(axis=-1) > 0)
     return np.asarray(np.where(some, best, np.nan), dtype=np.float64)
 
@@ -115,19 +120,47 @@ def gex_totals(
     discount: FloatArray,
 ) -> FloatArray:
     """``gex.gamma_exposure(...).total`` per row (rupees per 1% move)."""
+    terms = gex_terms(strikes, call_oi, put_oi, forward, t, call_vol, put_vol, lot_size, discount)
+    return np.asarray(terms.sum(axis=-1), dtype=np.float64)
+
+
+def gex_terms(
+    strikes: FloatArray,
+    call_oi: FloatArray,
+    put_oi: FloatArray,
+    forward: FloatArray,
+    t: FloatArray,
+    call_vol: FloatArray,
+    put_vol: FloatArray,
+    lot_size: float,
+    discount: FloatArray,
+) -> FloatArray:
+    """What :func:`gex_totals` sums per row: each strike's share (0 where there is none)."""
     call, put = dealer_legs(
         strikes, call_oi, put_oi, forward[:, None], t[:, None], call_vol, put_vol,
         discount[:, None],
     )  # fmt: skip
-    return np.asarray((call * lot_size + put * lot_size).sum(axis=-1), dtype=np.float64)
+    return np.asarray(call * lot_size + put * lot_size, dtype=np.float64)
 
 
 def oi_changes(now: FloatArray, before: FloatArray) -> FloatArray:
     """Σ (OI now − OI at the previous close) per row, over strikes known both times; NaN if
     there are none."""
+    terms, seen = oi_change_terms(now, before)
+    return oi_change_totals(terms.sum(axis=-1), seen)
+
+
+def oi_change_terms(now: FloatArray, before: FloatArray) -> tuple[FloatArray, NDArray[np.bool_]]:
+    """What :func:`oi_changes` sums per row (0 where a strike is not known both times), and
+    whether the row knows any strike both times."""
     seen = np.isfinite(now) & np.isfinite(before)
-    total = np.where(seen, now - np.where(seen, before, 0.0), 0.0).sum(axis=-1)
-    return np.asarray(np.where(seen.any(axis=-1), total, np.nan), dtype=np.float64)
+    terms = np.where(seen, now - np.where(seen, before, 0.0), 0.0)
+    return np.asarray(terms, dtype=np.float64), np.asarray(seen.any(axis=-1))
+
+
+def oi_change_totals(totals: FloatArray, seen: NDArray[np.bool_]) -> FloatArray:
+    """:func:`oi_changes` from the rows' sums of :func:`oi_change_terms`."""
+    return np.asarray(np.where(seen, totals, np.nan), dtype=np.float64)
 
 
 def _nans(strikes: FloatArray) -> FloatArray:
@@ -139,7 +172,7 @@ def _padded(strikes: FloatArray, *columns: FloatArray) -> tuple[FloatArray, ...]
     """Padding strikes repeat each row's last strike; NaN values become 0 (no OI)."""
     valid = np.isfinite(strikes)
     last = np.maximum(np.count_nonzero(valid, axis=-1) - 1, 0)
-    fill = np.take_along_axis(strikes, last[:, None], axis=-1)
+    fill = take_last(strikes, last[:, None])
     k = np.where(valid, strikes, fill)
     k = np.where(np.isnan(k), 0.0, k)  # a row with no strikes at all
     return (k, *(np.where(np.isnan(c) | ~valid, 0.0, c) for c in columns))
@@ -159,5 +192,5 @@ def _largest(
     pick &= distance == distance.min(axis=-1, keepdims=True)
     first = np.argmax(pick, axis=-1)  # strikes ascend: the first is the lowest
     found = pick.any(axis=-1)
-    value = np.take_along_axis(strikes, first[:, None], axis=-1)[:, 0]
+    value = take_last(strikes, first[:, None])[:, 0]
     return np.asarray(np.where(found, value, np.nan), dtype=np.float64)

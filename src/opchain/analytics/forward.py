@@ -14,6 +14,7 @@ value, typically mid quotes or last trade prices of the same minute.
 import numpy as np
 from numpy.typing import ArrayLike
 
+from opchain.analytics.along import take_last
 from opchain.analytics.black76 import FloatArray
 
 NEAREST_STRIKES = 3  # strikes with the smallest |C - P| that vote for the forward
@@ -49,11 +50,11 @@ def parity_forward(
         return np.asarray(np.full(k.shape[:-1], np.nan))
     order = np.argsort(distance, axis=-1, kind="stable")[..., :nearest]
     # NaN (unusable) candidates sort last, so the first `count` of each row are the usable ones.
-    votes = np.sort(np.take_along_axis(candidate, order, axis=-1), axis=-1)
+    votes = np.sort(take_last(candidate, order), axis=-1)
     count = np.count_nonzero(np.isfinite(votes), axis=-1)[..., None]
     middle = np.maximum(count - 1, 0)
-    lower = np.take_along_axis(votes, middle // 2, axis=-1)
-    upper = np.take_along_axis(votes, count // 2, axis=-1)
+    lower = take_last(votes, middle // 2)
+    upper = take_last(votes, count // 2)
     with np.errstate(invalid="ignore"):
         median = np.where(count > 0, 0.5 * (lower + upper), np.nan)[..., 0]
     return np.asarray(median, dtype=np.float64)

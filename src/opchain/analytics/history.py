@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import ndtr
 
+from opchain.analytics.along import take_last
 from opchain.analytics.black76 import FloatArray
 
 MAD_TO_SIGMA = 1.4826  # 1/Φ⁻¹(3/4): MAD × this estimates σ for normal data
@@ -112,7 +113,7 @@ def anomalies(
         gap = latest - center
         score = np.where(gap == 0, 0.0, gap / scale)
     score = np.where(enough & np.isfinite(latest), score, np.nan)
-    flagged = np.abs(np.nan_to_num(score, nan=0.0)) > threshold
+    flagged = np.abs(score) > threshold  # NaN compares False: no nan_to_num pass needed
     return Anomalies(np.asarray(score, dtype=np.float64), np.asarray(flagged, dtype=bool))
 
 
@@ -156,8 +157,8 @@ def _nanmedian(x: FloatArray) -> FloatArray:
     every cycle."""
     ordered = np.sort(x, axis=-1)
     count = np.count_nonzero(~np.isnan(ordered), axis=-1)[..., np.newaxis]
-    low = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, axis=-1)
-    high = np.take_along_axis(ordered, count // 2, axis=-1)
+    low = take_last(ordered, np.maximum(count - 1, 0) // 2)
+    high = take_last(ordered, count // 2)
     return np.asarray(np.where(count > 0, (low + high) / 2, np.nan)[..., 0], dtype=np.float64)
 
 

@@ -9,21 +9,22 @@ put-call parity (:func:`opchain.analytics.forward.parity_forward`: the median of
 ``K + e^{rT}(C - P)`` over the three usable strikes nearest the money).
 """
 
+import itertools
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import replace
 
 import numpy as np
 
-from opchain.analytics.black76 import FloatArray, implied_vol
+from opchain.analytics.black76 import FloatArray, implied_vols_apart
 from opchain.analytics.expiry_time import years_to_expiry
 from opchain.analytics.forward import parity_forward
 from opchain.analytics.greeks import greeks
 from opchain.market.ist import trading_date
 from opchain.market.strikes import offset_label, pair_label
 from opchain.merge.cycle import Cycle, LoopStats, Solved
-from opchain.merge.stats import BucketStats, History, bucket_stats
-from opchain.merge.table import Table, chain_table
+from opchain.merge.stats import BucketStats, History, unscored, with_history
+from opchain.merge.table import Table, chain_table, stack_tables
 from opchain.model import Snapshot, SplitRow
 
 IV_DECIMALS = 6  # IVs and deltas
@@ -66,17 +67,33 @@ def merge_cycle(
     """
     history = history or History()
     parts = by_index(snapshot)
-    if len(parts) > 1:  # each index alone, as a bus worker that owns one index merges it
-        merged = [_merge(part, rate, offsets, history) for part in parts]
-        return Cycle(
-            snapshot=snapshot,
-            rows=[row for m in merged for row in m.rows],
-            stats=[stat for m in merged for stat in m.stats],
-            solved=[legs for m in merged for legs in m.solved],
-            previous_oi=history.previous_oi,
-            loop=loop or LoopStats(),
-        )
-    return replace(_merge(snapshot, rate, offsets, history), loop=loop or LoopStats())
+    # Each index's legs are solved alone, as a bus worker that owns one index solves them
+    # (_solve_legs: apart). Everything else is computed for all indices at once on their
+    # tables stacked (merge.table.stack_tables): it is leg by leg or row by row, with every
+    # sum along a row over its own table's width (merge.stats.unscored), so the numbers are
+    # those of each index alone.
+    prices = [[[leg.price for leg in chain.legs] for chain in part.chains] for part in parts]
+    tables = [
+        chain_table(part, part_prices, history.previous_oi)
+        for part, part_prices in zip(parts, prices, strict=True)
+    ]
+    ts = snapshot.ts
+    years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
+    table, spans = stack_tables(tables) if len(tables) > 1 else (tables[0], None)
+    forwards = _forwards(table, years, rate)
+    every = [chain_prices for part_prices in prices for chain_prices in part_prices]
+    apart = [len(part.chains) for part in parts]
+    solved = _solve_legs(every, rate, table, years, forwards, apart)
+    rows = _split_rows(snapshot, every, solved, offsets)
+    stats = unscored(snapshot, table, forwards, years, rate, history, spans)
+    return Cycle(
+        snapshot=snapshot,
+        rows=rows,
+        stats=with_history([stats], history),
+        solved=solved,
+        previous_oi=history.previous_oi,
+        loop=loop or LoopStats(),
+    )
 
 
 def by_index(snapshot: Snapshot) -> list[Snapshot]:
@@ -93,30 +110,30 @@ def by_index(snapshot: Snapshot) -> list[Snapshot]:
     ]
 
 
-def _merge(
-    snapshot: Snapshot, rate: float, offsets: Collection[int] | None, history: History
-) -> Cycle:
-    """:func:`merge_cycle` of one index's chains (or a snapshot taken as a whole).
-
-    Each index is solved on its own: a vectorized solve's last digit can depend on what else
-    is in the arrays (Newton iterations run until every leg has converged, SIMD loops change
-    with length), so merging an index alone or beside others must be the same computation for
-    a bus worker's files to equal ``opchain run``'s byte for byte."""
+def _split_rows(
+    snapshot: Snapshot,
+    prices: Sequence[Sequence[float | None]],
+    solved: Sequence[Solved],
+    offsets: Collection[int] | None,
+) -> list[SplitRow]:
+    """The split rows of a snapshot's chains, their legs solved."""
     ts = snapshot.ts
     day = trading_date(ts)
-    prices = [[leg.price for leg in chain.legs] for chain in snapshot.chains]
-    table = chain_table(snapshot, prices, history.previous_oi)
-    years = np.array([years_to_expiry(ts, chain.expiry) for chain in snapshot.chains])
-    solved, forwards = _solve(snapshot, prices, rate, table, years)
-    rows = []
+    rows: list[SplitRow] = []
+    make = SplitRow._make  # tuple.__new__: skips the generated __new__'s argument handling
     for chain, chain_prices, legs in zip(snapshot.chains, prices, solved, strict=True):
+        # Each half is built once, its IV and delta rounded as written (a half can be in two
+        # rows: its offset's and a pair's), so the row loop below only picks halves.
         halves: dict[tuple[int, str], _Half] = {}
         for leg, price, iv, delta in zip(
             chain.legs, chain_prices, legs.iv, legs.delta, strict=True
         ):
             q = leg.quote
             halves[leg.offset, leg.side] = (
-                leg.strike, price, iv, q and q.volume, q and q.oi, delta
+                leg.strike, price,
+                None if iv is None else round(iv, IV_DECIMALS),
+                q and q.volume, q and q.oi,
+                None if delta is None else round(delta, IV_DECIMALS),
             )  # fmt: skip
         head = (ts, chain.index, chain.bucket, chain.expiry)
         where = (chain.atm_strike, chain.spot)
@@ -133,24 +150,13 @@ def _merge(
             c, p = halves.get(call_at, _ABSENT), halves.get(put_at, _ABSENT)
             total = None if c[1] is None or p[1] is None else round(c[1] + p[1], 2)
             rows.append(
-                SplitRow(
+                make((
                     *head, label, *where,
-                    c[0], p[0], c[1], p[1], _round(c[2]), _round(p[2]), c[3], p[3], c[4], p[4],
-                    total, dte, _round(c[5]), _round(p[5]),
-                )
+                    c[0], p[0], c[1], p[1], c[2], p[2], c[3], p[3], c[4], p[4],
+                    total, dte, c[5], p[5],
+                ))
             )  # fmt: skip
-    stats = bucket_stats(snapshot, table, forwards, years, rate, history)
-    return Cycle(
-        snapshot=snapshot,
-        rows=rows,
-        stats=stats,
-        solved=solved,
-        previous_oi=history.previous_oi,
-    )
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, IV_DECIMALS)
+    return rows
 
 
 Column = list[list[float | None]]  # one value per leg, chain by chain
@@ -190,44 +196,85 @@ def _solve(
     """Every leg's IV and Greeks on a snapshot's table, whose IV columns it fills in, and the
     slices' forwards: NaN where a slice has none (no strike priced on both sides, or
     expired)."""
-    columns: list[Column] = [[[None] * len(c.legs) for c in snapshot.chains] for _ in range(5)]
+    forwards = _forwards(table, years, rate)
+    return _solve_legs(prices, rate, table, years, forwards, [len(prices)]), forwards
+
+
+def _forwards(table: Table, years: FloatArray, rate: float) -> FloatArray:
+    """Each slice's parity forward, NaN where it has none."""
     with np.errstate(invalid="ignore"):
         discounts = np.exp(-rate * years)
         forwards = parity_forward(
             table.strikes, table.column("price", 0), table.column("price", 1), discounts
         )
-        forwards = np.where(years > 0, forwards, np.nan)
-    at: list[tuple[int, int]] = []
-    place: list[tuple[int, int, int]] = []  # the table cell of each solved leg
+        return np.asarray(np.where(years > 0, forwards, np.nan), dtype=np.float64)
+
+
+def _solve_legs(
+    prices: Sequence[Sequence[float | None]],
+    rate: float,
+    table: Table,
+    years: FloatArray,
+    forwards: FloatArray,
+    apart: Sequence[int],
+) -> list[Solved]:
+    """:func:`_solve` with the slices' forwards known; ``apart``: how many chains each group
+    solved alone has, in order (an index's, for merge_cycle)."""
+    # The legs to solve, flat over the snapshot: each one's place among all legs, its table
+    # cell as (value row: 2 call IV / 3 put IV, slice, strike column), its price and slice.
+    at: list[int] = []
+    place: list[int] = []
     price: list[float] = []
     chain_of: list[int] = []
+    group_starts = set(itertools.accumulate(apart[:-1]))  # chains that start a group
+    starts = [0]  # where each group's legs start
+    first = 0  # flat position of the chain's first leg
     for c, (f, chain_prices, cells) in enumerate(
         zip(forwards.tolist(), prices, table.cells, strict=True)
     ):
-        if math.isnan(f):
-            continue
-        for n, (p, cell) in enumerate(zip(chain_prices, cells, strict=True)):
-            if p is not None and cell is not None:
-                at.append((c, n))
-                place.append((2 + cell[1], c, cell[0]))
-                price.append(p)
-                chain_of.append(c)
+        if c in group_starts:
+            starts.append(len(price))
+        if not math.isnan(f):
+            for n, (p, cell) in enumerate(zip(chain_prices, cells, strict=True)):
+                if p is not None and cell is not None:
+                    at.append(first + n)
+                    place += (2 + cell[1], c, cell[0])
+                    price.append(p)
+                    chain_of.append(c)
+        first += len(cells)
+    groups = [slice(a, b) for a, b in zip(starts, [*starts[1:], len(price)], strict=True)]
+    # Each solved column over all legs, None where the leg has no vol; chain by chain below.
+    flat: list[list[float | None]] = [[None] * first] * 5
     if at:
         rows = np.array(chain_of)
-        kind, row, column = np.array(place).T
+        kind, row, column = np.array(place).reshape(-1, 3).T
         k_arr, f_arr, t_arr = table.strikes[row, column], forwards[rows], years[rows]
         calls = kind == 2
         discount = np.exp(-rate * t_arr)
-        vols = implied_vol(np.array(price), f_arr, k_arr, t_arr, calls, discount)
+        vols = implied_vols_apart(np.array(price), f_arr, k_arr, t_arr, calls, discount, groups)
         table.values[kind, row, column] = vols
         g = greeks(f_arr, k_arr, t_arr, vols, calls, discount)  # NaN where vol is NaN
-        solved = np.isfinite(vols).tolist()
-        solved_greeks = (g.delta, g.gamma, g.theta, g.vega)
-        values = zip(vols.tolist(), *(x.tolist() for x in solved_greeks), strict=True)
-        for (c, n), ok, leg in zip(at, solved, values, strict=True):
-            if ok:
-                for out, value in zip(columns, leg, strict=True):
-                    out[c][n] = value
+        # Scattered into object arrays of every leg and turned into lists in one go each (no
+        # Python loop over the legs): a leg keeps a value only where its vol is finite (a
+        # Greek may still be NaN there), None elsewhere.
+        legs = np.array(at)
+        ok = np.zeros(first, dtype=bool)
+        ok[legs] = np.isfinite(vols)
+        unknown = ~ok
+        flat = []
+        for solved_values in (vols, g.delta, g.gamma, g.theta, g.vega):
+            # as objects (Python floats, as tolist gives) so the unknown ones can be None
+            spread = np.full(first, np.nan, dtype=object)
+            spread[legs] = solved_values
+            spread[unknown] = None
+            flat.append(spread.tolist())
+    columns: list[Column] = [[] for _ in range(5)]
+    first = 0
+    for cells in table.cells:
+        end = first + len(cells)
+        for out, values in zip(columns, flat, strict=True):
+            out.append(values[first:end])
+        first = end
     iv, delta, gamma, theta, vega = columns
     return [
         Solved(
@@ -239,4 +286,4 @@ def _solve(
             vega=vega[c],
         )
         for c, f in enumerate(forwards.tolist())
-    ], forwards
+    ]

@@ -33,7 +33,7 @@ from opchain.analytics.history import (
 from opchain.analytics.smile import iv_at_maturity
 from opchain.market.indices import INDICES
 from opchain.merge.table import OiKey as OiKey
-from opchain.merge.table import Table
+from opchain.merge.table import Span, Table, row_sums
 from opchain.model import Snapshot
 
 IV30_YEARS = 30 / 365  # the constant maturity whose IV is ranked against its history
@@ -102,6 +102,15 @@ def _remembered(row: "BucketStats") -> tuple[float, float, float]:
     return row.atm_iv, row.straddle, round(row.forward, _ROUND["forward"])
 
 
+class Unscored(NamedTuple):
+    """A snapshot's (or one index's) rows before :func:`with_history` fills in what they are
+    compared with: iv30 and its rank, and the jump flags."""
+
+    rows: list[BucketStats]
+    years: FloatArray  # to expiry, one per row
+    slid: FloatArray  # the smile of now at the previous cycle's forward, one per row
+
+
 def bucket_stats(
     snapshot: Snapshot,
     table: Table,
@@ -114,7 +123,24 @@ def bucket_stats(
     (:func:`~opchain.merge.table.chain_table`) with its IVs solved, ``forwards`` and ``years``
     (to expiry) one per slice, NaN where a slice has no forward."""
     history = history or History()
+    return with_history([unscored(snapshot, table, forwards, years, rate, history)], history)
+
+
+def unscored(
+    snapshot: Snapshot,
+    table: Table,
+    forwards: FloatArray,
+    years: FloatArray,
+    rate: float,
+    history: History,
+    spans: Sequence[Span] | None = None,
+) -> Unscored:
+    """:func:`bucket_stats` up to what :func:`with_history` adds. ``table`` may be several
+    tables stacked (:func:`~opchain.merge.table.stack_tables`, ``spans`` says where each is):
+    every step is then row by row, and every sum along a row is over its own table's width,
+    so each row's numbers are those of its table alone."""
     k = table.strikes
+    spans = spans or [(slice(None), k.shape[1])]
     call_oi, put_oi = table.column("oi", 0), table.column("oi", 1)
     call_iv, put_iv = table.column("iv", 0), table.column("iv", 1)
     call, put = table.column("price", 0), table.column("price", 1)
@@ -127,25 +153,32 @@ def bucket_stats(
     with np.errstate(invalid="ignore"):
         discount = np.exp(-rate * years)
         live = has_forward & (years > 0) & (count > 0)
-        gex = chains.gex_totals(
+        gex = chains.gex_terms(
             k, call_oi, put_oi, forwards, years, call_iv, put_iv, OI_LOT, discount
         )
+    call_change, call_seen = chains.oi_change_terms(call_oi, table.column("oi_before", 0))
+    put_change, put_seen = chains.oi_change_terms(put_oi, table.column("oi_before", 1))
+    # Every sum along a row in one call (per table): the put-call ratios' (NaN counted as 0,
+    # as nansum does), GEX's, and the OI changes'.
+    counted = np.stack([put_oi, call_oi, table.column("volume", 1), table.column("volume", 0)])
+    terms = [np.where(np.isnan(counted), 0.0, counted), np.stack([gex, call_change, put_change])]
+    sums = row_sums(np.concatenate(terms), spans)
     resistance, support = chains.walls(k, call_oi, put_oi, spot)
     columns = np.stack(
         [
             forwards,
             atm,
-            chains.put_call_ratios(put_oi, call_oi),
-            chains.put_call_ratios(table.column("volume", 1), table.column("volume", 0)),
+            chains.ratios(sums[0], sums[1]),
+            chains.ratios(sums[2], sums[3]),
             chains.max_pains(k, call_oi, put_oi),
             np.round(move.straddle, _ROUND["straddle"]),
             100.0 * move.straddle / spot,
-            np.where(live, gex, np.nan),
+            np.where(live, sums[4], np.nan),
             _flips(k, count, table, forwards, years, discount, spot, live),
             resistance,
             support,
-            chains.oi_changes(call_oi, table.column("oi_before", 0)),
-            chains.oi_changes(put_oi, table.column("oi_before", 1)),
+            chains.oi_change_totals(sums[5], call_seen),
+            chains.oi_change_totals(sums[6], put_seen),
         ]
     ).T.tolist()
     # the ATM IV the smile of now gives at the previous cycle's forward: how far the forward's
@@ -162,7 +195,22 @@ def bucket_stats(
         )
         for chain, n, values in zip(snapshot.chains, count.tolist(), columns, strict=True)
     ]  # fmt: skip
-    return _with_history(out, years, history, slid)
+    return Unscored(out, years, slid)
+
+
+def with_history(parts: Sequence[Unscored], history: History) -> list[BucketStats]:
+    """The rows of ``parts`` (each index's, in order) with iv30, its rank and the jump flags.
+
+    All parts go through at once: each step is row by row (iv30 per index, the jump score of a
+    row from its own history along the last axis, a window of fixed length), so the numbers
+    are those of part by part, at a third of the calls for three indices (a bus worker merges
+    one index alone and must write what ``opchain run`` writes)."""
+    if len(parts) == 1:
+        return _with_history(*parts[0], history)
+    rows = [row for part in parts for row in part.rows]
+    years = np.concatenate([part.years for part in parts])
+    slid = np.concatenate([part.slid for part in parts])
+    return _with_history(rows, years, slid, history)
 
 
 def _flips(
@@ -193,32 +241,30 @@ _FLIP_COLUMNS = (("oi", 0), ("oi", 1), ("iv", 0), ("iv", 1))
 
 
 def _with_history(
-    rows: list[BucketStats], years: FloatArray, history: History, slid: FloatArray
+    rows: list[BucketStats], years: FloatArray, slid: FloatArray, history: History
 ) -> list[BucketStats]:
     """Fill in each index's iv30 with its rank and percentile, and each bucket's jump flags."""
     by_index: dict[str, list[tuple[float, float]]] = {}
     for row, t in zip(rows, years.tolist(), strict=True):
         by_index.setdefault(row.index, []).append((t, row.atm_iv))
-    iv30 = {}
+    ranked = {}  # each index's iv30, its rank and percentile: the same in all its rows
     for index, points in by_index.items():
         t, iv = np.array(points).T
         known = np.isfinite(iv) & (t > 0)
-        iv30[index] = round(iv_at_maturity(t[known], iv[known], IV30_YEARS), _ROUND["atm_iv"])
+        current = round(iv_at_maturity(t[known], iv[known], IV30_YEARS), _ROUND["atm_iv"])
+        closes = history.iv30_closes.get(index, ())
+        ranked[index] = (current, iv_rank(current, closes), iv_percentile(current, closes))
     before = [history.recent.get((r.index, r.bucket), ()) for r in rows]
     flags = _jumps(before, rows, years, slid)
-    out = []
-    for row, flagged in zip(rows, flags, strict=True):
-        current = iv30[row.index]
-        closes = history.iv30_closes.get(row.index, ())
-        out.append(
-            row._replace(
-                iv30=current,
-                iv_rank=iv_rank(current, closes),
-                iv_percentile=iv_percentile(current, closes),
-                anomaly=flagged,
-            )
+    return [
+        row._replace(
+            iv30=ranked[row.index][0],
+            iv_rank=ranked[row.index][1],
+            iv_percentile=ranked[row.index][2],
+            anomaly=flagged,
         )
-    return out
+        for row, flagged in zip(rows, flags, strict=True)
+    ]
 
 
 def _jumps(
@@ -241,10 +287,15 @@ def _jumps(
     one does.
     """
     width = ANOMALY_WINDOW + 2  # the window's changes, and the latest
-    table = np.full((len(rows), width, 3), np.nan)
-    for i, (before, row) in enumerate(zip(earlier, rows, strict=True)):
+    # Laid out as one flat list (NaN padding first) and made an array in one call: cheaper
+    # than a numpy assignment per row.
+    padding = (math.nan, math.nan, math.nan)
+    cells: list[tuple[float, float, float]] = []
+    for before, row in zip(earlier, rows, strict=True):
         values = [*before, _remembered(row)][-width:]
-        table[i, width - len(values) :] = values
+        cells += [padding] * (width - len(values))
+        cells += values
+    table = np.array(cells, dtype=np.float64).reshape(len(rows), width, 3)
     iv, straddle, forward = np.moveaxis(table, -1, 0)  # (rows, cycles) each
     step = np.array([_strike_step(row.index) for row in rows])
     with np.errstate(invalid="ignore"):

@@ -75,3 +75,35 @@ def chain_table(
             k[i, : len(strikes)] = strikes
             values[i, : len(strikes)] = rows
     return Table(k, np.ascontiguousarray(values.transpose(2, 0, 1)), cells)
+
+
+Span = tuple[slice, int]  # a part's rows of a stacked table, and that part's own width
+
+
+def stack_tables(tables: Sequence[Table]) -> tuple[Table, list[Span]]:
+    """Several snapshots' tables (each index's) as one, padded to the widest with NaN, and
+    where each one's rows are with its own width: sums along a row must be taken over that
+    width alone (:func:`row_sums`), since padding would change how a sum is grouped (numpy
+    adds eight partial sums once a row has eight values) and so its last digit."""
+    width = max((t.strikes.shape[1] for t in tables), default=0)
+    count = sum(t.strikes.shape[0] for t in tables)
+    strikes = np.full((count, width), math.nan)
+    values = np.full((10, count, width), math.nan)
+    spans: list[Span] = []
+    start = 0
+    for t in tables:
+        rows, n = t.strikes.shape
+        strikes[start : start + rows, :n] = t.strikes
+        values[:, start : start + rows, :n] = t.values
+        spans.append((slice(start, start + rows), n))
+        start += rows
+    return Table(strikes, values, [cell for t in tables for cell in t.cells]), spans
+
+
+def row_sums(terms: FloatArray, spans: Sequence[Span]) -> FloatArray:
+    """Sums along the last axis of a stacked table's ``terms`` (any leading axes), each part's
+    rows over its own width only: the numbers of each table summed alone."""
+    if len(spans) == 1:
+        rows, n = spans[0]
+        return np.asarray(terms[..., rows, :n].sum(axis=-1), dtype=np.float64)
+    return np.concatenate([terms[..., rows, :n].sum(axis=-1) for rows, n in spans], axis=-1)

@@ -30,21 +30,21 @@ def split_path(csv_root: Path, index: str, bucket: str, offset: str, day: date) 
     return csv_root / index / bucket / offset / f"{day.isoformat()}.csv"
 
 
+# One %-format for the whole line: the text cells and the dates through str (a date's str is
+# its isoformat), every number through %r (its repr, as the f-string's !r did). One C call
+# per row instead of an f-string of 21 attribute loads: this runs for every row of the day.
+_LINE = ",".join(["%s"] * 5 + ["%r"] * 13 + ["%s", "%r", "%r"])
+
+
 def format_row(r: SplitRow, ts: str | None = None) -> str:
     """One CSV line: floats in their shortest exact form (``repr``), None as an empty cell.
 
     ``ts`` is ``r.ts.isoformat()`` when the caller has it already: the rows of a snapshot share
-    it. Spelled out field by field, every cell through ``repr`` and then every ``None`` cell
-    emptied in one pass: this runs for every row of the day. (Only the numeric cells can be
-    None, and no other cell can start with "None": the text cells are opchain's own labels.)
+    it. Every None cell is emptied in one pass after formatting (only the numeric cells can be
+    None, and no other cell can start with "None": the text cells are opchain's own labels).
     """
-    return (
-        f"{ts or r.ts.isoformat()},{r.index},{r.expiry_code},{r.expiry.isoformat()},"
-        f"{r.strike_offset},{r.atm_strike!r},{r.spot!r},{r.call_strike!r},{r.put_strike!r},"
-        f"{r.call_last_price!r},{r.put_last_price!r},{r.call_iv!r},{r.put_iv!r},"
-        f"{r.call_volume!r},{r.put_volume!r},{r.call_oi!r},{r.put_oi!r},{r.total_premium!r},"
-        f"{r.days_to_expiry},{r.call_delta!r},{r.put_delta!r}"
-    ).replace(",None", ",")
+    line = _LINE % ((ts or r.ts.isoformat(),) + r[1:])  # noqa: RUF005 (faster than *r[1:])
+    return line.replace(",None", ",")
 
 
 class SplitStore:

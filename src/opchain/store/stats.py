@@ -50,12 +50,14 @@ class StatsStore:
         self.logs.close()
 
 
+_PLACES = tuple(_DECIMALS.get(name, 2) for name in COLUMNS)  # decimals per column, in order
+
+
 def format_stats(row: BucketStats) -> str:
     cells = []
-    for name, value in zip(COLUMNS, row, strict=True):
+    for value, decimals in zip(row, _PLACES, strict=True):
         if isinstance(value, float):
-            decimals = _DECIMALS.get(name, 2)
-            if math.isnan(value):
+            if value != value:  # NaN: what math.isnan says, without the call
                 value = ""
             else:
                 value = repr(round(float(value), decimals)) if decimals else str(round(value))
