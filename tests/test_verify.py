@@ -39,8 +39,8 @@ def test_the_weights_make_100_and_a_clean_day_has_them_all() -> None:
 
 
 def test_each_part_costs_what_the_docs_say() -> None:
-    # half of one file's minutes missing of two files: a quarter of coverage's 60
-    assert score(replace(CLEAN, covered=(375, 187)))[1]["coverage"] == 45.0 - 0.1
+    # half of one file's minutes missing of two files: a quarter of coverage's 50
+    assert score(replace(CLEAN, covered=(375, 187)))[1]["coverage"] == 37.4
     assert score(replace(CLEAN, duplicates=3))[1]["duplicates"] == 7.0
     assert score(replace(CLEAN, duplicates=30))[1]["duplicates"] == 0.0  # never below 0
     assert score(replace(CLEAN, bad_lines=2, bad_files=0))[1]["parse"] == 6.0
@@ -58,7 +58,8 @@ def test_the_score_is_floored_so_that_only_a_perfect_day_is_100() -> None:
     assert total == 99.9 and parts["raw"] == 9.9
     total, _ = score(replace(CLEAN, covered=(375, 0), duplicates=99, bad_quotes=1000,
                              cycles_without_raw=750, bad_files=3))  # fmt: skip
-    assert total == 30.0  # half the coverage is left
+    assert total == 35.0  # half the coverage is left, and the profiles
+    assert score(replace(CLEAN, profiles=56, bad_profiles=2))[1]["profiles"] == 9.6
 
 
 # --- a recorded day ---------------------------------------------------------------------------
@@ -116,7 +117,7 @@ def test_a_damaged_day_scores_lower_with_each_finding_named(clean: Path, tmp_pat
 
     nifty = reports["NIFTY"]
     files = 28 + 1  # the split files of 4 buckets x 7 offsets, and the overview file
-    assert nifty["parts"]["coverage"] == 59.2  # 60 x (1 - 5/375), floored
+    assert nifty["parts"]["coverage"] == 49.3  # 50 x (1 - 5/375), floored
     gaps = [f for f in costly["NIFTY"] if f["kind"] == "gap"]
     assert len(gaps) == files and {f["minute"] for f in gaps} == {"10:00-10:04"}
     assert f"overview/NIFTY/{day}.csv" in {f["file"] for f in gaps}
@@ -127,7 +128,14 @@ def test_a_damaged_day_scores_lower_with_each_finding_named(clean: Path, tmp_pat
         21,
         "09:24",
     )
-    assert nifty["parts"]["duplicates"] == 9.0 and nifty["score"] == 98.2
+    assert nifty["parts"]["duplicates"] == 9.0
+    # the rows gone from every split file: each of the 56 profiles they feed (a weekday master
+    # and a DTE profile per file) is no longer what a rebuild gives, 10:00 the first minute
+    wrong = [f for f in costly["NIFTY"] if f["kind"] == "profile"]
+    assert len(wrong) == 56 and nifty["parts"]["profiles"] == 0.0
+    assert all(f["detail"].startswith("5 minutes differ from a rebuild") for f in wrong)
+    assert all(", the first 10:00: " in f["detail"] for f in wrong)
+    assert nifty["score"] == 88.3
 
     banknifty = reports["BANKNIFTY"]
     bad = [(f["kind"], f["file"], f["line"]) for f in costly["BANKNIFTY"]]
@@ -146,7 +154,7 @@ def test_a_damaged_day_scores_lower_with_each_finding_named(clean: Path, tmp_pat
 
     shown = opchain("-d", str(data))  # the table: the worst finding of each
     assert shown.returncode == 1
-    assert "96.0" in shown.stdout and "98.2" in shown.stdout and "99.6" in shown.stdout
+    assert "96.0" in shown.stdout and "88.3" in shown.stdout and "99.6" in shown.stdout
 
 
 def test_a_file_that_cannot_be_read_costs_the_whole_parse_part(clean: Path, tmp_path: Path) -> None:
@@ -203,8 +211,8 @@ def test_min_score_lets_cron_accept_a_threshold(clean: Path, tmp_path: Path) -> 
     data = tmp_path / "data"
     shutil.copytree(clean, data)
     damage(data)
-    assert opchain("-d", str(data), "--min-score", "96").returncode == 0
-    assert opchain("-d", str(data), "--min-score", "96.1").returncode == 1
+    assert opchain("-d", str(data), "--min-score", "88.3").returncode == 0
+    assert opchain("-d", str(data), "--min-score", "88.4").returncode == 1
 
 
 def test_a_range_reports_every_recorded_day(clean: Path, tmp_path: Path) -> None:
@@ -245,7 +253,40 @@ def test_a_missing_overview_file_costs_its_minutes(clean: Path, tmp_path: Path) 
     named = [(f["kind"], f["minute"]) for f in sensex["findings"] if f["file"] == overview]
     assert named == [("missing", None), ("gap", "09:15-15:29")]
     files = 4 * 7 + 1  # the split files of 4 buckets x 7 offsets, and the overview file
-    assert sensex["parts"]["coverage"] == math.floor(600 * (files - 1) / files) / 10
+    assert sensex["parts"]["coverage"] == math.floor(500 * (files - 1) / files) / 10
+
+
+def test_profiles_edited_by_hand_are_named_findings(clean: Path, tmp_path: Path) -> None:
+    """A cell of a weekday master changed, the day taken out of a DTE profile's ledger: each a
+    ``profile`` finding naming the file and what differs, costing its share of the part."""
+    data = tmp_path / "data"
+    shutil.copytree(clean, data)
+    day = DAY.isoformat()
+    master = data / "data_adv/weekday_masters/NIFTY/this_week/atm/fri.csv"
+    lines = master.read_text().splitlines(keepends=True)
+    [at] = [i for i, line in enumerate(lines) if line.startswith("10:00,")]
+    cells = lines[at].split(",")
+    cells[2:6] = ["1.00", "1.000000", "1.00", "1.00"]  # the sum, the mean, the low, the high
+    master.write_text("".join([*lines[:at], ",".join(cells), *lines[at + 1 :]]))
+    [dte] = (data / "data_adv/dte_profiles/NIFTY/next_week/atm_p1").glob("dte*.csv")
+    ledger = dte.with_name(dte.name + ".ledger")
+    ledger.write_text(ledger.read_text().replace(f"{day}\n", ""))
+    done = opchain("-d", str(data), "--json", "--date", day)
+    assert done.returncode == 1, done.stderr
+    reports = {r["index"]: r for r in json.loads(done.stdout)}
+    nifty = reports["NIFTY"]
+    found = {f["file"]: f for f in nifty["findings"] if f["kind"] == "profile"}
+    assert sorted(found) == [str(p.relative_to(data)) for p in (dte, master)]
+    edited = found[str(master.relative_to(data))]["detail"]
+    assert edited.startswith("changed since its last save (its ledger's hash differs); ")
+    assert "1 minute differs from a rebuild from the split files, the first 10:00: " in edited
+    assert f"'{','.join(cells).strip()}' where the rebuild has '{lines[at].strip()}'" in edited
+    missing = found[str(dte.relative_to(data))]["detail"]
+    assert missing == f"holds no {day} (its ledger: 0 days)"
+    profiles = 28 * 2  # a weekday master and a DTE profile for each split file
+    assert nifty["parts"]["profiles"] == math.floor(100 * (1 - 2 / profiles)) / 10  # 9.6
+    assert nifty["score"] == 99.6
+    assert [r["score"] for i, r in reports.items() if i != "NIFTY"] == [100.0, 100.0]
 
 
 # --- bad input: one line, exit code 2 --------------------------------------------------------

@@ -34,8 +34,9 @@ def verify(
     ] = 100.0,
 ) -> None:
     """Check how well days were recorded: one report per day and index, scored out of 100
-    (coverage of the session's minutes 60, duplicated timestamps 10, stale and crossed quotes
-    10, raw legs behind every split row 10, lines and files that do not parse 10), each finding
+    (coverage of the session's minutes 50, duplicated timestamps 10, stale and crossed quotes
+    10, raw legs behind every split row 10, lines and files that do not parse 10, weekday
+    masters and DTE profiles against a rebuild from the split files 10), each finding
     naming its file and its line or minute. Exit code 0 when every report scores at least
     `--min-score` (100), 1 when one does not, 2 for bad input. Only reads."""
     from opchain.history import verify as check
@@ -45,7 +46,7 @@ def verify(
     if start is not None and end is not None and start > end:
         fail(f"--from {start.date()} is after --to {end.date()}")
     settings = load_settings(data_dir=data_dir)
-    roots = check.Roots.of(settings.data_dir, settings.split_root)
+    roots = check.Roots.of(settings.data_dir, settings.split_root, settings.profiles_root)
     recorded = check.recorded_days(roots)
     if not recorded:
         fail(f"no recorded day under {settings.data_dir}")

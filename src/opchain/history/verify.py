@@ -3,7 +3,7 @@
 Each report has a score out of 100 made of five parts (:data:`WEIGHTS`, :func:`score`), and the
 findings that cost it points, each naming its file and, where there is one, its line or minute:
 
-- **coverage** (60): the share of the session's minutes (the trading calendar's session) in
+- **coverage** (50): the share of the session's minutes (the trading calendar's session) in
   which each of the index's split files and its overview file has a row, averaged over those
   files; every run of missing minutes of a file is a ``gap`` finding.
 - **duplicates** (10): a timestamp a file already had (split, overview, analytics): 1 point each.
@@ -16,9 +16,14 @@ findings that cost it points, each naming its file and, where there is one, its 
 - **parse** (10): a line of a daily CSV that is not a row of it (:mod:`opchain.store.csvrows`
   says why) costs 2 points, a file that cannot be read at all (its header, a raw part) 10.
 
+- **profiles** (10): the weekday master and the DTE profile each of the index's split files of
+  the day feeds, against a rebuild (:mod:`opchain.history.profilecheck`): the share of them
+  that is missing, lacks the day in its ledger, or whose cells are not what the split files of
+  the days its ledger lists give; each is a ``profile`` finding naming the file and what
+  differs.
+
 The total is floored to one decimal: 100 means nothing at all was found that costs a point.
-Profiles are not compared with a rebuild here (``opchain eod`` closes a day in them, and
-``opchain rebuild-masters`` rebuilds them). Only reads.
+Only reads.
 """
 
 import math
@@ -27,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
+from opchain.history import profilecheck
 from opchain.market import calendar
 from opchain.market.indices import INDICES
 from opchain.market.ist import IST
@@ -37,7 +43,14 @@ from opchain.store.csvrows import Follow, Problem, aware
 from opchain.store.regular import NotRegularFile, open_file
 from opchain.store.splits import OLD_NAMES, split_parser
 
-WEIGHTS = {"coverage": 60.0, "duplicates": 10.0, "quotes": 10.0, "raw": 10.0, "parse": 10.0}
+WEIGHTS = {
+    "coverage": 50.0,
+    "duplicates": 10.0,
+    "quotes": 10.0,
+    "raw": 10.0,
+    "parse": 10.0,
+    "profiles": 10.0,
+}
 DUPLICATE_COST = 1.0  # points of ``duplicates`` per duplicated timestamp
 LINE_COST = 2.0  # points of ``parse`` per bad line
 FILE_COST = 10.0  # ... per file that cannot be read at all
@@ -60,6 +73,8 @@ class Facts:
     cycles_without_raw: int  # of them, with no raw legs
     bad_lines: int  # lines of CSVs that are not rows
     bad_files: int  # files not read at all
+    profiles: int = 0  # the weekday masters and DTE profiles the day's split files feed
+    bad_profiles: int = 0  # of them, not what a rebuild from the split files gives
 
 
 def score(facts: Facts) -> tuple[float, dict[str, float]]:
@@ -77,6 +92,7 @@ def score(facts: Facts) -> tuple[float, dict[str, float]]:
         "quotes": WEIGHTS["quotes"] * quotes,
         "raw": WEIGHTS["raw"] * raw,
         "parse": max(0.0, WEIGHTS["parse"] - lost),
+        "profiles": WEIGHTS["profiles"] * (1 - facts.bad_profiles / max(facts.profiles, 1)),
     }
     parts_ = {name: _floor(value) for name, value in got.items()}
     return _floor(sum(got.values())), parts_
@@ -90,8 +106,9 @@ def _floor(value: float) -> float:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Finding:
     """One thing found: its kind (``gap``, ``duplicate``, ``stale``, ``crossed_book``,
-    ``no_raw``, ``parse``, ``missing``, ``calendar``), the file, the line or minute(s) where
-    there is one, what is wrong, and the points it cost (before a part is floored at 0)."""
+    ``no_raw``, ``parse``, ``missing``, ``calendar``, ``profile``), the file, the line or
+    minute(s) where there is one, what is wrong, and the points it cost (before a part is
+    floored at 0)."""
 
     kind: str
     file: str
@@ -147,19 +164,23 @@ class Roots:
     overview: Path
     analytics: Path
     raw: Path
+    profiles: Path | None = None  # weekday masters and DTE profiles (None: not checked)
 
     def name(self, path: Path) -> str:
         """A file's name in a finding: relative to the data directory when it is in it."""
         return str(path.relative_to(self.base)) if path.is_relative_to(self.base) else str(path)
 
     @classmethod
-    def of(cls, data_dir: Path, split_root: Path | None = None) -> "Roots":
+    def of(
+        cls, data_dir: Path, split_root: Path | None = None, profiles_root: Path | None = None
+    ) -> "Roots":
         return cls(
             base=data_dir,
             splits=split_root or layout.split_root(data_dir),
             overview=layout.overview_root(data_dir),
             analytics=layout.analytics_root(data_dir),
             raw=layout.raw_root(data_dir),
+            profiles=profiles_root or layout.profiles_root(data_dir),
         )
 
 
@@ -203,8 +224,11 @@ def session_of(index: str, day: date) -> tuple[datetime, datetime, str | None]:
     return opens, datetime.combine(day, time(15, 30), IST), note
 
 
-def verify(roots: Roots, day: date, index: str) -> Report:
-    """The report of one day and index (module docstring)."""
+def verify(
+    roots: Roots, day: date, index: str, checked: "profilecheck.Checked | None" = None
+) -> Report:
+    """The report of one day and index (module docstring); ``checked`` keeps the profiles
+    compared between the reports of one run (each is compared once)."""
     opens, closes, note = session_of(index, day)
     minutes = [
         opens + timedelta(minutes=m) for m in range((closes - opens) // timedelta(minutes=1))
@@ -297,6 +321,21 @@ def verify(roots: Roots, day: date, index: str) -> Report:
                 cost=WEIGHTS["raw"] * n / len(split_stamps),
             )
         )
+    profiles, bad_profiles = 0, 0
+    if roots.profiles is not None:
+        profiles, mismatched = profilecheck.check(
+            roots.profiles, roots.splits, splits, day, {} if checked is None else checked
+        )
+        bad_profiles = len(mismatched)
+        for path, detail in mismatched:
+            findings.append(
+                Finding(
+                    kind="profile",
+                    file=roots.name(path),
+                    detail=detail,
+                    cost=WEIGHTS["profiles"] / profiles,
+                )
+            )
     facts = Facts(
         session_minutes=len(minutes),
         covered=tuple(counts),
@@ -307,6 +346,8 @@ def verify(roots: Roots, day: date, index: str) -> Report:
         cycles_without_raw=len(without),
         bad_lines=bad_lines,
         bad_files=bad_files,
+        profiles=profiles,
+        bad_profiles=bad_profiles,
     )
     total, got = score(facts)
     lost = WEIGHTS["quotes"] - got["quotes"]  # shared by the findings, by their legs
@@ -326,8 +367,9 @@ def verify_days(
     """The reports of these days and their indices, in order; ``step(done, total)`` after each."""
     todo = [(day, index) for day, indices in days.items() for index in indices]
     reports = []
+    checked: profilecheck.Checked = {}
     for n, (day, index) in enumerate(todo, 1):
-        reports.append(verify(roots, day, index))
+        reports.append(verify(roots, day, index, checked))
         if step is not None:
             step(n, len(todo))
     return reports

@@ -8,19 +8,26 @@ rebuild-masters``, ``opchain import``). Because the ledgers keep any minute from
 and the sums are exact, the three agree byte for byte.
 """
 
+import bisect
 import math
+import os
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from opchain.market.ist import IST, to_ist
-from opchain.profiles.master import add_minutes
-from opchain.profiles.minutes import CLOSE, last_per_minute, minute_of, paise
+from opchain.profiles.master import CLOSED, Cell, add_minutes, merge_profiles
+from opchain.profiles.minutes import CLOSE, SESSION_MINUTES, last_per_minute, minute_of, paise
 from opchain.store.csvrows import Follow, aware, report
-from opchain.store.opdata import OpSplit, Premium, Problem, read_premiums
+from opchain.store.opdata import OpSplit, Problem
 from opchain.store.profiles import ProfileBook, dte_path, weekday_path
+from opchain.store.splitfast import Day, moment, read_days
 
 Series = tuple[str, str, str]  # index, bucket, offset label
 _TS, _TOTAL, _DTE = "ts", "total_premium", "days_to_expiry"
@@ -180,6 +187,7 @@ def _premium_parser(header: list[str]) -> Callable[[list[str]], _Premium]:
 
 
 Progress = Callable[[int, int], None]  # (files done, files in all)
+_BATCH = 64  # split files read ahead, across threads
 
 
 def build(
@@ -195,35 +203,97 @@ def build(
 
     A day whose session is not over at ``now`` (None: every day is over) is not closed: only
     its finished minutes are added, as live, so the recorder adds the rest (closed, a day
-    would lose its afternoon for good)."""
+    would lose its afternoon for good).
+
+    Files are read a few at a time in threads, opchain's own clean ones by
+    :mod:`opchain.store.splitfast`'s fast path, and their minutes summed per profile in arrays
+    (:class:`_Sums`), put into the profiles' cells at the end: the same cells and ledgers as
+    :func:`add_day_part` makes row by row."""
     problems: list[Problem] = []
-    for done, split in enumerate(splits, start=1):
-        premiums, found = read_premiums(split)
-        problems += found
-        if premiums or not found:  # a file of which nothing could be read closes no day
-            paths = targets(adv_root, (split.index, split.bucket, split.offset), split.day,
-                            _dte(premiums, split.day))  # fmt: skip
-            rows = [(p.ts, p.paise) for p in premiums]
-            over = now is None or day_over(split.day, now)
-            if not over:
-                today = now is not None and split.day == to_ist(now).date()
-                current = minute_of(now) if today and now is not None else ""
-                rows = [r for r in rows if minute_of(r[0]) < current]
-            add_day_part(book, paths, split.day, rows, close=over)
-        if progress:
-            progress(done, len(splits))
+    sums = _Sums()
+    done = 0
+    workers = min(4, os.cpu_count() or 1)
+    chunks = [splits[i : i + _BATCH] for i in range(0, len(splits), _BATCH)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for chunk, read in zip(chunks, pool.map(read_days, chunks), strict=True):
+            for split, (day, found) in zip(chunk, read, strict=True):
+                problems += found
+                if day.usable:  # a file of which nothing could be read closes no day
+                    series = (split.index, split.bucket, split.offset)
+                    paths = targets(adv_root, series, split.day, day.dte)
+                    over = now is None or day_over(split.day, now)
+                    if not over:
+                        today = now is not None and split.day == to_ist(now).date()
+                        current = minute_of(now) if today and now is not None else ""
+                        kept = day.minutes < bisect.bisect_left(SESSION_MINUTES, current)
+                        day = day._replace(minutes=day.minutes[kept], paise=day.paise[kept],
+                                           stamps=day.stamps[kept])  # fmt: skip
+                    sums.add(book, paths, split.day, day, close=over)
+                done += 1
+                if progress:
+                    progress(done, len(splits))
+    sums.into(book)
     return problems
+
+
+class _Sums:
+    """Minutes ``build`` added, per profile: counts, sums, lows, highs and newest stamps as
+    arrays over the session's minutes, put into the profile's cells by :meth:`into`. The
+    ledgers are kept as :func:`~opchain.profiles.master.add_minutes` keeps them."""
+
+    def __init__(self) -> None:
+        self.held: dict[Path, NDArray[np.int64]] = {}
+
+    def add(
+        self, book: ProfileBook, paths: Iterable[Path], day: date, found: Day, close: bool
+    ) -> None:
+        for path in paths:
+            ledger = book[path][1]
+            mark = ledger.get(day)
+            if mark == CLOSED:
+                minutes = found.minutes[:0]
+            elif mark is None:
+                minutes = found.minutes
+            else:
+                minutes = found.minutes[found.minutes > SESSION_MINUTES.index(mark)]
+            if len(minutes):
+                some = slice(len(found.minutes) - len(minutes), None)  # the newest, ascending
+                held = self.held.get(path)
+                if held is None:
+                    held = self.held[path] = _empty()
+                n, total, low, high, stamp = held
+                n[minutes] += 1
+                total[minutes] += found.paise[some]
+                low[minutes] = np.minimum(low[minutes], found.paise[some])
+                high[minutes] = np.maximum(high[minutes], found.paise[some])
+                stamp[minutes] = np.maximum(stamp[minutes], found.stamps[some])
+                ledger[day] = SESSION_MINUTES[int(minutes[-1])]
+            if close and mark != CLOSED:
+                ledger[day] = CLOSED
+            if len(minutes) or close:
+                book.touch(path)
+
+    def into(self, book: ProfileBook) -> None:
+        for path, held in self.held.items():
+            n, total, low, high, stamp = held.tolist()
+            added = {
+                SESSION_MINUTES[i]: Cell(n[i], total[i], low[i], high[i], moment(stamp[i]))
+                for i in np.flatnonzero(held[0]).tolist()
+            }
+            merge_profiles(book[path][0], added)
+        self.held.clear()
+
+
+def _empty() -> NDArray[np.int64]:
+    held = np.zeros((5, len(SESSION_MINUTES)), np.int64)
+    held[2], held[3], held[4] = (
+        np.iinfo(np.int64).max,
+        np.iinfo(np.int64).min,
+        np.iinfo(np.int64).min,
+    )
+    return held
 
 
 def day_over(day: date, now: datetime) -> bool:
     """Whether ``day``'s session (to 15:30 IST) is over at ``now``."""
     return datetime.combine(day, CLOSE, IST) <= now
-
-
-def _dte(premiums: list[Premium], day: date) -> int | None:
-    for p in premiums:
-        if p.days_to_expiry is not None:
-            return p.days_to_expiry
-        if p.expiry is not None:
-            return (p.expiry - day).days
-    return None

@@ -8,7 +8,8 @@ again (:func:`pool_op_masters`).
 A rebuild is made beside the profiles, in memory, then saved over them one by one, each save
 crash-safe with its ledger (``store.profiles``); profiles the rebuild no longer has are removed
 only after every new one is in place. So a rebuild killed at any moment leaves every profile
-there, the old one or the new one, and running it again finishes it.
+there, the old one or the new one, and running it again finishes it. Saves run a few at a time
+(each waits on its own fsyncs); none depends on another.
 
 With a range of days (``--from``/``--to``) only the profiles that those days feed are rebuilt,
 each from all of its days' sources (a low or a high cannot be taken out of a profile, so the
@@ -17,6 +18,7 @@ that no source has any more is left out, and said, one line per profile.
 """
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -34,6 +36,8 @@ from opchain.store.profiles import (
     save,
     stored_profiles,
 )
+
+_SAVERS = 8  # profiles saved at once
 
 
 @dataclass
@@ -77,10 +81,9 @@ def rebuild(
         if whole or path in new or (ledger is not None and in_range(ledger)):
             old[path] = ledger
     new |= {path for path in old if path in book.loaded and book[path][1]}
-    for path in sorted(new):
-        profile, ledger = book[path]
-        save(path, profile, ledger)
-        done.written += 1
+    with ThreadPoolExecutor(max_workers=_SAVERS) as pool:  # each save waits on its fsyncs
+        for _ in pool.map(lambda path: save(path, *book[path]), sorted(new)):
+            done.written += 1
     for path, ledger in sorted(old.items()):
         lost = sorted((ledger or {}).keys() - (book[path][1] if path in new else {}).keys())
         if lost:
