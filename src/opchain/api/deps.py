@@ -121,14 +121,15 @@ Offset = Annotated[
 ]
 
 
-def day_text(text: str | None) -> date | None:
-    """A strict YYYY-MM-DD date (already matched by the pattern), 422 when it is no day."""
+def day_text(text: str | None, name: str = "date") -> date | None:
+    """A strict YYYY-MM-DD date (already matched by the pattern), 422 naming the parameter
+    ``name`` when it is no day."""
     if text is None:
         return None
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise HTTPException(422, f"date: {text} is not a calendar date") from None
+        raise HTTPException(422, f"{name}: {text} is not a calendar date") from None
 
 
 def date_query(

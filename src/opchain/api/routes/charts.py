@@ -26,6 +26,7 @@ from opchain.api.deps import (
     BucketName,
     DayQuery,
     Index,
+    day_text,
     guard,
     settings_of,
 )
@@ -59,15 +60,6 @@ def _computed(make: Callable[[], T]) -> T:
         return make()
     except charts.ChartError as err:
         raise HTTPException(404, str(err)) from None
-
-
-def _expiry(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(422, f"expiry: {text} is not a calendar date") from None
 
 
 def _raw_day(settings: Settings, index: str, day: date | None) -> date:
@@ -141,7 +133,9 @@ def straddles(
     root = layout.raw_root(settings.data_dir)
     day = _raw_day(settings, index, day)
     strategies = [_strategy(t) for t in s or []]
-    found = _computed(lambda: charts.straddles(root, day, index, _expiry(expiry), strategies))
+    found = _computed(
+        lambda: charts.straddles(root, day, index, day_text(expiry, "expiry"), strategies)
+    )
     return {
         "index": index,
         "date": found.day.isoformat(),
@@ -191,7 +185,9 @@ def oi(
     root = layout.raw_root(settings.data_dir)
     day = _raw_day(settings, index, day)
     start, end = _clock("from", from_, day), _clock("to", to, day)
-    found = _computed(lambda: charts.oi_window(root, day, index, _expiry(expiry), start, end))
+    found = _computed(
+        lambda: charts.oi_window(root, day, index, day_text(expiry, "expiry"), start, end)
+    )
     return {
         "index": index,
         "date": found.day.isoformat(),
@@ -220,7 +216,9 @@ def oi_change(
     root = layout.raw_root(settings.data_dir)
     day = _raw_day(settings, index, day)
     chosen = list(dict.fromkeys(float(s) for s in strikes))
-    found = _computed(lambda: charts.oi_change(root, day, index, _expiry(expiry), chosen))
+    found = _computed(
+        lambda: charts.oi_change(root, day, index, day_text(expiry, "expiry"), chosen)
+    )
     return {
         "index": index,
         "date": found.day.isoformat(),
@@ -254,15 +252,6 @@ def pcr(
     return {"index": index, "bucket": bucket.value, "date": day.isoformat(), **_pcr_columns(points)}
 
 
-def _date(name: str, text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise HTTPException(422, f"{name}: {text} is not a calendar date") from None
-
-
 @router.get("/charts/{index}/pcr-days", response_model=PcrDaysChart)
 def pcr_days(
     index: Index,
@@ -281,8 +270,8 @@ def pcr_days(
 ) -> dict[str, Any]:  # fmt: skip
     """Each recorded day's last PCR and max pain of a bucket, from `from` to `to`."""
     root = layout.analytics_root(settings.data_dir)
-    last = _date("to", to) or _analytics_day(settings, index, bucket.value, None)
-    first = _date("from", from_) or last - timedelta(days=30)
+    last = day_text(to, "to") or _analytics_day(settings, index, bucket.value, None)
+    first = day_text(from_, "from") or last - timedelta(days=30)
     found = _computed(lambda: charts.pcr_days(root, index, bucket.value, first, last))
     return {
         "index": index,
