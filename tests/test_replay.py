@@ -312,3 +312,27 @@ def test_an_unreadable_raw_part_is_one_line_and_nothing_replaced(copy: Path) -> 
     assert len(lines) == 1 and lines[0].startswith("error: ") and "part-1100.parquet" in lines[0]
     assert derived(copy) == before
     assert list(layout.swap_root(copy).iterdir()) == []
+
+
+def test_a_full_disk_while_staging_is_one_line_and_nothing_replaced(copy: Path) -> None:
+    """Files may grow to 10 KB only (the kernel's own EFBIG, as a full disk refuses): the
+    staging fails, the line names where, and every old file stands."""
+    import resource
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (10_000, 10_000))
+
+    before = derived(copy)
+    done = subprocess.run(
+        [sys.executable, "-m", "opchain", "replay", "-d", str(copy), "--date", BAND.isoformat()],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OPCHAIN_RATE": "0.05"},
+        preexec_fn=small_files,
+        timeout=600,
+    )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if "WARNING" not in line]
+    assert lines == [f"error: {copy / '.swap'}: File too large; nothing was replaced"]
+    assert derived(copy) == before
+    assert list(layout.swap_root(copy).iterdir()) == []

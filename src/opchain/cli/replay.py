@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .console import check_data_dir, console, fail, load_settings, make_clock, out
+from .console import (
+    check_data_dir,
+    console,
+    fail,
+    load_settings,
+    make_clock,
+    out,
+    say_os_error,
+)
 
 if TYPE_CHECKING:
     from opchain.history.playback import ReplayBroker
@@ -44,6 +52,7 @@ def replay(
     (the raw legs miss cycles the files hold) is refused unless `--force`."""
     from opchain.history.replay import ReplayError, replay_day
     from opchain.market.ist import IST
+    from opchain.store import layout
     from opchain.store.appendlog import FileFormatError
     from opchain.store.csvrows import describe
 
@@ -73,6 +82,9 @@ def replay(
             fail(str(err))
         except FileFormatError as err:
             fail(f"{err}; nothing was replaced")
+        except OSError as err:  # a full disk while staging: the old files stand
+            where = layout.swap_root(into if into is not None else settings.data_dir)
+            fail(f"{say_os_error(err, where)}; nothing was replaced")
     where = into if into is not None else settings.data_dir
     out.print(
         f"{when}: {done.cycles:,} cycles of {', '.join(done.indices)} replayed into {where}; "
