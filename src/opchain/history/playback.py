@@ -9,6 +9,7 @@ the day window by window as the clock moves, so a whole 1-second day is never in
 
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
 
 from opchain.brokers.tally import BrokerTally
@@ -46,6 +47,7 @@ class ReplayBroker:
         self._current: Snapshot | None = None
         self._next: Snapshot | None = None
         self._quotes: dict[str, Quote] = {}
+        self._head: list[Snapshot] | None = None
 
     async def instruments(self) -> list[Instrument]:
         return list(self.dump)
@@ -59,14 +61,14 @@ class ReplayBroker:
     async def close(self) -> None:
         self._cycles = None
 
-    def first_cycles(self, count: int = 2) -> list[datetime]:
-        """The times of the day's first recorded cycles (its cadence is their difference)."""
-        return [cycle.ts for cycle in self._first(count)]
+    def first_cycles(self) -> list[datetime]:
+        """The times of the day's first two recorded cycles (its cadence is their difference)."""
+        return [cycle.ts for cycle in self._first()]
 
     def full_chain(self) -> bool:
         """Whether the day was recorded over whole chains (every listed strike of each expiry
         in its first cycle), not a band around the money."""
-        first = self._first(1)
+        first = self._first()
         if not first:
             return False
         for chain in first[0].chains:
@@ -76,13 +78,15 @@ class ReplayBroker:
                 return False
         return True
 
-    def _first(self, count: int) -> list[Snapshot]:
-        cycles = []
-        for cycle in raw_cycles(layout.raw_root(self.data_dir), self.day):
-            cycles.append(Snapshot(cycle.ts, cycle.received_at, {}, tuple(cycle.chains)))
-            if len(cycles) == count:
-                break
-        return cycles
+    def _first(self) -> list[Snapshot]:
+        """The day's first two recorded cycles (their legs; read once)."""
+        if self._head is None:
+            cycles = raw_cycles(layout.raw_root(self.data_dir), self.day)
+            self._head = [
+                Snapshot(ts=c.ts, received_at=c.received_at, indices={}, chains=tuple(c.chains))
+                for c in islice(cycles, 2)
+            ]
+        return self._head
 
     def _advance(self, now: datetime) -> None:
         """Move to the newest recorded cycle at or before ``now``."""

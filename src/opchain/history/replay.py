@@ -17,9 +17,11 @@ new set has not (an offset no longer recorded) are removed in the same step.
 """
 
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from itertools import chain
 from pathlib import Path
 
 from opchain.collect.watch import plan_watches
@@ -201,18 +203,13 @@ def _derive(
     cycles = 0
     outputs = [(name, factory) for name, factory in OUTPUTS if name in REPLAYED]
     with opened(session, outputs) as out:
-        for snapshot in _chain(first, snapshots):
+        for snapshot in chain([first], snapshots):
             write_cycle(here, out, history, snapshot, LoopStats())
             cycles += 1
             if progress:
                 progress(cycles)
         out.day_over = True
     return cycles
-
-
-def _chain(first: Snapshot, rest: Iterator[Snapshot]) -> Iterator[Snapshot]:
-    yield first
-    yield from rest
 
 
 def _profiles(
@@ -230,11 +227,7 @@ def _profiles(
     problems += trouble
     kept = target.profiles / "op_masters"  # days only OP's old masters held: pooled in again
     if kept.is_dir():
-        for path in kept.rglob("*"):
-            if path.is_file():
-                copy = staged.profiles / path.relative_to(target.profiles)
-                copy.parent.mkdir(parents=True, exist_ok=True)
-                copy.write_bytes(path.read_bytes())
+        shutil.copytree(kept, staged.profiles / kept.name)
     splits.sort(key=lambda s: (s.index, s.bucket, s.offset, s.day, str(s.path)))
     done = rebuild(staged.profiles, splits, day, day, now=now)
     return problems + done.problems
